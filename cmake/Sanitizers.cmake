@@ -1,0 +1,6 @@
+# CMAKE_BUILD_TYPE=Asan: a debug build with AddressSanitizer and UndefinedBehaviorSanitizer,
+# used to run the unit tests over the capture parsers (captures are untrusted input).
+set(CMAKE_CXX_FLAGS_ASAN "-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined")
+set(CMAKE_C_FLAGS_ASAN "${CMAKE_CXX_FLAGS_ASAN}")
+set(CMAKE_EXE_LINKER_FLAGS_ASAN "-fsanitize=address,undefined")
+set(CMAKE_SHARED_LINKER_FLAGS_ASAN "-fsanitize=address,undefined")

@@ -1,0 +1,23 @@
+// GoogleTest main for tests run under mpiexec: MPI is initialised around the whole run, only
+// rank 0 prints results, and the exit code is agreed across ranks so that a failure on any
+// rank fails the CTest entry.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+int main(int argc, char** argv) {
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+  ::testing::InitGoogleTest(&argc, argv);
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (rank != 0) {
+    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+    delete listeners.Release(listeners.default_result_printer());
+  }
+  const int local_failed = RUN_ALL_TESTS() != 0 ? 1 : 0;
+  int any_failed = 0;
+  MPI_Allreduce(&local_failed, &any_failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  if (any_failed && local_failed) std::fprintf(stderr, "rank %d: tests failed\n", rank);
+  MPI_Finalize();
+  return any_failed;
+}

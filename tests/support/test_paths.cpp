@@ -1,0 +1,63 @@
+#include "tests/support/test_paths.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace trafficfm::testing {
+
+std::string trafficfm_binary() {
+  const char* bin = std::getenv("TRAFFICFM_BIN");
+  if (!bin) throw std::runtime_error("TRAFFICFM_BIN is not set (run the tests through ctest)");
+  return bin;
+}
+
+std::string shared_data_dir() {
+  const char* dir = std::getenv("TRAFFICFM_SHARED_DATA");
+  struct stat st {};
+  if (dir && stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return dir;
+  return "";
+}
+
+std::string make_temp_dir(const std::string& prefix) {
+  const char* base = std::getenv("TMPDIR");
+  std::string templ = std::string(base ? base : "/tmp") + "/" + prefix + "-XXXXXX";
+  if (!mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed for " + templ);
+  return templ;
+}
+
+void remove_tree(const std::string& path) {
+  if (path.size() > 5) std::system(("rm -rf '" + path + "'").c_str());
+}
+
+CommandResult run_command(const std::string& command, bool merge_stderr) {
+  CommandResult result;
+  FILE* pipe = popen((merge_stderr ? command + " 2>&1" : command).c_str(), "r");
+  if (!pipe) return result;
+  std::array<char, 4096> buffer;
+  std::size_t n;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+bool program_available(const std::string& name) {
+  return run_command("command -v " + name + " >/dev/null").exit_code == 0;
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace trafficfm::testing

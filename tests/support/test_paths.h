@@ -1,0 +1,24 @@
+// Paths and process helpers shared by the tests.
+#pragma once
+#include <string>
+
+namespace trafficfm::testing {
+
+// The trafficfm binary (TRAFFICFM_BIN, set by CTest).
+std::string trafficfm_binary();
+// ../shared/data beside the checkout, or "" when absent (tests then skip with a message).
+std::string shared_data_dir();
+// A fresh empty directory under the system temp dir, removed by the caller or left for debugging.
+std::string make_temp_dir(const std::string& prefix);
+void remove_tree(const std::string& path);
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;
+};
+// Runs a shell command, capturing its stdout (and its stderr when `merge_stderr`).
+CommandResult run_command(const std::string& command, bool merge_stderr = true);
+bool program_available(const std::string& name);
+std::string read_text_file(const std::string& path);
+
+}  // namespace trafficfm::testing
