@@ -54,7 +54,7 @@ void quic_flow(UdpConversation& udp, core::Rng& rng) {
   for (int r = 0; r < requests; ++r) {
     udp.send(true, short_header(rng, server_cid, random_size(rng, 120, 0.5, 40, 1252)),
              r == 0 ? 0.0 : rng.lognormal(0.4, 1.0));
-    std::size_t response = random_size(rng, 30000, 1.3, 200, 1500000);
+    std::size_t response = random_size(rng, 12000, 1.3, 200, 600000);
     int since_ack = 0;
     bool first = true;
     while (response > 0) {

@@ -112,7 +112,7 @@ void ssh_flow(TcpConversation& tcp, core::Rng& rng) {
   // interactive session (keystrokes echoed, occasional command output).
   const std::size_t auth[][2] = {{32, 1}, {32, 0}, {120, 1}, {400, 0}, {420, 1}, {16, 0}, {96, 1}, {48, 0}};
   for (const auto& step : auth) tcp.send(step[1] == 1, encrypted_packet(rng, step[0]), rng.lognormal(0.001, 0.5));
-  const int keystrokes = static_cast<int>(rng.integer(8, 120));
+  const int keystrokes = static_cast<int>(rng.integer(8, 60));
   for (int k = 0; k < keystrokes; ++k) {
     tcp.send(true, encrypted_packet(rng, 20), rng.lognormal(0.15, 0.9));
     if (rng.bernoulli(0.1)) {

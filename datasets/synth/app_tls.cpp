@@ -135,13 +135,13 @@ void tls_flow(TcpConversation& tcp, core::Rng& rng, const std::string& server_na
   append_encrypted(finished, rng, 36);  // client Finished
   tcp.send(true, finished);
 
-  const int exchanges = static_cast<int>(rng.integer(1, 5));
+  const int exchanges = static_cast<int>(rng.integer(1, 4));
   for (int i = 0; i < exchanges; ++i) {
     std::vector<std::uint8_t> request;
     append_encrypted(request, rng, random_size(rng, 450, 0.6, 40, 6000));
     tcp.send(true, request, i == 0 ? 0.0 : rng.lognormal(0.3, 1.2));
     std::vector<std::uint8_t> response;
-    append_encrypted(response, rng, random_size(rng, 24000, 1.4, 60, 2000000));
+    append_encrypted(response, rng, random_size(rng, 9000, 1.3, 60, 600000));
     tcp.send(false, response, rng.lognormal(0.008, 0.9));
   }
   std::vector<std::uint8_t> alert;  // close_notify, encrypted
