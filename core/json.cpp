@@ -40,6 +40,12 @@ std::string json_number(double value) {
   return buf;
 }
 
+std::string json_string_array(const std::vector<std::string>& values) {
+  std::string text = "[";
+  for (size_t i = 0; i < values.size(); ++i) text += (i ? ", " : "") + json_escape(values[i]);
+  return text + "]";
+}
+
 JsonObject& JsonObject::set(const std::string& key, double value) {
   return set_raw(key, json_number(value));
 }
@@ -64,9 +70,7 @@ JsonObject& JsonObject::set(const std::string& key, const std::vector<double>& v
   return set_raw(key, text + "]");
 }
 JsonObject& JsonObject::set(const std::string& key, const std::vector<std::string>& values) {
-  std::string text = "[";
-  for (size_t i = 0; i < values.size(); ++i) text += (i ? "," : "") + json_escape(values[i]);
-  return set_raw(key, text + "]");
+  return set_raw(key, json_string_array(values));
 }
 
 JsonObject& JsonObject::set_raw(const std::string& key, const std::string& json_text) {

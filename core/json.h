@@ -11,6 +11,8 @@ std::string json_escape(const std::string& text);  // with the surrounding quote
 // Shortest text that reads back to the same double; non-finite values become null, because
 // JSON has no NaN/Infinity (the metrics writer counts them separately).
 std::string json_number(double value);
+// ["a", "b"]
+std::string json_string_array(const std::vector<std::string>& values);
 
 class JsonObject {
  public:

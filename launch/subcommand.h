@@ -18,5 +18,7 @@ const std::vector<Subcommand>& subcommands();
 int print_version();
 
 int run_synth(const std::vector<std::string>& args);
+int run_prep(const std::vector<std::string>& args);
+int run_inspect(const std::vector<std::string>& args);
 
 }  // namespace trafficfm::launch

@@ -1,0 +1,66 @@
+#include "datasets/corpus/columns.h"
+
+namespace trafficfm::datasets {
+
+std::size_t dtype_size(DType type) {
+  switch (type) {
+    case DType::kUint8: case DType::kInt8: return 1;
+    case DType::kInt32: case DType::kFloat32: return 4;
+    case DType::kInt64: case DType::kUint64: case DType::kFloat64: return 8;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType type) {
+  switch (type) {
+    case DType::kUint8: return "uint8";
+    case DType::kInt8: return "int8";
+    case DType::kInt32: return "int32";
+    case DType::kInt64: return "int64";
+    case DType::kUint64: return "uint64";
+    case DType::kFloat32: return "float32";
+    case DType::kFloat64: return "float64";
+  }
+  return "?";
+}
+
+std::size_t ColumnSpec::values_per_sample() const {
+  std::size_t n = 1;
+  for (auto d : shape) n *= d;
+  return n;
+}
+
+ColumnBuffer::ColumnBuffer(std::vector<ColumnSpec> specs) : specs_(std::move(specs)), data_(specs_.size()) {}
+
+std::size_t ColumnBuffer::bytes() const {
+  std::size_t n = 0;
+  for (const auto& d : data_) n += d.size();
+  return n;
+}
+
+std::size_t ColumnBuffer::column(const std::string& name) const {
+  for (std::size_t i = 0; i < specs_.size(); ++i) {
+    if (specs_[i].name == name) return i;
+  }
+  throw std::out_of_range("no column named '" + name + "'");
+}
+
+void ColumnBuffer::end_row() {
+  ++rows_;
+  for (std::size_t c = 0; c < specs_.size(); ++c) {
+    if (data_[c].size() != rows_ * specs_[c].bytes_per_sample()) {
+      throw std::logic_error("column '" + specs_[c].name + "' did not receive exactly one row");
+    }
+  }
+}
+
+void ColumnBuffer::abandon_row() {
+  for (std::size_t c = 0; c < specs_.size(); ++c) data_[c].resize(rows_ * specs_[c].bytes_per_sample());
+}
+
+void ColumnBuffer::clear() {
+  for (auto& d : data_) d.clear();
+  rows_ = 0;
+}
+
+}  // namespace trafficfm::datasets

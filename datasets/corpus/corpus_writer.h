@@ -1,0 +1,45 @@
+// Streams encoded samples into shards: one buffer per split, flushed to
+// shard-NNNNN.h5 whenever it reaches the target size. Rank r of W numbers its shards
+// r, r + W, r + 2W, ... so ranks never collide and need not talk while writing.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "datasets/corpus/columns.h"
+#include "datasets/corpus/manifest.h"
+#include "datasets/corpus/shard_file.h"
+
+namespace trafficfm::datasets {
+
+// train 0, val 1, test 2: deterministic in the hash, so a flow never lands in two splits.
+int choose_split(std::uint64_t hash, double val_fraction, double test_fraction);
+
+class CorpusWriter {
+ public:
+  CorpusWriter(std::string dir, std::string encoder_name, std::vector<ColumnSpec> encoder_columns,
+               std::uint64_t shard_target_bytes, ShardWriteOptions options, int rank, int world);
+
+  // The buffer a sample of `split` is appended to; columns [0, encoder columns) are the
+  // encoder's, then `label` and `flow_hash` (filled by commit_row).
+  ColumnBuffer& row_buffer(int split) { return buffers_[split]; }
+  void commit_row(int split, std::int32_t label, std::uint64_t flow_hash);
+  void finish();  // writes what is buffered
+
+  const std::vector<ShardInfo>& shards() const { return shards_; }
+  const std::vector<ColumnSpec>& schema() const { return buffers_[0].specs(); }
+
+ private:
+  void flush(int split);
+  std::string dir_;
+  std::string encoder_name_;
+  std::vector<ColumnBuffer> buffers_;
+  std::size_t label_column_;
+  std::uint64_t target_bytes_;
+  ShardWriteOptions options_;
+  int rank_, world_;
+  std::uint64_t next_index_ = 0;
+  std::vector<ShardInfo> shards_;
+};
+
+}  // namespace trafficfm::datasets

@@ -1,0 +1,152 @@
+#include "datasets/corpus/shard_file.h"
+
+#include <hdf5.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <mutex>
+#include <stdexcept>
+
+#include "core/atomic_file.h"
+
+namespace trafficfm::datasets {
+namespace {
+
+hid_t native_type(DType type) {
+  switch (type) {
+    case DType::kUint8: return H5T_NATIVE_UINT8;
+    case DType::kInt8: return H5T_NATIVE_INT8;
+    case DType::kInt32: return H5T_NATIVE_INT32;
+    case DType::kInt64: return H5T_NATIVE_INT64;
+    case DType::kUint64: return H5T_NATIVE_UINT64;
+    case DType::kFloat32: return H5T_NATIVE_FLOAT;
+    case DType::kFloat64: return H5T_NATIVE_DOUBLE;
+  }
+  return H5T_NATIVE_UINT8;
+}
+
+// HDF5 prints its own error stacks to stderr by default; we report errors ourselves.
+void silence_hdf5() {
+  static std::once_flag once;
+  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+}
+
+// Closes an HDF5 handle at scope exit.
+struct Handle {
+  hid_t id;
+  herr_t (*close)(hid_t);
+  ~Handle() {
+    if (id >= 0) close(id);
+  }
+};
+
+void write_string_attribute(hid_t object, const char* name, const std::string& value) {
+  Handle type{H5Tcopy(H5T_C_S1), H5Tclose};
+  H5Tset_size(type.id, std::max<std::size_t>(1, value.size()));
+  Handle space{H5Screate(H5S_SCALAR), H5Sclose};
+  Handle attr{H5Acreate2(object, name, type.id, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+  H5Awrite(attr.id, type.id, value.c_str());
+}
+
+}  // namespace
+
+std::uint64_t write_shard(const std::string& path, const ColumnBuffer& columns, const ShardWriteOptions& options,
+                          const std::string& encoder_name) {
+  silence_hdf5();
+  const std::string tmp = core::temporary_path_for(path);
+  const hsize_t rows = columns.rows();
+  {
+    Handle file{H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose};
+    if (file.id < 0) throw std::runtime_error(tmp + ": cannot create HDF5 file");
+    write_string_attribute(file.id, "trafficfm_encoder", encoder_name);
+    for (std::size_t c = 0; c < columns.specs().size(); ++c) {
+      const ColumnSpec& spec = columns.specs()[c];
+      std::vector<hsize_t> dims = {rows};
+      dims.insert(dims.end(), spec.shape.begin(), spec.shape.end());
+      Handle space{H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose};
+      Handle plist{H5Pcreate(H5P_DATASET_CREATE), H5Pclose};
+      if (rows > 0) {
+        std::vector<hsize_t> chunk = dims;
+        chunk[0] = std::min<hsize_t>(rows, options.chunk_rows);
+        H5Pset_chunk(plist.id, static_cast<int>(chunk.size()), chunk.data());
+        H5Pset_shuffle(plist.id);
+        if (options.deflate_level > 0) H5Pset_deflate(plist.id, static_cast<unsigned>(options.deflate_level));
+      }
+      Handle dataset{H5Dcreate2(file.id, spec.name.c_str(), native_type(spec.type), space.id, H5P_DEFAULT, plist.id,
+                                H5P_DEFAULT),
+                     H5Dclose};
+      if (dataset.id < 0) throw std::runtime_error(tmp + ": cannot create dataset '" + spec.name + "'");
+      write_string_attribute(dataset.id, "description", spec.description);
+      if (rows > 0 && H5Dwrite(dataset.id, native_type(spec.type), H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                               columns.data(c).data()) < 0) {
+        throw std::runtime_error(tmp + ": cannot write dataset '" + spec.name + "'");
+      }
+    }
+    if (H5Fflush(file.id, H5F_SCOPE_GLOBAL) < 0) throw std::runtime_error(tmp + ": cannot flush");
+  }
+  core::commit_file(tmp, path);
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  std::fseek(f, 0, SEEK_END);
+  const long size = std::ftell(f);
+  std::fclose(f);
+  return static_cast<std::uint64_t>(size);
+}
+
+ShardReader::ShardReader(const std::string& path, const std::vector<ColumnSpec>& schema)
+    : path_(path), schema_(schema) {
+  silence_hdf5();
+  file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file_ < 0) throw std::runtime_error(path + ": not a readable HDF5 shard");
+  for (std::size_t c = 0; c < schema.size(); ++c) {
+    const ColumnSpec& spec = schema[c];
+    const hid_t dataset = H5Dopen2(file_, spec.name.c_str(), H5P_DEFAULT);
+    if (dataset < 0) throw std::runtime_error(path + ": missing dataset '" + spec.name + "'");
+    datasets_.push_back(dataset);
+    Handle space{H5Dget_space(dataset), H5Sclose};
+    const int rank = H5Sget_simple_extent_ndims(space.id);
+    std::vector<hsize_t> dims(std::max(rank, 0));
+    if (rank != static_cast<int>(spec.shape.size() + 1) || H5Sget_simple_extent_dims(space.id, dims.data(), nullptr) < 0) {
+      throw std::runtime_error(path + ": dataset '" + spec.name + "' has the wrong number of dimensions");
+    }
+    for (std::size_t d = 0; d < spec.shape.size(); ++d) {
+      if (dims[d + 1] != spec.shape[d]) throw std::runtime_error(path + ": dataset '" + spec.name + "' has the wrong shape");
+    }
+    Handle type{H5Dget_type(dataset), H5Tclose};
+    if (H5Tget_size(type.id) != dtype_size(spec.type)) {
+      throw std::runtime_error(path + ": dataset '" + spec.name + "' has the wrong element type");
+    }
+    if (c == 0) {
+      rows_ = dims[0];
+      Handle plist{H5Dget_create_plist(dataset), H5Pclose};
+      std::vector<hsize_t> chunk(dims.size());
+      chunk_rows_ = H5Pget_layout(plist.id) == H5D_CHUNKED && H5Pget_chunk(plist.id, rank, chunk.data()) >= 0
+                        ? static_cast<std::size_t>(chunk[0])
+                        : 256;
+    } else if (dims[0] != rows_) {
+      throw std::runtime_error(path + ": dataset '" + spec.name + "' has " + std::to_string(dims[0]) + " rows, not " +
+                               std::to_string(rows_));
+    }
+  }
+}
+
+ShardReader::~ShardReader() {
+  for (auto d : datasets_) H5Dclose(d);
+  if (file_ >= 0) H5Fclose(file_);
+}
+
+void ShardReader::read(std::size_t c, std::uint64_t first, std::uint64_t count, void* out) const {
+  if (first + count > rows_) throw std::out_of_range(path_ + ": rows beyond the end of the shard");
+  const ColumnSpec& spec = schema_[c];
+  std::vector<hsize_t> start(spec.shape.size() + 1, 0), extent(spec.shape.size() + 1);
+  start[0] = first;
+  extent[0] = count;
+  for (std::size_t d = 0; d < spec.shape.size(); ++d) extent[d + 1] = spec.shape[d];
+  Handle file_space{H5Dget_space(datasets_[c]), H5Sclose};
+  H5Sselect_hyperslab(file_space.id, H5S_SELECT_SET, start.data(), nullptr, extent.data(), nullptr);
+  Handle memory_space{H5Screate_simple(static_cast<int>(extent.size()), extent.data(), nullptr), H5Sclose};
+  if (H5Dread(datasets_[c], native_type(spec.type), memory_space.id, file_space.id, H5P_DEFAULT, out) < 0) {
+    throw std::runtime_error(path_ + ": cannot read dataset '" + spec.name + "' (corrupt shard?)");
+  }
+}
+
+}  // namespace trafficfm::datasets

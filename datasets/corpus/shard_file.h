@@ -1,0 +1,47 @@
+// One corpus shard: an HDF5 file with one dataset per column, shape [samples, ...], chunked
+// along samples and compressed (shuffle + deflate). Written to a temporary name and renamed
+// when complete. The reader checks the structure against the manifest's schema and reads
+// rows of a column, naming the file in every error.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "datasets/corpus/columns.h"
+
+namespace trafficfm::datasets {
+
+struct ShardWriteOptions {
+  std::size_t chunk_rows = 256;
+  int deflate_level = 1;  // fast: the loader reads at tens of thousands of samples/s
+};
+
+// Writes all rows of `columns` to `path` (via a temporary file). Returns the file's size.
+std::uint64_t write_shard(const std::string& path, const ColumnBuffer& columns, const ShardWriteOptions& options,
+                          const std::string& encoder_name);
+
+class ShardReader {
+ public:
+  // Opens and checks every column of `schema` (type, shape). Throws std::runtime_error naming
+  // the file and what is wrong.
+  ShardReader(const std::string& path, const std::vector<ColumnSpec>& schema);
+  ~ShardReader();
+  ShardReader(const ShardReader&) = delete;
+  ShardReader& operator=(const ShardReader&) = delete;
+
+  std::uint64_t rows() const { return rows_; }
+  std::size_t chunk_rows() const { return chunk_rows_; }
+  // Reads rows [first, first + count) of column `c` into `out` (count * bytes_per_sample).
+  void read(std::size_t c, std::uint64_t first, std::uint64_t count, void* out) const;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::vector<ColumnSpec> schema_;
+  long long file_ = -1;
+  std::vector<long long> datasets_;
+  std::uint64_t rows_ = 0;
+  std::size_t chunk_rows_ = 0;
+};
+
+}  // namespace trafficfm::datasets
