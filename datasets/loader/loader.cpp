@@ -1,0 +1,245 @@
+#include "datasets/loader/loader.h"
+
+#include <algorithm>
+#include <cstring>
+#include <list>
+#include <stdexcept>
+
+#include "core/json.h"
+#include "core/json_value.h"
+#include "core/log.h"
+#include "core/sha256.h"
+#include "datasets/corpus/shard_file.h"
+
+namespace trafficfm::datasets {
+
+std::string LoaderState::to_json() const {
+  return core::JsonObject().set("seed", seed).set("epoch", epoch).set("position", position).str();
+}
+
+LoaderState LoaderState::from_json(const std::string& text) {
+  const auto j = core::JsonValue::parse(text);
+  LoaderState s;
+  s.seed = static_cast<std::uint64_t>(j["seed"].as_int());
+  s.epoch = static_cast<std::uint64_t>(j["epoch"].as_int());
+  s.position = static_cast<std::uint64_t>(j["position"].as_int());
+  return s;
+}
+
+// One shard: its reader (opened lazily on the worker thread) and a small cache of decoded blocks.
+struct Loader::ShardSource {
+  std::string path;
+  std::uint64_t rows = 0;
+  std::unique_ptr<ShardReader> reader;
+};
+
+namespace {
+
+// Decoded blocks, most recently used first; enough for two shuffle windows.
+class BlockCache {
+ public:
+  explicit BlockCache(std::size_t capacity) : capacity_(capacity) {}
+  const std::vector<std::vector<std::uint8_t>>* find(std::uint32_t block) {
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->first == block) {
+        entries_.splice(entries_.begin(), entries_, it);
+        return &entries_.front().second;
+      }
+    }
+    return nullptr;
+  }
+  std::vector<std::vector<std::uint8_t>>& insert(std::uint32_t block) {
+    if (entries_.size() >= capacity_) entries_.pop_back();
+    entries_.emplace_front(block, std::vector<std::vector<std::uint8_t>>());
+    return entries_.front().second;
+  }
+
+ private:
+  std::size_t capacity_;
+  std::list<std::pair<std::uint32_t, std::vector<std::vector<std::uint8_t>>>> entries_;
+};
+
+thread_local std::unique_ptr<BlockCache> tls_cache;
+
+}  // namespace
+
+Loader::Loader(const LoaderOptions& options) : options_(options), manifest_(read_manifest(options.corpus)) {
+  if (options_.dp_size < 1 || options_.dp_rank < 0 || options_.dp_rank >= options_.dp_size) {
+    throw std::invalid_argument("loader: dp_rank must be in [0, dp_size)");
+  }
+  if (options_.batch_size == 0) throw std::invalid_argument("loader: batch size must be positive");
+  for (std::size_t c = 0; c < manifest_.columns.size(); ++c) {
+    const auto& spec = manifest_.columns[c];
+    if (options_.columns.empty() ||
+        std::find(options_.columns.begin(), options_.columns.end(), spec.name) != options_.columns.end()) {
+      specs_.push_back(spec);
+      column_index_.push_back(c);
+    }
+  }
+  for (const auto& name : options_.columns) {
+    if (std::none_of(specs_.begin(), specs_.end(), [&](const ColumnSpec& s) { return s.name == name; })) {
+      throw std::invalid_argument(options_.corpus + ": corpus has no column '" + name + "'");
+    }
+  }
+  for (const auto& info : manifest_.shards_of(options_.split)) {
+    const std::string path = options_.corpus + "/" + info.file;
+    try {
+      if (options_.verify_hashes) {
+        const std::string actual = core::sha256_file(path);
+        if (actual != info.sha256) {
+          throw std::runtime_error(path + ": SHA-256 " + actual + " does not match the manifest's " + info.sha256);
+        }
+      }
+      ShardReader check(path, manifest_.columns);
+      if (check.rows() != info.samples) {
+        throw std::runtime_error(path + ": holds " + std::to_string(check.rows()) + " samples, the manifest says " +
+                                 std::to_string(info.samples));
+      }
+      auto source = std::make_unique<ShardSource>();
+      source->path = path;
+      source->rows = info.samples;
+      const std::size_t block = options_.block_rows ? options_.block_rows : std::max<std::size_t>(1, check.chunk_rows());
+      for (std::uint64_t first = 0; first < info.samples; first += block) {
+        const auto rows = static_cast<std::uint32_t>(std::min<std::uint64_t>(block, info.samples - first));
+        blocks_.push_back({static_cast<std::uint32_t>(shards_.size()), first, rows, total_samples_ + first});
+      }
+      total_samples_ += info.samples;
+      shards_.push_back(std::move(source));
+    } catch (const std::runtime_error& e) {
+      if (!options_.skip_bad_shards) throw;
+      ++skipped_shards_;
+      core::log_warn("loader: skipping bad shard: ", e.what());
+    }
+  }
+  if (total_samples_ == 0) {
+    throw std::runtime_error(options_.corpus + ": split '" + options_.split + "' has no samples");
+  }
+  consumed_.seed = produced_.seed = options_.seed;
+  start_worker();
+}
+
+Loader::~Loader() { stop_worker(); }
+
+std::uint64_t Loader::steps_per_epoch() const {
+  const std::uint64_t global = options_.batch_size * static_cast<std::uint64_t>(options_.dp_size);
+  return (total_samples_ + global - 1) / global;
+}
+
+Batch Loader::assemble(std::uint64_t epoch, std::uint64_t step, std::uint64_t begin, std::uint64_t end) {
+  if (!order_ || order_epoch_ != epoch) {
+    order_ = std::make_unique<EpochOrder>(blocks_, options_.seed, epoch, options_.window_blocks);
+    order_epoch_ = epoch;
+  }
+  if (!tls_cache) tls_cache = std::make_unique<BlockCache>(2 * options_.window_blocks + 2);
+  // This rank's even share of the step's positions.
+  const std::uint64_t n = end - begin;
+  const std::uint64_t from = begin + n * options_.dp_rank / options_.dp_size;
+  const std::uint64_t to = begin + n * (options_.dp_rank + 1) / options_.dp_size;
+  Batch batch;
+  batch.specs = specs_;
+  batch.rows = static_cast<std::size_t>(to - from);
+  batch.epoch = epoch;
+  batch.step = step;
+  batch.data.resize(specs_.size());
+  for (std::size_t c = 0; c < specs_.size(); ++c) batch.data[c].resize(batch.rows * specs_[c].bytes_per_sample());
+  for (std::uint64_t p = from; p < to; ++p) {
+    const auto where = order_->at(p);
+    const SampleBlock& block = order_->block(where.block);
+    const auto* cached = tls_cache->find(where.block);
+    if (!cached) {
+      ShardSource& shard = *shards_[block.shard];
+      if (!shard.reader) shard.reader = std::make_unique<ShardReader>(shard.path, manifest_.columns);
+      auto& columns = tls_cache->insert(where.block);
+      columns.resize(specs_.size());
+      for (std::size_t c = 0; c < specs_.size(); ++c) {
+        columns[c].resize(block.rows * specs_[c].bytes_per_sample());
+        shard.reader->read(column_index_[c], block.first_row, block.rows, columns[c].data());
+      }
+      cached = &columns;
+    }
+    const std::size_t row = static_cast<std::size_t>(p - from);
+    for (std::size_t c = 0; c < specs_.size(); ++c) {
+      const std::size_t width = specs_[c].bytes_per_sample();
+      std::memcpy(batch.data[c].data() + row * width, (*cached)[c].data() + where.row * width, width);
+    }
+    batch.sample_index.push_back(block.first_sample + where.row);
+  }
+  return batch;
+}
+
+void Loader::worker_loop() {
+  const std::uint64_t global = options_.batch_size * static_cast<std::uint64_t>(options_.dp_size);
+  while (true) {
+    LoaderState at;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      changed_.wait(lock, [&] { return stopping_ || ready_.size() < std::max<std::size_t>(1, options_.prefetch); });
+      if (stopping_) return;
+      at = produced_;
+    }
+    try {
+      const std::uint64_t begin = at.position;
+      const std::uint64_t end = std::min(total_samples_, begin + global);
+      Batch batch = assemble(at.epoch, begin / global, begin, end);
+      LoaderState after = at;
+      after.position = end;
+      if (after.position >= total_samples_) {
+        after.epoch += 1;
+        after.position = 0;
+      }
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_) return;
+      produced_ = after;
+      ready_.emplace_back(std::move(batch), after);
+    } catch (const std::exception& e) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      worker_error_ = e.what();
+      stopping_ = true;
+      changed_.notify_all();
+      return;
+    }
+    changed_.notify_all();
+  }
+}
+
+void Loader::start_worker() {
+  stopping_ = false;
+  worker_error_.clear();
+  worker_ = std::thread([this] { worker_loop(); });
+}
+
+void Loader::stop_worker() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  if (worker_.joinable()) worker_.join();
+  ready_.clear();
+}
+
+Batch Loader::next() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  changed_.wait(lock, [&] { return !ready_.empty() || !worker_error_.empty(); });
+  if (ready_.empty()) throw std::runtime_error("loader: " + worker_error_);
+  auto [batch, after] = std::move(ready_.front());
+  ready_.pop_front();
+  consumed_ = after;
+  lock.unlock();
+  changed_.notify_all();
+  return std::move(batch);
+}
+
+void Loader::restore(const LoaderState& state) {
+  if (state.seed != options_.seed) {
+    throw std::invalid_argument("loader: state was saved with seed " + std::to_string(state.seed) + ", this loader has " +
+                                std::to_string(options_.seed));
+  }
+  if (state.position > total_samples_) throw std::invalid_argument("loader: state position beyond the epoch");
+  stop_worker();
+  consumed_ = produced_ = state;
+  order_.reset();
+  start_worker();
+}
+
+}  // namespace trafficfm::datasets

@@ -1,0 +1,115 @@
+// Streams batches of a corpus split into one data-parallel rank.
+//
+// Every epoch has one global order (EpochOrder, a function of seed and epoch). Step s takes
+// the global positions [s*G, (s+1)*G), G = dp_size * batch_size, and rank r takes its even
+// share of them; the last step of an epoch takes what is left (no sample skipped, none twice).
+// The position is the whole state: state() after a batch and restore() before the next give
+// exactly the batches an uninterrupted run would see, also at a different dp_size.
+//
+// Shards are checked when the loader opens (SHA-256 against the manifest, HDF5 structure):
+// a bad one is an error naming it, or with skip_bad_shards is left out and counted. Batches
+// are assembled on a background thread (prefetch) that alone touches HDF5.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "datasets/corpus/manifest.h"
+#include "datasets/loader/epoch_order.h"
+
+namespace trafficfm::datasets {
+
+struct LoaderOptions {
+  std::string corpus;
+  std::string split = "train";
+  int dp_rank = 0;
+  int dp_size = 1;
+  std::uint64_t seed = 0;
+  std::size_t batch_size = 32;       // per rank
+  std::size_t window_blocks = 16;    // shuffle window, in blocks
+  std::size_t block_rows = 0;        // 0: the shards' HDF5 chunk length
+  std::size_t prefetch = 2;          // batches assembled ahead
+  bool verify_hashes = true;
+  bool skip_bad_shards = false;
+  std::vector<std::string> columns;  // empty: every column
+};
+
+struct Batch {
+  std::vector<ColumnSpec> specs;
+  std::vector<std::vector<std::uint8_t>> data;  // per column, rows x bytes_per_sample
+  std::size_t rows = 0;
+  std::uint64_t epoch = 0;
+  std::uint64_t step = 0;                       // step within the epoch
+  std::vector<std::uint64_t> sample_index;      // each row's index within the split
+  template <typename T>
+  const T* column(const std::string& name) const;
+};
+
+struct LoaderState {
+  std::uint64_t seed = 0;
+  std::uint64_t epoch = 0;
+  std::uint64_t position = 0;  // global samples of this epoch already consumed
+  std::string to_json() const;
+  static LoaderState from_json(const std::string& text);
+};
+
+class Loader {
+ public:
+  explicit Loader(const LoaderOptions& options);
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  // The next batch; epochs follow one another without end.
+  Batch next();
+  LoaderState state() const { return consumed_; }
+  void restore(const LoaderState& state);
+
+  std::uint64_t samples_per_epoch() const { return total_samples_; }
+  std::uint64_t steps_per_epoch() const;
+  std::size_t skipped_shards() const { return skipped_shards_; }
+  const std::vector<ColumnSpec>& columns() const { return specs_; }
+  const Manifest& manifest() const { return manifest_; }
+
+ private:
+  struct ShardSource;
+  Batch assemble(std::uint64_t epoch, std::uint64_t step, std::uint64_t begin, std::uint64_t end);
+  void worker_loop();
+  void start_worker();
+  void stop_worker();
+
+  LoaderOptions options_;
+  Manifest manifest_;
+  std::vector<ColumnSpec> specs_;            // selected columns
+  std::vector<std::size_t> column_index_;    // into manifest_.columns
+  std::vector<std::unique_ptr<ShardSource>> shards_;
+  std::vector<SampleBlock> blocks_;
+  std::uint64_t total_samples_ = 0;
+  std::size_t skipped_shards_ = 0;
+  std::unique_ptr<EpochOrder> order_;  // the worker's; rebuilt when the epoch changes
+  std::uint64_t order_epoch_ = 0;
+
+  LoaderState consumed_;   // after the last batch handed out
+  LoaderState produced_;   // after the last batch the worker assembled
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::pair<Batch, LoaderState>> ready_;
+  std::string worker_error_;
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
+template <typename T>
+const T* Batch::column(const std::string& name) const {
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    if (specs[i].name == name) return reinterpret_cast<const T*>(data[i].data());
+  }
+  throw std::out_of_range("batch has no column '" + name + "'");
+}
+
+}  // namespace trafficfm::datasets

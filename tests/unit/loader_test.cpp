@@ -1,0 +1,173 @@
+// The streaming loader: disjoint, complete and deterministic shares per data-parallel rank;
+// the ranks of a step together see exactly the single-rank batch; exact resume, also at a
+// different dp size; bad shards refused by name.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+
+#include "datasets/loader/loader.h"
+#include "tests/support/corpus_fixture.h"
+#include "tests/support/test_paths.h"
+
+namespace trafficfm::datasets {
+namespace {
+
+class LoaderTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = testing::make_temp_dir("loader");
+    corpus_ = testing::make_synth_corpus(dir_);
+  }
+  static void TearDownTestSuite() { testing::remove_tree(dir_); }
+  static LoaderOptions options(int rank, int size, std::size_t batch) {
+    LoaderOptions o;
+    o.corpus = corpus_;
+    o.dp_rank = rank;
+    o.dp_size = size;
+    o.batch_size = batch;
+    o.seed = 42;
+    o.window_blocks = 3;
+    return o;
+  }
+  static std::string dir_, corpus_;
+};
+std::string LoaderTest::dir_, LoaderTest::corpus_;
+
+TEST_F(LoaderTest, RanksAreDisjointCompleteAndMatchTheSingleRankBatches) {
+  Loader single(options(0, 1, 24));
+  const std::uint64_t n = single.samples_per_epoch();
+  ASSERT_GT(n, 200u);
+  for (int dp : {1, 2, 4}) {
+    std::vector<std::unique_ptr<Loader>> ranks;
+    for (int r = 0; r < dp; ++r) ranks.push_back(std::make_unique<Loader>(options(r, dp, 24 / dp)));
+    Loader reference(options(0, 1, 24));
+    std::set<std::uint64_t> seen;
+    for (std::uint64_t step = 0; step < reference.steps_per_epoch(); ++step) {
+      const Batch whole = reference.next();
+      std::vector<std::uint64_t> joined;
+      for (auto& loader : ranks) {
+        const Batch part = loader->next();
+        EXPECT_EQ(part.step, step);
+        joined.insert(joined.end(), part.sample_index.begin(), part.sample_index.end());
+        for (auto s : part.sample_index) EXPECT_TRUE(seen.insert(s).second) << "sample " << s << " twice";
+      }
+      EXPECT_EQ(joined, whole.sample_index) << "dp " << dp << " step " << step;
+    }
+    EXPECT_EQ(seen.size(), n) << "dp " << dp;
+    EXPECT_EQ(*seen.rbegin(), n - 1);
+  }
+}
+
+TEST_F(LoaderTest, DeterministicInSeedAndEpochShuffled) {
+  Loader a(options(0, 1, 50)), b(options(0, 1, 50));
+  auto o = options(0, 1, 50);
+  o.seed = 43;
+  Loader c(o);
+  const Batch first = a.next();
+  EXPECT_EQ(first.sample_index, b.next().sample_index);
+  EXPECT_NE(first.sample_index, c.next().sample_index);
+  // Shuffled: not the storage order.
+  std::vector<std::uint64_t> sorted = first.sample_index;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_NE(sorted, first.sample_index);
+  // The next epoch visits the samples in another order.
+  for (std::uint64_t s = 1; s < a.steps_per_epoch(); ++s) a.next();
+  const Batch next_epoch = a.next();
+  EXPECT_EQ(next_epoch.epoch, 1u);
+  EXPECT_NE(next_epoch.sample_index, first.sample_index);
+}
+
+TEST_F(LoaderTest, ResumeGivesExactlyTheSameBatches) {
+  Loader straight(options(0, 1, 16));
+  std::vector<Batch> expected;
+  for (int i = 0; i < 30; ++i) expected.push_back(straight.next());  // crosses an epoch boundary
+  Loader first(options(0, 1, 16));
+  for (int i = 0; i < 11; ++i) first.next();
+  const std::string saved = first.state().to_json();
+  Loader resumed(options(0, 1, 16));
+  resumed.restore(LoaderState::from_json(saved));
+  for (int i = 11; i < 30; ++i) {
+    const Batch b = resumed.next();
+    EXPECT_EQ(b.sample_index, expected[i].sample_index) << i;
+    EXPECT_EQ(b.data, expected[i].data) << i;  // the bytes, not only the ids
+  }
+}
+
+TEST_F(LoaderTest, RestoreAtAnotherDpSizeKeepsTheEpochExact) {
+  std::set<std::uint64_t> seen;
+  std::uint64_t total = 0;
+  LoaderState saved;
+  {
+    Loader r0(options(0, 2, 8)), r1(options(1, 2, 8));
+    total = r0.samples_per_epoch();
+    for (int step = 0; step < 5; ++step) {
+      for (Loader* l : {&r0, &r1}) {
+        for (auto s : l->next().sample_index) EXPECT_TRUE(seen.insert(s).second);
+      }
+    }
+    saved = r0.state();
+    EXPECT_EQ(saved.position, 80u);
+  }
+  std::vector<std::unique_ptr<Loader>> three;
+  for (int r = 0; r < 3; ++r) {
+    three.push_back(std::make_unique<Loader>(options(r, 3, 7)));
+    three.back()->restore(saved);
+  }
+  while (seen.size() < total) {
+    std::uint64_t epoch = 0;
+    for (auto& l : three) {
+      const Batch b = l->next();
+      epoch = b.epoch;
+      for (auto s : b.sample_index) EXPECT_TRUE(seen.insert(s).second) << "sample " << s << " twice";
+    }
+    ASSERT_EQ(epoch, 0u) << "epoch ended before every sample was seen";
+  }
+  EXPECT_EQ(three[0]->state().epoch, 1u);  // and the epoch ended exactly there
+  EXPECT_EQ(three[0]->state().position, 0u);
+}
+
+TEST_F(LoaderTest, CorruptShardIsRefusedByNameOrSkipped) {
+  const std::string dir = testing::make_temp_dir("loader-bad");
+  const std::string corpus = testing::make_synth_corpus(dir, {200, 5});
+  const Manifest m = read_manifest(corpus);
+  const std::string victim = corpus + "/" + m.shards_of("train").front().file;
+  {
+    std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-100, std::ios::end);
+    char c;
+    f.read(&c, 1);
+    f.seekp(-100, std::ios::end);
+    c = static_cast<char>(c ^ 0x40);
+    f.write(&c, 1);
+  }
+  LoaderOptions o;
+  o.corpus = corpus;
+  try {
+    Loader loader(o);
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(victim), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("SHA-256"), std::string::npos) << e.what();
+  }
+  o.skip_bad_shards = true;
+  Loader loader(o);
+  EXPECT_EQ(loader.skipped_shards(), 1u);
+  EXPECT_EQ(loader.samples_per_epoch(), m.samples("train") - m.shards_of("train").front().samples);
+  testing::remove_tree(dir);
+}
+
+TEST_F(LoaderTest, ColumnsCanBeSelected) {
+  auto o = options(0, 1, 4);
+  o.columns = {"bytes", "label"};
+  Loader loader(o);
+  const Batch b = loader.next();
+  ASSERT_EQ(b.specs.size(), 2u);
+  EXPECT_EQ(b.data[0].size(), 4u * 1600);
+  for (int i = 0; i < 4; ++i) EXPECT_GE(b.column<std::int32_t>("label")[i], 0);
+  o.columns = {"nope"};
+  EXPECT_THROW(Loader bad(o), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace trafficfm::datasets
