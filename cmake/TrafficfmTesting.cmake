@@ -21,7 +21,7 @@ function(trafficfm_add_gtest name)
   endif()
   gtest_discover_tests(${name}
     PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
-               ENVIRONMENT "TRAFFICFM_BIN=$<TARGET_FILE:trafficfm>;TRAFFICFM_SOURCE_DIR=${PROJECT_SOURCE_DIR};TRAFFICFM_SHARED_DATA=${PROJECT_SOURCE_DIR}/../shared/data"
+               ENVIRONMENT "TRAFFICFM_BIN=$<TARGET_FILE:trafficfm>"
     DISCOVERY_TIMEOUT 60)
 endfunction()
 

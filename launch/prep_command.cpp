@@ -59,7 +59,7 @@ po::options_description prep_options() {
       ("lens.tokenizer", po::value<std::string>()->default_value("bigram"), "bigram (ET-BERT byte bigrams)");
   po::options_description shard("Shards [shard]");
   shard.add_options()
-      ("shard.mb", po::value<double>()->default_value(256.0), "target uncompressed shard size in MB")
+      ("shard.mb", po::value<double>()->default_value(64.0), "target uncompressed shard size in MB")
       ("shard.chunk-rows", po::value<std::size_t>()->default_value(256), "HDF5 chunk length in samples")
       ("shard.deflate", po::value<int>()->default_value(1), "deflate level 0-9 (0: no compression)");
   options.add(flow).add(split).add(lens).add(shard);

@@ -26,7 +26,7 @@ struct PrepOptions {
   std::string split_by = "flow";  // "flow" (5-tuple hash) or "file"
   double val_fraction = 0.1;
   double test_fraction = 0.1;
-  std::uint64_t shard_bytes = 256ull << 20;
+  std::uint64_t shard_bytes = 64ull << 20;
   ShardWriteOptions shard_options;
   std::string label_from;          // "" | "dirname" | "filename"
   std::string flow_log_label_column;  // "" = the format's default

@@ -18,10 +18,13 @@ std::string trafficfm_binary() {
   return bin;
 }
 
+std::string source_dir() { return TRAFFICFM_SOURCE_DIR; }
+
 std::string shared_data_dir() {
-  const char* dir = std::getenv("TRAFFICFM_SHARED_DATA");
+  const char* env = std::getenv("TRAFFICFM_SHARED_DATA");
+  const std::string dir = env ? env : source_dir() + "/../shared/data";
   struct stat st {};
-  if (dir && stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return dir;
+  if (stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return dir;
   return "";
 }
 

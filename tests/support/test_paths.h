@@ -6,7 +6,9 @@ namespace trafficfm::testing {
 
 // The trafficfm binary (TRAFFICFM_BIN, set by CTest).
 std::string trafficfm_binary();
-// ../shared/data beside the checkout, or "" when absent (tests then skip with a message).
+// The checkout the tests were built from.
+std::string source_dir();
+// ../shared/data beside the checkout (or $TRAFFICFM_SHARED_DATA), or "" when absent (tests then skip with a message).
 std::string shared_data_dir();
 // A fresh empty directory under the system temp dir, removed by the caller or left for debugging.
 std::string make_temp_dir(const std::string& prefix);
