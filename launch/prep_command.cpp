@@ -1,6 +1,8 @@
 // trafficfm prep --input PATH... --out CORPUS --encoder mmae|lens|flows [--labels CSV]
 // Under `mpirun -np K` the input files are divided across ranks; each writes its own shards
 // and rank 0 writes the manifest last.
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -232,7 +234,9 @@ int run_prep(const std::vector<std::string>& args) {
     const auto manifest = datasets::merge_results(prep, ranks, labels ? labels->names() : std::vector<std::string>{});
     for (int r = 0; r < session.size(); ++r) fs::remove(prep.out_dir + "/.prep-rank-" + std::to_string(r) + ".json");
     std::printf("%s", datasets::format_summary(manifest).c_str());
-    std::printf("wrote %s/manifest.json\n", prep.out_dir.c_str());
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    std::printf("wrote %s/manifest.json (rank 0 peak memory %.1f MB)\n", prep.out_dir.c_str(), usage.ru_maxrss / 1024.0);
   }
   session.barrier();
   return result.counts.files > 0 && result.counts.files == result.counts.files_failed && files.size() == mine.size()

@@ -120,7 +120,7 @@ TEST(LensEncoder, BigramTokensSegmentsAndPadding) {
   EncoderOptions options;
   options.anonymize = false;
   options.packets = 3;
-  options.max_tokens = 64;
+  options.max_tokens = 65;
   auto encoder = make_encoder("lens", options);
   ColumnBuffer buffer(encoder->schema());
   ASSERT_TRUE(encoder->encode(t.flow, buffer));
@@ -129,7 +129,7 @@ TEST(LensEncoder, BigramTokensSegmentsAndPadding) {
   const auto* segments = reinterpret_cast<const std::int8_t*>(buffer.data(1).data());
   const auto* packets = reinterpret_cast<const std::int8_t*>(buffer.data(2).data());
   const int length = *reinterpret_cast<const std::int32_t*>(buffer.data(3).data());
-  const int budget = (64 - 1) / 3;  // 21 tokens per packet
+  const int budget = (65 - 1) / 3;  // 21 tokens per packet, one slot of padding left
   EXPECT_EQ(length, 3 * budget + 1);
   namespace v = lens_vocab;
   EXPECT_EQ(tokens[0], v::kPacket);
