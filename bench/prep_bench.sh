@@ -43,8 +43,8 @@ echo "prep / scapy   = $(ratio "$r_prep" "$r_scapy") (target >= 100)"
 
 echo "== peak memory of prep: capture of $flows flows vs $((4 * flows)) flows"
 "$bin" synth --out "$work/big" --flows $((4 * flows)) --flows-per-file $((4 * flows)) --hosts 400 --seed 2 --log.level warn > /dev/null
-small=$("$bin" prep --input "$file" --out "$work/m1" --log.level warn | grep -o 'peak memory [0-9.]* MB')
-big=$("$bin" prep --input "$work/big/synth-00000.pcap" --out "$work/m2" --log.level warn | grep -o 'peak memory [0-9.]* MB')
+small=$("$bin" prep --input "$file" --out "$work/m1" --shard.mb 8 --log.level warn | grep -o 'peak memory [0-9.]* MB')
+big=$("$bin" prep --input "$work/big/synth-00000.pcap" --out "$work/m2" --shard.mb 8 --log.level warn | grep -o 'peak memory [0-9.]* MB')
 echo "  $((size / 1000000)) MB capture: $small;  $(( $(stat -c %s "$work/big/synth-00000.pcap") / 1000000 )) MB capture: $big"
 
 echo "== loader (one rank, one assembling thread, page cache)"

@@ -1,11 +1,9 @@
-#include <torch/version.h>
-#include <ATen/Parallel.h>
-
 #include <cstdio>
 #include <string>
 
 #include "core/runtime_info.h"
 #include "launch/subcommand.h"
+#include "launch/torch_module.h"
 
 #ifdef TRAFFICFM_HAVE_NCCL
 #include <nccl.h>
@@ -17,7 +15,15 @@ const char* git_hash();  // generated at build time (cmake/write_git_version.cma
 
 int print_version() {
   std::printf("trafficfm %s (git %s)\n", TRAFFICFM_VERSION, git_hash());
-  std::printf("  LibTorch   %s, %d intra-op threads\n", TORCH_VERSION, at::get_num_threads());
+  std::string error;
+  using Describe = int (*)(char*, std::size_t);
+  if (auto describe = reinterpret_cast<Describe>(torch_module_symbol("trafficfm_torch_describe", &error))) {
+    char text[256];
+    describe(text, sizeof text);
+    std::printf("  LibTorch   %s (libtrafficfm_torch.so, loaded on demand)\n", text);
+  } else {
+    std::printf("  LibTorch   NOT LOADABLE: %s\n", error.c_str());
+  }
   std::printf("  MPI        %s\n", core::mpi_library_version().c_str());
 #ifdef TRAFFICFM_HAVE_NCCL
   int nccl = 0;

@@ -37,8 +37,11 @@ int gz_seek(void* cookie, off64_t* offset, int whence) {
 
 }  // namespace
 
+constexpr std::size_t kStreamBuffer = 1 << 20;
+
 struct CaptureReader::Impl {
   pcap_t* handle = nullptr;
+  std::unique_ptr<char[]> buffer;  // stdio buffer of the capture stream; outlives the handle
 };
 
 CaptureReader::CaptureReader(const std::string& path) : impl_(new Impl), path_(path) {
@@ -52,14 +55,21 @@ CaptureReader::CaptureReader(const std::string& path) : impl_(new Impl), path_(p
     impl_->handle = pcap_fopen_offline_with_tstamp_precision(stream, PCAP_TSTAMP_PRECISION_NANO, error);
     if (!impl_->handle) std::fclose(stream);
   } else {
-    impl_->handle = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, error);
+    // libpcap reads record by record through stdio; a 1 MiB buffer instead of stdio's 4 KiB
+    // turns ~250 read() calls per MiB into one (about a third of prep's time otherwise).
+    FILE* stream = std::fopen(path.c_str(), "rb");
+    if (!stream) throw CaptureError(path + ": cannot open");
+    impl_->buffer.reset(new char[kStreamBuffer]);
+    std::setvbuf(stream, impl_->buffer.get(), _IOFBF, kStreamBuffer);
+    impl_->handle = pcap_fopen_offline_with_tstamp_precision(stream, PCAP_TSTAMP_PRECISION_NANO, error);
+    if (!impl_->handle) std::fclose(stream);
   }
   if (!impl_->handle) throw CaptureError(path + ": not a readable pcap/pcapng capture (" + error + ")");
   link_type_ = pcap_datalink(impl_->handle);
 }
 
 CaptureReader::~CaptureReader() {
-  if (impl_->handle) pcap_close(impl_->handle);
+  if (impl_->handle) pcap_close(impl_->handle);  // closes the stream before its buffer goes
 }
 
 bool CaptureReader::next(RawPacket& packet) {

@@ -23,8 +23,10 @@ struct FlowKey {
   std::uint64_t hash() const;  // stable across runs and machines (FNV-1a over the fields)
 };
 
+// For the flow table's hash map: a fast word-wise mix, computed per packet. (FlowKey::hash()
+// is the stable, stored one, computed once per flow.)
 struct FlowKeyHasher {
-  std::size_t operator()(const FlowKey& k) const { return static_cast<std::size_t>(k.hash()); }
+  std::size_t operator()(const FlowKey& k) const;
 };
 
 // One of the first packets of a flow, as encoders need it.

@@ -48,6 +48,20 @@ std::uint64_t FlowKey::hash() const {
   return h;
 }
 
+std::size_t FlowKeyHasher::operator()(const FlowKey& k) const {
+  std::uint64_t words[4];
+  std::memcpy(words, k.a.bytes.data(), 16);
+  std::memcpy(words + 2, k.b.bytes.data(), 16);
+  std::uint64_t h = (static_cast<std::uint64_t>(k.a_port) << 32) ^ (static_cast<std::uint64_t>(k.b_port) << 16) ^
+                    (static_cast<std::uint64_t>(k.protocol) << 8) ^ k.a.family;
+  for (std::uint64_t w : words) {
+    h ^= w;
+    h *= 0x9e3779b97f4a7c15ULL;
+    h ^= h >> 29;
+  }
+  return static_cast<std::size_t>(h);
+}
+
 void DirectionStats::add(std::uint32_t size, std::uint32_t payload, std::int64_t timestamp_ns) {
   ++packets;
   bytes += size;
