@@ -1,12 +1,14 @@
 // trafficfm inspect CORPUS [--sample N] [--split S]
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <vector>
 
 #include "core/errors.h"
 #include "core/json_value.h"
 #include "datasets/corpus/manifest.h"
 #include "datasets/corpus/shard_file.h"
+#include "datasets/encoders/subword_tokenizer.h"
 #include "datasets/encoders/lens_vocabulary.h"
 #include "datasets/prep/prep.h"
 #include "launch/common_options.h"
@@ -59,7 +61,7 @@ void print_mmae(const SampleRow& row, const core::JsonValue& settings) {
   for (std::size_t i = 0; i < names.size(); ++i) std::printf("  %-20s %g\n", names[i].as_string().c_str(), stats[i]);
 }
 
-void print_lens(const SampleRow& row) {
+void print_lens(const SampleRow& row, const datasets::SubwordTokenizer* spm) {
   const auto* tokens = row.column<std::int32_t>("tokens");
   const auto* segments = row.column<std::int8_t>("segment");
   const auto* packets = row.column<std::int8_t>("packet_index");
@@ -71,7 +73,8 @@ void print_lens(const SampleRow& row) {
     if (segments[i] != last_segment && segments[i] != 0) std::printf(segments[i] == 1 ? "\n    [header] " : "\n    [payload] ");
     last_segment = segments[i];
     last_packet = packets[i];
-    std::printf(" %s", datasets::lens_vocab::token_text(tokens[i]).c_str());
+    const bool special = tokens[i] < 6;
+    std::printf(" %s", spm && !special ? spm->piece(tokens[i]).c_str() : datasets::lens_vocab::token_text(tokens[i]).c_str());
   }
   std::printf("\n");
 }
@@ -135,7 +138,11 @@ int run_inspect(const std::vector<std::string>& args) {
                 static_cast<unsigned long long>(*row.column<std::uint64_t>("flow_hash")));
     const auto settings = core::JsonValue::parse(manifest.encoder_settings_json);
     if (manifest.encoder == "mmae") print_mmae(row, settings);
-    else if (manifest.encoder == "lens") print_lens(row);
+    else if (manifest.encoder == "lens") {
+      std::unique_ptr<datasets::SubwordTokenizer> spm;
+      if (settings["tokenizer"].as_string() == "spm") spm = datasets::load_spm_tokenizer(dir + "/tokenizer.model");
+      print_lens(row, spm.get());
+    }
     else if (manifest.encoder == "flows") print_flows(row, settings);
     return core::kExitOk;
   }

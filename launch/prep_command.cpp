@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "datasets/capture/capture_reader.h"
+#include "datasets/encoders/lens_spm.h"
 #include "datasets/flowlogs/flow_log_reader.h"
 #include "datasets/prep/prep.h"
 #include "distributed/mpi_session.h"
@@ -58,7 +59,11 @@ po::options_description prep_options() {
   lens.add_options()
       ("lens.packets", po::value<int>()->default_value(5), "first K packets per sample")
       ("lens.max-tokens", po::value<int>()->default_value(512), "tokens per sample (padded)")
-      ("lens.tokenizer", po::value<std::string>()->default_value("bigram"), "bigram (ET-BERT byte bigrams)");
+      ("lens.tokenizer", po::value<std::string>()->default_value("bigram"),
+       "bigram (ET-BERT byte bigrams, fixed 65,642 ids) | spm (SentencePiece BPE trained on this corpus)")
+      ("lens.spm-vocab", po::value<int>()->default_value(8000), "spm: vocabulary size (Lens used 32,112)")
+      ("lens.spm-sample-flows", po::value<std::size_t>()->default_value(5000),
+       "spm: flows (from the first input files) the tokenizer is trained on");
   po::options_description shard("Shards [shard]");
   shard.add_options()
       ("shard.mb", po::value<double>()->default_value(64.0), "target uncompressed shard size in MB")
@@ -157,8 +162,9 @@ int run_prep(const std::vector<std::string>& args) {
   prep.encoder_options.anonymize = anonymize == "on";
   prep.encoder_options.packets = values["lens.packets"].as<int>();
   prep.encoder_options.max_tokens = values["lens.max-tokens"].as<int>();
-  if (values["lens.tokenizer"].as<std::string>() != "bigram") {
-    throw core::UsageError("trafficfm prep: --lens.tokenizer: only 'bigram' is available in this build");
+  const std::string tokenizer = values["lens.tokenizer"].as<std::string>();
+  if (tokenizer != "bigram" && tokenizer != "spm") {
+    throw core::UsageError("trafficfm prep: --lens.tokenizer must be bigram or spm");
   }
   prep.flow_options.idle_timeout_s = values["flow.idle-timeout"].as<double>();
   prep.flow_options.active_timeout_s = values["flow.active-timeout"].as<double>();
@@ -192,7 +198,8 @@ int run_prep(const std::vector<std::string>& args) {
       }
       for (const auto& entry : fs::directory_iterator(prep.out_dir)) {
         const std::string name = entry.path().filename().string();
-        if (name == "manifest.json" || name.rfind("shard-", 0) == 0 || name.rfind(".prep-rank-", 0) == 0) {
+        if (name == "manifest.json" || name == "tokenizer.model" || name.rfind("shard-", 0) == 0 ||
+            name.rfind(".prep-rank-", 0) == 0) {
           fs::remove(entry.path());
         }
       }
@@ -213,6 +220,26 @@ int run_prep(const std::vector<std::string>& args) {
   if (key.empty() && prep.encoder == "flows") key = session.rank() == 0 ? random_key() : "";
   prep.encoder_options.pseudonym_key = session.broadcast(key);
 
+  if (prep.encoder == "lens" && tokenizer == "spm") {
+    // Rank 0 trains the vocabulary on the first flows of the inputs; every rank then loads it.
+    const std::string model = prep.out_dir + "/tokenizer.model";
+    std::string error;
+    if (session.rank() == 0) {
+      datasets::SpmTrainOptions spm;
+      spm.vocab_size = values["lens.spm-vocab"].as<int>();
+      spm.sample_flows = values["lens.spm-sample-flows"].as<std::size_t>();
+      spm.packets = prep.encoder_options.packets;
+      spm.anonymize = prep.encoder_options.anonymize;
+      try {
+        const auto used = datasets::train_lens_spm(files, spm, model);
+        core::log_info("prep: trained a ", spm.vocab_size, "-piece BPE tokenizer on ", used, " flows -> ", model);
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+    }
+    if (session.any(!error.empty())) throw std::runtime_error(error.empty() ? "tokenizer training failed on rank 0" : error);
+    prep.encoder_options.spm_model = model;
+  }
   const auto mine = datasets::divide_files(files, session.rank(), session.size());
   core::log_info("prep: ", files.size(), " input files, ", mine.size(), " on this rank (", session.size(), " ranks), encoder ",
                  prep.encoder, " -> ", prep.out_dir);

@@ -18,6 +18,7 @@ struct EncoderOptions {
   int packets = 5;             // lens: first K packets per sample
   int max_tokens = 512;        // lens: sequence length
   std::string pseudonym_key;   // flows: key of the host pseudonyms (hex)
+  std::string spm_model;       // lens: SentencePiece model path ("" = bigram vocabulary)
 };
 
 class Encoder {

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "datasets/encoders/encoder.h"
+#include "datasets/encoders/lens_spm.h"
 #include "datasets/encoders/lens_vocabulary.h"
 
 namespace trafficfm::datasets {
@@ -35,6 +36,7 @@ class LensEncoder : public Encoder {
       : anonymize_(options.anonymize), packets_(options.packets), max_tokens_(options.max_tokens) {
     if (packets_ < 1 || packets_ > 64) throw std::invalid_argument("lens: packets per sample must be 1..64");
     if (max_tokens_ < 4 * packets_ + 1) throw std::invalid_argument("lens: max tokens too small for the packets");
+    if (!options.spm_model.empty()) spm_ = load_spm_tokenizer(options.spm_model);
   }
   std::string name() const override { return "lens"; }
   core::JsonObject settings() const override {
@@ -42,11 +44,12 @@ class LensEncoder : public Encoder {
         .set("packets", packets_)
         .set("max_tokens", max_tokens_)
         .set("anonymize", anonymize_)
-        .set("tokenizer", "bigram")
-        .set("vocab_size", lens_vocab::kSize)
+        .set("tokenizer", spm_ ? "spm" : "bigram")
+        .set("tokenizer_model", spm_ ? "tokenizer.model" : "")
+        .set("vocab_size", spm_ ? spm_->vocab_size() : lens_vocab::kSize)
         .set("special_tokens", std::vector<std::string>{"<pad>", "</s>", "<unk>", "<tsk>", "<head>", "<pkt>"})
-        .set("first_bigram_id", lens_vocab::kFirstBigram)
-        .set("first_sentinel_id", lens_vocab::kFirstSentinel);
+        .set("first_bigram_id", spm_ ? -1 : lens_vocab::kFirstBigram)
+        .set("first_sentinel_id", spm_ ? 6 : lens_vocab::kFirstSentinel);
   }
   std::vector<ColumnSpec> schema() const override {
     const auto n = static_cast<std::uint64_t>(max_tokens_);
@@ -83,6 +86,18 @@ class LensEncoder : public Encoder {
       push(lens_vocab::kPacket, kSegmentSpecial);
       push(lens_vocab::kHead, kSegmentSpecial);
       const std::size_t header = std::min<std::size_t>(p.header_length, bytes.size());
+      if (spm_) {
+        Flow one;
+        one.protocol = flow.protocol;
+        one.packets.push_back(p);
+        const auto segments = lens_hex_segments(one, 1, static_cast<std::size_t>(budget), anonymize_);
+        for (int part = 0; part < 2; ++part) {
+          for (int id : spm_->encode(segments[part])) {
+            if (!push(id, part == 0 ? kSegmentHeader : kSegmentPayload)) break;
+          }
+        }
+        continue;
+      }
       for (std::size_t b = 0; b + 1 < header; ++b) {
         if (!push(lens_vocab::bigram(bytes[b], bytes[b + 1]), kSegmentHeader)) break;
       }
@@ -106,6 +121,7 @@ class LensEncoder : public Encoder {
   bool anonymize_;
   int packets_;
   int max_tokens_;
+  std::unique_ptr<SubwordTokenizer> spm_;
 };
 
 }  // namespace

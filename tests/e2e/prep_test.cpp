@@ -10,6 +10,7 @@
 #include "datasets/capture/capture_reader.h"
 #include "datasets/corpus/manifest.h"
 #include "datasets/corpus/shard_file.h"
+#include "datasets/encoders/subword_tokenizer.h"
 #include "datasets/prep/prep.h"
 #include "tests/support/test_paths.h"
 
@@ -160,6 +161,35 @@ TEST_F(PrepSynth, InspectSummarizesAndDecodesEachEncoding) {
   EXPECT_EQ(r.exit_code, 2) << r.output;
   r = run_command(trafficfm_binary() + " prep --input " + dir_ + "/cap --out " + mmae + " --log.level error");
   EXPECT_EQ(r.exit_code, 2) << "an existing corpus is not overwritten silently\n" << r.output;
+}
+
+TEST_F(PrepSynth, LensWithATrainedSentencePieceTokenizer) {
+  const std::string corpus = prep("spm", "--encoder lens --lens.tokenizer spm --lens.spm-vocab 1500 --lens.max-tokens 256");
+  const auto m = read_manifest(corpus);
+  EXPECT_NE(m.encoder_settings_json.find("\"tokenizer\": \"spm\""), std::string::npos) << m.encoder_settings_json;
+  const auto tokenizer = load_spm_tokenizer(corpus + "/tokenizer.model");
+  const SubwordTokenizer& spm = *tokenizer;
+  EXPECT_GT(spm.vocab_size(), 1000);
+  EXPECT_EQ(spm.piece(5), "<pkt>");
+  EXPECT_EQ(spm.piece(6), "<extra_id_0>");
+  const ShardInfo shard = m.shards_of("train").front();
+  ShardReader reader(corpus + "/" + shard.file, m.columns);
+  std::vector<std::int32_t> tokens(256);
+  std::vector<std::int8_t> segments(256);
+  reader.read(0, 0, 1, tokens.data());
+  reader.read(1, 0, 1, segments.data());
+  ASSERT_EQ(tokens[0], 5);  // <pkt>
+  ASSERT_EQ(tokens[1], 4);  // <head>
+  std::vector<int> header;
+  for (int i = 2; segments[i] == 1; ++i) header.push_back(tokens[i]);
+  // The header pieces decode back to the anonymized IPv4 header: 45 00 ..., addresses zeroed.
+  const std::string text = spm.decode(header);
+  ASSERT_GE(text.size(), 40u) << text;
+  EXPECT_EQ(text.substr(0, 2), "45") << text;
+  EXPECT_EQ(text.substr(24, 16), std::string(16, '0')) << text;
+  auto r = run_command(trafficfm_binary() + " inspect " + corpus + " --sample 0", false);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("<pkt> <head>"), std::string::npos) << r.output;
 }
 
 // (flow hash, split, label) -> the sample's bytes, over a whole corpus.
