@@ -25,6 +25,34 @@ std::vector<ShardInfo> Manifest::shards_of(const std::string& split) const {
   return out;
 }
 
+std::string shards_to_json(const std::vector<ShardInfo>& shards) {
+  std::string text = "[";
+  for (std::size_t i = 0; i < shards.size(); ++i) {
+    const auto& s = shards[i];
+    text += (i ? ",\n    " : "\n    ") + core::JsonObject()
+                                               .set("file", s.file)
+                                               .set("split", s.split)
+                                               .set("samples", s.samples)
+                                               .set("bytes", s.bytes)
+                                               .set("sha256", s.sha256)
+                                               .str();
+  }
+  return text + "\n  ]";
+}
+
+ShardInfo shard_from_json(const core::JsonValue& s) {
+  ShardInfo info;
+  info.file = s["file"].as_string();
+  info.split = s["split"].as_string();
+  info.samples = static_cast<std::uint64_t>(s["samples"].as_int());
+  info.bytes = static_cast<std::uint64_t>(s["bytes"].as_int());
+  info.sha256 = s["sha256"].as_string();
+  if (info.file.find('/') != std::string::npos || info.file.find("..") != std::string::npos) {
+    throw std::runtime_error("shard file name '" + info.file + "' leaves the corpus directory");
+  }
+  return info;
+}
+
 void write_manifest(const std::string& corpus_dir, const Manifest& m) {
   std::string columns = "[";
   for (std::size_t i = 0; i < m.columns.size(); ++i) {
@@ -38,18 +66,7 @@ void write_manifest(const std::string& corpus_dir, const Manifest& m) {
                                                   .str();
   }
   columns += "\n  ]";
-  std::string shards = "[";
-  for (std::size_t i = 0; i < m.shards.size(); ++i) {
-    const auto& s = m.shards[i];
-    shards += (i ? ",\n    " : "\n    ") + core::JsonObject()
-                                                 .set("file", s.file)
-                                                 .set("split", s.split)
-                                                 .set("samples", s.samples)
-                                                 .set("bytes", s.bytes)
-                                                 .set("sha256", s.sha256)
-                                                 .str();
-  }
-  shards += "\n  ]";
+  const std::string shards = shards_to_json(m.shards);
   std::string text = "{\n  \"format_version\": " + std::to_string(m.format_version) + ",\n  \"encoder\": " +
                      core::json_escape(m.encoder) + ",\n  \"encoder_settings\": " + m.encoder_settings_json +
                      ",\n  \"columns\": " + columns + ",\n  \"label_names\": " +
@@ -94,18 +111,7 @@ Manifest read_manifest(const std::string& corpus_dir) {
       m.columns.push_back(spec);
     }
     for (const auto& n : doc["label_names"].as_array()) m.label_names.push_back(n.as_string());
-    for (const auto& s : doc["shards"].as_array()) {
-      ShardInfo info;
-      info.file = s["file"].as_string();
-      info.split = s["split"].as_string();
-      info.samples = static_cast<std::uint64_t>(s["samples"].as_int());
-      info.bytes = static_cast<std::uint64_t>(s["bytes"].as_int());
-      info.sha256 = s["sha256"].as_string();
-      if (info.file.find('/') != std::string::npos || info.file.find("..") != std::string::npos) {
-        throw std::runtime_error("shard file name '" + info.file + "' leaves the corpus directory");
-      }
-      m.shards.push_back(info);
-    }
+    for (const auto& s : doc["shards"].as_array()) m.shards.push_back(shard_from_json(s));
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(path + ": " + e.what());
   }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/json.h"
+#include "core/json_value.h"
 #include "datasets/corpus/columns.h"
 
 namespace trafficfm::datasets {
@@ -35,6 +36,12 @@ struct Manifest {
   std::uint64_t samples(const std::string& split) const;
   std::vector<ShardInfo> shards_of(const std::string& split) const;
 };
+
+// The shard list as a JSON array (one shard per line) and back; shared by the manifest and
+// the per-rank results of a parallel prep.
+std::string shards_to_json(const std::vector<ShardInfo>& shards);
+// Throws std::runtime_error on a malformed entry or a file name that leaves the corpus.
+ShardInfo shard_from_json(const core::JsonValue& entry);
 
 void write_manifest(const std::string& corpus_dir, const Manifest& manifest);
 // Throws std::runtime_error naming the file on a missing, unparsable or newer-format manifest.

@@ -222,18 +222,7 @@ PrepCounts PrepCounts::from_json(const std::string& text) {
 }
 
 std::string result_to_json(const PrepResult& r) {
-  std::string shards = "[";
-  for (std::size_t i = 0; i < r.shards.size(); ++i) {
-    const auto& s = r.shards[i];
-    shards += (i ? "," : "") + core::JsonObject()
-                                   .set("file", s.file)
-                                   .set("split", s.split)
-                                   .set("samples", s.samples)
-                                   .set("bytes", s.bytes)
-                                   .set("sha256", s.sha256)
-                                   .str();
-  }
-  return core::JsonObject().set("counts", r.counts.to_json({})).set_raw("shards", shards + "]").str();
+  return core::JsonObject().set("counts", r.counts.to_json({})).set_raw("shards", shards_to_json(r.shards)).str();
 }
 
 PrepResult result_from_json(const std::string& text) {
@@ -243,11 +232,7 @@ PrepResult result_from_json(const std::string& text) {
   const auto at = text.find("\"counts\": ");
   const auto end = text.find(", \"shards\": ");
   r.counts = PrepCounts::from_json(text.substr(at + 10, end - at - 10));
-  for (const auto& s : j["shards"].as_array()) {
-    r.shards.push_back(ShardInfo{s["file"].as_string(), s["split"].as_string(),
-                                 static_cast<std::uint64_t>(s["samples"].as_int()),
-                                 static_cast<std::uint64_t>(s["bytes"].as_int()), s["sha256"].as_string()});
-  }
+  for (const auto& s : j["shards"].as_array()) r.shards.push_back(shard_from_json(s));
   return r;
 }
 
