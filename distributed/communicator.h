@@ -1,0 +1,55 @@
+// Collectives on tensors, the only interface the reducer, the tensor-parallel layers and the
+// ZeRO optimizer see, so MPI (CPU tensors) and NCCL (CUDA tensors) are interchangeable under
+// them. Every call is issued in the same order on every rank of the communicator. The *_async
+// forms return a Work to wait on; the tensors must stay alive and untouched until then.
+#pragma once
+#include <memory>
+
+#include <torch/types.h>
+
+namespace trafficfm::distributed {
+
+enum class ReduceOp { kSum, kAvg, kMax };
+
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual void wait() = 0;  // rethrows a failure of the operation
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual const char* backend() const = 0;  // "mpi" or "nccl"
+
+  virtual std::shared_ptr<Work> all_reduce_async(torch::Tensor tensor, ReduceOp op) = 0;
+  // input: size() equal chunks along dim 0; output: this rank's reduced chunk.
+  virtual std::shared_ptr<Work> reduce_scatter_async(torch::Tensor input, torch::Tensor output, ReduceOp op) = 0;
+  // output: size() chunks along dim 0, chunk r = rank r's input.
+  virtual std::shared_ptr<Work> all_gather_async(torch::Tensor input, torch::Tensor output) = 0;
+  virtual std::shared_ptr<Work> broadcast_async(torch::Tensor tensor, int root) = 0;
+  virtual void barrier() = 0;
+  // A communicator over the ranks that pass the same `color`, ordered by `key`.
+  virtual std::unique_ptr<Communicator> split(int color, int key) = 0;
+
+  void all_reduce(torch::Tensor tensor, ReduceOp op) { all_reduce_async(tensor, op)->wait(); }
+  void reduce_scatter(torch::Tensor input, torch::Tensor output, ReduceOp op) {
+    reduce_scatter_async(input, output, op)->wait();
+  }
+  void all_gather(torch::Tensor input, torch::Tensor output) { all_gather_async(input, output)->wait(); }
+  void broadcast(torch::Tensor tensor, int root) { broadcast_async(tensor, root)->wait(); }
+};
+
+// MPI_COMM_WORLD as a CPU-tensor communicator (MPI must be initialized with
+// MPI_THREAD_MULTIPLE: collectives run on the communicator's own thread).
+std::unique_ptr<Communicator> make_mpi_world_communicator();
+
+#ifdef TRAFFICFM_HAVE_NCCL
+// NCCL over the ranks of `bootstrap` (whose rank 0 creates the ncclUniqueId and broadcasts it),
+// on the current CUDA device, with its own stream ordered against the compute stream by events.
+std::unique_ptr<Communicator> make_nccl_communicator(Communicator& bootstrap);
+#endif
+
+}  // namespace trafficfm::distributed
