@@ -1,0 +1,79 @@
+// Data-parallel gradient sync as a coalescing reducer driven by autograd hooks (after
+// Flashlight's and PyTorch DDP's design):
+//  - parameters are packed, in reverse registration order (roughly the order backward
+//    produces their gradients), into flat buckets of about `bucket_bytes`;
+//  - a hook on each parameter copies its gradient into its bucket slot as soon as autograd
+//    produces it; when a bucket is complete its all-reduce starts on the communicator's thread
+//    while backward goes on (buckets start in order, the same order on every rank);
+//  - finish() waits, averages, and writes the synced gradients into param.grad();
+//  - gradient accumulation: with sync off (no_sync micro-batches) the hooks do nothing and
+//    .grad accumulates as usual; the syncing micro-batch adds the accumulated .grad in;
+//  - bucket buffers are allocated once and reused every step;
+//  - parameters are broadcast from dp rank 0 at construction, so ranks start identical;
+//  - a parameter that got no gradient is an error naming it, unless find_unused is set
+//    (then it contributes zeros).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "distributed/communicator.h"
+
+namespace trafficfm::distributed {
+
+struct ReducerOptions {
+  std::size_t bucket_bytes = 25u << 20;
+  bool find_unused = false;
+  bool broadcast_parameters = true;
+};
+
+struct NamedParameter {
+  std::string name;
+  torch::Tensor tensor;
+};
+
+class Reducer {
+ public:
+  Reducer(std::vector<NamedParameter> parameters, Communicator& dp, ReducerOptions options = {});
+  ~Reducer();
+  Reducer(const Reducer&) = delete;
+  Reducer& operator=(const Reducer&) = delete;
+
+  // Whether the coming backward syncs (false for all but the last accumulation micro-batch).
+  void set_sync(bool sync);
+  // After backward of a syncing micro-batch: waits for every bucket and writes the averaged
+  // gradients into .grad(). Throws naming parameters that got no gradient.
+  void finish();
+
+  std::size_t buckets() const { return buckets_.size(); }
+
+ private:
+  struct Bucket {
+    torch::Tensor buffer;                 // flat, float32 (or the parameters' dtype)
+    std::vector<std::size_t> parameters;  // indices into params_
+    std::size_t pending = 0;
+    std::shared_ptr<Work> work;
+  };
+  struct Slot {
+    std::size_t bucket = 0;
+    std::int64_t offset = 0;
+    bool ready = false;
+  };
+  void on_gradient(std::size_t index, const torch::Tensor& grad);
+  void mark_ready(std::size_t index);
+  void launch_ready_buckets();
+
+  std::vector<NamedParameter> params_;
+  std::vector<Slot> slots_;
+  std::vector<Bucket> buckets_;
+  Communicator& dp_;
+  ReducerOptions options_;
+  bool sync_ = true;
+  std::size_t next_to_launch_ = 0;
+  std::vector<std::pair<std::size_t, unsigned>> hooks_;  // (parameter, hook handle)
+};
+
+}  // namespace trafficfm::distributed

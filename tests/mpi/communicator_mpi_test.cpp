@@ -1,0 +1,81 @@
+// The MPI tensor communicator against values computed by hand on every rank.
+#include <gtest/gtest.h>
+
+#include "distributed/communicator.h"
+#include "distributed/process_grid.h"
+
+namespace trafficfm::distributed {
+namespace {
+
+Communicator& world() {
+  static auto comm = make_mpi_world_communicator();
+  return *comm;
+}
+
+TEST(MpiCommunicator, AllReduceSumAvgMax) {
+  Communicator& c = world();
+  const int n = c.size(), r = c.rank();
+  auto t = torch::full({1000}, static_cast<float>(r + 1));
+  c.all_reduce(t, ReduceOp::kSum);
+  EXPECT_TRUE(torch::allclose(t, torch::full({1000}, n * (n + 1) / 2.0f)));
+  auto avg = torch::full({7}, static_cast<double>(r), torch::kDouble);
+  c.all_reduce(avg, ReduceOp::kAvg);
+  EXPECT_TRUE(torch::allclose(avg, torch::full({7}, (n - 1) / 2.0, torch::kDouble)));
+  auto mx = torch::tensor({static_cast<std::int64_t>(r * 10)});
+  c.all_reduce(mx, ReduceOp::kMax);
+  EXPECT_EQ(mx.item<std::int64_t>(), (n - 1) * 10);
+}
+
+TEST(MpiCommunicator, ReduceScatterAllGatherBroadcast) {
+  Communicator& c = world();
+  const int n = c.size(), r = c.rank();
+  auto input = torch::arange(n * 3, torch::kFloat) + r;  // chunk k of rank r: 3k..3k+2 + r
+  auto out = torch::empty({3});
+  c.reduce_scatter(input, out, ReduceOp::kSum);
+  auto expected = (torch::arange(3, torch::kFloat) + 3 * r) * n + n * (n - 1) / 2.0f;
+  EXPECT_TRUE(torch::allclose(out, expected)) << out;
+  auto gathered = torch::empty({n * 2});
+  c.all_gather(torch::full({2}, static_cast<float>(r)), gathered);
+  for (int k = 0; k < n; ++k) EXPECT_FLOAT_EQ(gathered[2 * k].item<float>(), static_cast<float>(k));
+  auto b = torch::full({4}, static_cast<float>(r == 1 ? 42 : -1));
+  c.broadcast(b, 1);
+  EXPECT_TRUE(torch::allclose(b, torch::full({4}, 42.f)));
+}
+
+TEST(MpiCommunicator, AsyncOperationsCompleteInOrderAndErrorsAreReported) {
+  Communicator& c = world();
+  std::vector<torch::Tensor> tensors;
+  std::vector<std::shared_ptr<Work>> works;
+  for (int i = 0; i < 8; ++i) {
+    tensors.push_back(torch::full({100000}, static_cast<float>(i)));
+    works.push_back(c.all_reduce_async(tensors.back(), ReduceOp::kAvg));
+  }
+  for (int i = 0; i < 8; ++i) {
+    works[i]->wait();
+    EXPECT_FLOAT_EQ(tensors[i][12345].item<float>(), static_cast<float>(i));
+  }
+  EXPECT_THROW(c.all_reduce_async(torch::ones({2}, torch::kHalf), ReduceOp::kSum), std::invalid_argument);
+  EXPECT_THROW(c.all_reduce_async(torch::ones({4, 4}).t(), ReduceOp::kSum), std::invalid_argument);
+}
+
+TEST(ProcessGrid, TensorParallelRanksAreContiguous) {
+  const auto g = make_grid_layout(8, 5, 2);
+  EXPECT_EQ(g.dp, 4);
+  EXPECT_EQ(g.tp_rank, 1);
+  EXPECT_EQ(g.dp_rank, 2);
+  EXPECT_THROW(make_grid_layout(6, 0, 4), std::invalid_argument);
+  Communicator& c = world();
+  if (c.size() % 2 != 0) GTEST_SKIP();
+  ProcessGrid grid(c, 2);
+  EXPECT_EQ(grid.tp().size(), 2);
+  EXPECT_EQ(grid.dp().size(), c.size() / 2);
+  EXPECT_EQ(grid.tp().rank(), c.rank() % 2);
+  EXPECT_EQ(grid.dp().rank(), c.rank() / 2);
+  // A sum over the tp group adds the two neighbours; over dp, the same tp_rank of every pair.
+  auto t = torch::full({1}, static_cast<float>(c.rank()));
+  grid.tp().all_reduce(t, ReduceOp::kSum);
+  EXPECT_FLOAT_EQ(t.item<float>(), static_cast<float>(4 * (c.rank() / 2) + 1));
+}
+
+}  // namespace
+}  // namespace trafficfm::distributed
