@@ -79,7 +79,11 @@ class MpiCommunicator : public Communicator {
     }
     ready_.notify_all();
     worker_.join();
-    if (owned_) MPI_Comm_free(&comm_);
+    // A communicator held until process exit (a static) outlives MPI_Finalize: then the
+    // runtime has already released it.
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (owned_ && !finalized) MPI_Comm_free(&comm_);
   }
 
   int rank() const override { return rank_; }
