@@ -1,0 +1,87 @@
+// Megatron-style 1-D tensor-parallel layers over the tp communicator (model math stays in
+// models/; these are the building blocks). At tp = 1 they are the plain layers and never talk.
+// Each layer can take its shard from the full, unsplit weights (load_full) so tests and
+// checkpoint resharding compare against the unsplit layer.
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include <torch/torch.h>
+
+#include "distributed/communicator.h"
+
+namespace trafficfm::distributed {
+
+// Output features split across tp ranks: Y_r = X W_r^T + b_r. With gather_output the full Y
+// is assembled on every rank; otherwise Y stays split (the input of a RowParallelLinear).
+struct ColumnParallelLinear : torch::nn::Module {
+  ColumnParallelLinear(std::int64_t in, std::int64_t out, Communicator& tp, bool bias = true, bool gather_output = true);
+  torch::Tensor forward(const torch::Tensor& x);
+  void load_full(const torch::Tensor& weight, const torch::Tensor& bias);  // [out, in], [out]
+  torch::Tensor weight, bias;
+  Communicator& tp;
+  bool gather_output;
+};
+
+// Input features split across tp ranks: Y = sum_r X_r W_r^T + b (b replicated, added once).
+struct RowParallelLinear : torch::nn::Module {
+  RowParallelLinear(std::int64_t in, std::int64_t out, Communicator& tp, bool bias = true,
+                    bool input_is_parallel = false);
+  torch::Tensor forward(const torch::Tensor& x);
+  void load_full(const torch::Tensor& weight, const torch::Tensor& bias);
+  torch::Tensor weight, bias;
+  Communicator& tp;
+  bool input_is_parallel;
+};
+
+// Vocabulary rows split across tp ranks; ids outside this rank's range contribute zeros.
+struct VocabParallelEmbedding : torch::nn::Module {
+  VocabParallelEmbedding(std::int64_t vocab, std::int64_t dim, Communicator& tp);
+  torch::Tensor forward(const torch::Tensor& ids);
+  void load_full(const torch::Tensor& weight);
+  torch::Tensor weight;
+  Communicator& tp;
+  std::int64_t first = 0, rows = 0;
+};
+
+// Mean cross-entropy of logits split along the vocabulary (last dim, this rank's columns
+// [first, first + width)) without gathering them: max, sum of exponentials and the target
+// logit are reduced across tp.
+torch::Tensor vocab_parallel_cross_entropy(const torch::Tensor& logits_shard, const torch::Tensor& target,
+                                           Communicator& tp);
+
+// Dropout whose mask is the same on every tp rank (replicated activations) or differs per tp
+// rank (split activations); both are seeded and carried in checkpoints.
+class TensorParallelRng {
+ public:
+  TensorParallelRng(std::uint64_t seed, int dp_rank, int tp_rank);
+  torch::Tensor dropout_replicated(const torch::Tensor& x, double p, bool training);
+  torch::Tensor dropout_split(const torch::Tensor& x, double p, bool training);
+  at::Generator& replicated() { return replicated_; }
+  at::Generator& split() { return split_; }
+
+ private:
+  at::Generator replicated_, split_;
+};
+
+// Self-attention with heads split across tp ranks: fused QKV column-parallel (heads/tp heads
+// per rank), output projection row-parallel.
+struct ParallelSelfAttention : torch::nn::Module {
+  ParallelSelfAttention(std::int64_t dim, std::int64_t heads, Communicator& tp);
+  torch::Tensor forward(const torch::Tensor& x);  // [batch, seq, dim]
+  std::shared_ptr<ColumnParallelLinear> qkv;
+  std::shared_ptr<RowParallelLinear> out;
+  std::int64_t heads, local_heads, head_dim;
+};
+
+// A pre-norm transformer block: x + attn(ln(x)), then x + mlp(ln(x)), MLP column -> GELU -> row.
+struct ParallelTransformerBlock : torch::nn::Module {
+  ParallelTransformerBlock(std::int64_t dim, std::int64_t heads, std::int64_t mlp_dim, Communicator& tp);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};
+  std::shared_ptr<ParallelSelfAttention> attention;
+  std::shared_ptr<ColumnParallelLinear> fc1;
+  std::shared_ptr<RowParallelLinear> fc2;
+};
+
+}  // namespace trafficfm::distributed
