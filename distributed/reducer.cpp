@@ -16,13 +16,19 @@ Reducer::Reducer(std::vector<NamedParameter> parameters, Communicator& dp, Reduc
                        params_[buckets_.back().parameters.front()].tensor.device() != p.device() ||
                        (buckets_.back().buffer.numel() * p.element_size() + bytes > options_.bucket_bytes &&
                         !buckets_.back().parameters.empty());
-    if (fresh) buckets_.push_back(Bucket{torch::empty({0}, p.options()), {}, 0, nullptr});
+    if (fresh) buckets_.push_back(Bucket{torch::empty({0}, p.options()), torch::Tensor(), {}, 0, nullptr});
     Bucket& b = buckets_.back();
     slots_[k] = Slot{buckets_.size() - 1, b.buffer.numel(), false};
     b.buffer = torch::empty({b.buffer.numel() + p.numel()}, p.options().requires_grad(false));
     b.parameters.push_back(k);
   }
   for (auto& b : buckets_) {
+    if (options_.shard_gradients) {  // pad so every dp rank gets an equal slice
+      const std::int64_t dp_size = dp_.size();
+      const std::int64_t padded = (b.buffer.numel() + dp_size - 1) / dp_size * dp_size;
+      b.buffer = torch::empty({padded}, b.buffer.options());
+      b.shard = torch::empty({padded / dp_size}, b.buffer.options());
+    }
     b.buffer.zero_();
     b.pending = b.parameters.size();
   }
@@ -81,7 +87,8 @@ void Reducer::launch_ready_buckets() {
   // In bucket order only: every rank must issue the same collectives in the same order.
   while (next_to_launch_ < buckets_.size() && buckets_[next_to_launch_].pending == 0) {
     Bucket& b = buckets_[next_to_launch_++];
-    b.work = dp_.all_reduce_async(b.buffer, ReduceOp::kSum);
+    b.work = options_.shard_gradients ? dp_.reduce_scatter_async(b.buffer, b.shard, ReduceOp::kSum)
+                                      : dp_.all_reduce_async(b.buffer, ReduceOp::kSum);
   }
 }
 
@@ -117,6 +124,12 @@ void Reducer::finish() {
   for (auto& b : buckets_) {
     b.work->wait();
     b.work.reset();
+    if (options_.shard_gradients) {
+      b.shard.mul_(scale);
+      for (std::size_t k : b.parameters) slots_[k].ready = false;
+      b.pending = b.parameters.size();
+      continue;
+    }
     b.buffer.mul_(scale);
     for (std::size_t k : b.parameters) {
       torch::Tensor& param = params_[k].tensor;

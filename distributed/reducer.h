@@ -28,6 +28,10 @@ struct ReducerOptions {
   std::size_t bucket_bytes = 25u << 20;
   bool find_unused = false;
   bool broadcast_parameters = true;
+  // ZeRO-1: reduce-scatter each bucket instead of all-reducing it; after finish() every rank
+  // holds the averaged gradients of its 1/dp slice of each bucket (bucket_shard), and .grad()
+  // is left alone (ZeroAdamW reads the shards).
+  bool shard_gradients = false;
 };
 
 struct NamedParameter {
@@ -49,10 +53,19 @@ class Reducer {
   void finish();
 
   std::size_t buckets() const { return buckets_.size(); }
+  // Bucket layout, for ZeRO-1: the parameters of bucket b and their offsets in its buffer
+  // (padded to a multiple of dp), and this rank's averaged gradient slice after finish().
+  const std::vector<std::size_t>& bucket_parameters(std::size_t b) const { return buckets_[b].parameters; }
+  std::int64_t parameter_offset(std::size_t k) const { return slots_[k].offset; }
+  std::int64_t bucket_numel(std::size_t b) const { return buckets_[b].buffer.numel(); }
+  const torch::Tensor& bucket_shard(std::size_t b) const { return buckets_[b].shard; }
+  const std::vector<NamedParameter>& parameters() const { return params_; }
+  Communicator& communicator() { return dp_; }
 
  private:
   struct Bucket {
-    torch::Tensor buffer;                 // flat, float32 (or the parameters' dtype)
+    torch::Tensor buffer;                 // flat, in the parameters' dtype
+    torch::Tensor shard;                  // ZeRO-1: this rank's reduced slice
     std::vector<std::size_t> parameters;  // indices into params_
     std::size_t pending = 0;
     std::shared_ptr<Work> work;

@@ -1,0 +1,151 @@
+#include "distributed/zero_optimizer.h"
+
+#include "distributed/tensor_parallel_layers.h"
+
+#include <cmath>
+
+namespace trafficfm::distributed {
+bool TensorParallelParameters::is_split(const torch::Tensor& p) const {
+  for (const auto& s : split) {
+    if (s.is_same(p)) return true;
+  }
+  return false;
+}
+
+std::vector<torch::Tensor> TensorParallelParameters::all() const {
+  std::vector<torch::Tensor> out = split;
+  out.insert(out.end(), replicated.begin(), replicated.end());
+  return out;
+}
+
+TensorParallelParameters tensor_parallel_parameters(torch::nn::Module& model) {
+  TensorParallelParameters out;
+  std::vector<torch::Tensor> split;
+  // The top-level module may live on the stack: visit its children, and itself by reference.
+  std::vector<torch::nn::Module*> modules = {&model};
+  for (const auto& m : model.modules(/*include_self=*/false)) modules.push_back(m.get());
+  for (torch::nn::Module* m : modules) {
+    if (auto* c = dynamic_cast<ColumnParallelLinear*>(m); c && c->tp.size() > 1) {
+      split.push_back(c->weight);
+      if (c->bias.defined()) split.push_back(c->bias);
+    } else if (auto* r = dynamic_cast<RowParallelLinear*>(m); r && r->tp.size() > 1) {
+      split.push_back(r->weight);
+    } else if (auto* e = dynamic_cast<VocabParallelEmbedding*>(m); e && e->tp.size() > 1) {
+      split.push_back(e->weight);
+    }
+  }
+  for (const auto& p : model.parameters()) {
+    bool is_split = false;
+    for (const auto& s : split) is_split = is_split || s.is_same(p);
+    (is_split ? out.split : out.replicated).push_back(p);
+  }
+  return out;
+}
+
+namespace {
+double square_sum(const std::vector<torch::Tensor>& parameters) {
+  double sum = 0;
+  for (const auto& p : parameters) {
+    if (p.grad().defined()) sum += p.grad().to(torch::kDouble).pow(2).sum().item<double>();
+  }
+  return sum;
+}
+}  // namespace
+
+double global_grad_norm(const TensorParallelParameters& parameters, Communicator& tp) {
+  // Replicated parameters are identical on every tp rank: count them once.
+  auto total = torch::tensor({square_sum(parameters.split) + square_sum(parameters.replicated) / tp.size()},
+                             torch::kDouble);
+  if (tp.size() > 1) tp.all_reduce(total, ReduceOp::kSum);
+  return std::sqrt(total.item<double>());
+}
+
+double clip_grad_norm(const TensorParallelParameters& parameters, double max_norm, Communicator& tp) {
+  const double norm = global_grad_norm(parameters, tp);
+  if (std::isfinite(norm) && norm > max_norm) {
+    const double scale = max_norm / (norm + 1e-6);
+    torch::NoGradGuard no_grad;
+    for (const auto& p : parameters.all()) {
+      if (p.grad().defined()) p.grad().mul_(scale);
+    }
+  }
+  return norm;
+}
+
+ZeroAdamW::ZeroAdamW(Reducer& reducer, AdamWOptions options, std::vector<bool> decay)
+    : reducer_(reducer), options_(options) {
+  const auto& params = reducer_.parameters();
+  const int dp = reducer_.communicator().size(), rank = reducer_.communicator().rank();
+  for (std::size_t b = 0; b < reducer_.buckets(); ++b) {
+    const std::int64_t numel = reducer_.bucket_numel(b), slice = numel / dp;
+    const auto& first = params[reducer_.bucket_parameters(b).front()].tensor;
+    flat_.push_back(torch::zeros({numel}, first.options().requires_grad(false)));
+    exp_avg_.push_back(torch::zeros({slice}, flat_.back().options()));
+    exp_avg_sq_.push_back(torch::zeros({slice}, flat_.back().options()));
+    auto mask = torch::zeros({numel}, flat_.back().options());
+    for (std::size_t k : reducer_.bucket_parameters(b)) {
+      if (decay.at(k)) mask.narrow(0, reducer_.parameter_offset(k), params[k].tensor.numel()).fill_(1.0);
+    }
+    decay_mask_.push_back(mask.narrow(0, rank * slice, slice).clone());
+  }
+}
+
+double ZeroAdamW::local_grad_square_sum(const std::vector<double>& weight) const {
+  const auto& params = reducer_.parameters();
+  const int dp = reducer_.communicator().size(), rank = reducer_.communicator().rank();
+  double sum = 0;
+  for (std::size_t b = 0; b < reducer_.buckets(); ++b) {
+    const std::int64_t slice = reducer_.bucket_numel(b) / dp, lo = rank * slice, hi = lo + slice;
+    const auto g2 = reducer_.bucket_shard(b).to(torch::kDouble).pow(2);
+    for (std::size_t k : reducer_.bucket_parameters(b)) {
+      const std::int64_t from = std::max(lo, reducer_.parameter_offset(k));
+      const std::int64_t to = std::min(hi, reducer_.parameter_offset(k) + params[k].tensor.numel());
+      if (from < to) sum += weight[k] * g2.narrow(0, from - lo, to - from).sum().item<double>();
+    }
+  }
+  return sum;
+}
+
+std::int64_t ZeroAdamW::state_bytes() const {
+  std::int64_t bytes = 0;
+  for (std::size_t b = 0; b < exp_avg_.size(); ++b) {
+    bytes += (exp_avg_[b].numel() + exp_avg_sq_[b].numel()) * exp_avg_[b].element_size();
+  }
+  return bytes;
+}
+
+void ZeroAdamW::step(double grad_scale) {
+  torch::NoGradGuard no_grad;
+  ++step_;
+  const auto& params = reducer_.parameters();
+  Communicator& dp = reducer_.communicator();
+  const double bias1 = 1 - std::pow(options_.beta1, static_cast<double>(step_));
+  const double bias2 = 1 - std::pow(options_.beta2, static_cast<double>(step_));
+  std::vector<std::shared_ptr<Work>> gathers;
+  std::vector<torch::Tensor> slices;
+  for (std::size_t b = 0; b < flat_.size(); ++b) {
+    for (std::size_t k : reducer_.bucket_parameters(b)) {
+      flat_[b].narrow(0, reducer_.parameter_offset(k), params[k].tensor.numel()).copy_(params[k].tensor.reshape(-1));
+    }
+    const std::int64_t slice = flat_[b].numel() / dp.size();
+    auto p = flat_[b].narrow(0, dp.rank() * slice, slice).clone();
+    auto g = reducer_.bucket_shard(b) * grad_scale;
+    // torch::optim::AdamW, element for element.
+    p.mul_(1 - options_.lr * options_.weight_decay * decay_mask_[b]);
+    exp_avg_[b].mul_(options_.beta1).add_(g, 1 - options_.beta1);
+    exp_avg_sq_[b].mul_(options_.beta2).addcmul_(g, g, 1 - options_.beta2);
+    const auto denom = (exp_avg_sq_[b].sqrt() / std::sqrt(bias2)).add_(options_.eps);
+    p.addcdiv_(exp_avg_[b], denom, -options_.lr / bias1);
+    slices.push_back(p);
+    gathers.push_back(dp.all_gather_async(p, flat_[b]));
+  }
+  for (std::size_t b = 0; b < flat_.size(); ++b) {
+    gathers[b]->wait();
+    for (std::size_t k : reducer_.bucket_parameters(b)) {
+      auto& param = params[k].tensor;
+      const_cast<torch::Tensor&>(param).copy_(flat_[b].narrow(0, reducer_.parameter_offset(k), param.numel()).view(param.sizes()));
+    }
+  }
+}
+
+}  // namespace trafficfm::distributed

@@ -1,0 +1,60 @@
+// ZeRO-1 (Rajbhandari et al.): AdamW whose state is sharded across data-parallel ranks. With a
+// Reducer in shard_gradients mode, each rank receives the averaged gradients of its 1/dp slice
+// of every bucket (reduce-scatter), updates that slice of the parameters with its slice of
+// the moments, and all-gathers the updated parameters. Optimizer memory per rank is 1/dp of
+// plain AdamW's. The update is element for element torch::optim::AdamW's.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "distributed/reducer.h"
+
+namespace trafficfm::distributed {
+
+struct AdamWOptions {
+  double lr = 1e-3;
+  double beta1 = 0.9, beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.01;
+};
+
+class ZeroAdamW {
+ public:
+  // `decay[k]` says whether parameter k of the reducer gets weight decay (no decay on biases
+  // and norms is the caller's choice).
+  ZeroAdamW(Reducer& reducer, AdamWOptions options, std::vector<bool> decay);
+  // After reducer.finish(): `grad_scale` multiplies the gradients (clipping coefficient).
+  void step(double grad_scale = 1.0);
+  void set_lr(double lr) { options_.lr = lr; }
+  // Sum of squares of this rank's gradient slice, each element weighted (for the global norm).
+  double local_grad_square_sum(const std::vector<double>& element_weight_per_parameter) const;
+  std::int64_t state_bytes() const;  // this rank's moments
+  std::int64_t step_count() const { return step_; }
+
+ private:
+  Reducer& reducer_;
+  AdamWOptions options_;
+  std::vector<torch::Tensor> exp_avg_, exp_avg_sq_, decay_mask_;  // per bucket, this rank's slice
+  std::vector<torch::Tensor> flat_;                                // per bucket, full padded parameters
+  std::int64_t step_ = 0;
+};
+
+// A model's parameters by how they live across tensor-parallel ranks: split (each tp rank
+// holds a different shard: column/row-parallel weights, vocab-parallel embeddings) or
+// replicated (norms, row-parallel biases, everything else). Found by walking the modules.
+struct TensorParallelParameters {
+  std::vector<torch::Tensor> split, replicated;
+  bool is_split(const torch::Tensor& p) const;
+  std::vector<torch::Tensor> all() const;
+};
+TensorParallelParameters tensor_parallel_parameters(torch::nn::Module& model);
+
+// The global gradient norm over dp x tp (after the dp sync): split parameters count on every
+// tp rank, replicated ones once.
+double global_grad_norm(const TensorParallelParameters& parameters, Communicator& tp);
+// Scales gradients so their global norm is at most max_norm; returns the norm before.
+double clip_grad_norm(const TensorParallelParameters& parameters, double max_norm, Communicator& tp);
+
+}  // namespace trafficfm::distributed
