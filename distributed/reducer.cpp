@@ -92,6 +92,22 @@ void Reducer::launch_ready_buckets() {
   }
 }
 
+void Reducer::sync_existing_gradients() {
+  torch::NoGradGuard no_grad;
+  for (std::size_t k = 0; k < params_.size(); ++k) {
+    const torch::Tensor& param = params_[k].tensor;
+    if (!param.requires_grad()) continue;
+    auto view = buckets_[slots_[k].bucket].buffer.narrow(0, slots_[k].offset, param.numel());
+    if (param.grad().defined()) {
+      view.copy_(param.grad().reshape(-1));
+    } else {
+      view.zero_();
+    }
+    mark_ready(k);
+  }
+  finish();
+}
+
 void Reducer::finish() {
   if (!sync_) return;
   std::string missing;

@@ -48,6 +48,9 @@ class Reducer {
 
   // Whether the coming backward syncs (false for all but the last accumulation micro-batch).
   void set_sync(bool sync);
+  // Syncs the current .grad() of every parameter as if autograd had just produced it (for
+  // gradients computed outside autograd, and to time the communication alone).
+  void sync_existing_gradients();
   // After backward of a syncing micro-batch: waits for every bucket and writes the averaged
   // gradients into .grad(). Throws naming parameters that got no gradient.
   void finish();
