@@ -5,6 +5,9 @@ include(GoogleTest)
 set(TRAFFICFM_MPI_ENV OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
     OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none)
 
+# `trafficfm_unit_tests` builds just the unit-test binaries (the sanitizer pass needs no more).
+add_custom_target(trafficfm_unit_tests)
+
 # trafficfm_add_gtest(NAME SOURCES... [LIBS ...] [LABELS ...] [TORCH])
 function(trafficfm_add_gtest name)
   cmake_parse_arguments(ARG "TORCH" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
@@ -18,6 +21,9 @@ function(trafficfm_add_gtest name)
   endif()
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 600)
+  endif()
+  if("unit" IN_LIST ARG_LABELS)
+    add_dependencies(trafficfm_unit_tests ${name})
   endif()
   gtest_discover_tests(${name}
     PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}

@@ -92,18 +92,21 @@ void Reducer::launch_ready_buckets() {
   }
 }
 
-void Reducer::sync_existing_gradients() {
+void Reducer::use_existing_gradient(std::size_t k) {
   torch::NoGradGuard no_grad;
+  const torch::Tensor& param = params_[k].tensor;
+  auto view = buckets_[slots_[k].bucket].buffer.narrow(0, slots_[k].offset, param.numel());
+  if (param.grad().defined()) {
+    view.copy_(param.grad().reshape(-1));
+  } else {
+    view.zero_();
+  }
+  mark_ready(k);
+}
+
+void Reducer::sync_existing_gradients() {
   for (std::size_t k = 0; k < params_.size(); ++k) {
-    const torch::Tensor& param = params_[k].tensor;
-    if (!param.requires_grad()) continue;
-    auto view = buckets_[slots_[k].bucket].buffer.narrow(0, slots_[k].offset, param.numel());
-    if (param.grad().defined()) {
-      view.copy_(param.grad().reshape(-1));
-    } else {
-      view.zero_();
-    }
-    mark_ready(k);
+    if (params_[k].tensor.requires_grad()) use_existing_gradient(k);
   }
   finish();
 }
@@ -117,16 +120,7 @@ void Reducer::finish() {
       missing += (missing.empty() ? "" : ", ") + params_[k].name;
       continue;
     }
-    // An unused parameter contributes its accumulated gradient, or zeros.
-    torch::NoGradGuard no_grad;
-    const torch::Tensor& param = params_[k].tensor;
-    auto view = buckets_[slots_[k].bucket].buffer.narrow(0, slots_[k].offset, param.numel());
-    if (param.grad().defined()) {
-      view.copy_(param.grad().reshape(-1));
-    } else {
-      view.zero_();
-    }
-    mark_ready(k);
+    use_existing_gradient(k);  // an unused parameter contributes its accumulated gradient, or zeros
   }
   if (!missing.empty()) {
     for (auto& b : buckets_) {

@@ -80,6 +80,7 @@ class Reducer {
   };
   void on_gradient(std::size_t index, const torch::Tensor& grad);
   void mark_ready(std::size_t index);
+  void use_existing_gradient(std::size_t index);  // its .grad() (or zeros) as this step's gradient
   void launch_ready_buckets();
 
   std::vector<NamedParameter> params_;

@@ -3,7 +3,7 @@
 # build a Release tree with Ninja and ccache. Idempotent: a second run installs nothing and
 # rebuilds only what changed.
 #
-#   scripts/setup.sh [--test-tools] [--build-dir DIR] [--build-type Release|Debug|Asan]
+#   scripts/setup.sh [--test-tools] [--build-dir DIR] [--build-type Release|Debug|Asan] [--target T]
 #
 # --test-tools also installs the peers the test suite and benchmarks compare against (tshark,
 # tcpdump, Debian's python3-torch/h5py/scapy, seen by /usr/bin/python3).
@@ -12,11 +12,13 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="$here/build"
 build_type=Release
 want_test_tools=0
+target=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --test-tools) want_test_tools=1 ;;
     --build-dir) build_dir="$2"; shift ;;
     --build-type) build_type="$2"; shift ;;
+    --target) target="$2"; shift ;;
     -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -71,5 +73,5 @@ if [ ! -f "$build_dir/CMakeCache.txt" ]; then
 fi
 jobs=$(nproc)
 start=$(date +%s)
-cmake --build "$build_dir" -j "$jobs"
+cmake --build "$build_dir" -j "$jobs" ${target:+--target "$target"}
 echo "setup.sh: build ($build_type) in $build_dir took $(( $(date +%s) - start )) s"

@@ -15,7 +15,7 @@ echo "== ctest (Release)"
 ctest --test-dir build -j "$jobs" --output-on-failure --timeout 900 "$@"
 
 echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (Debug)"
-scripts/setup.sh --build-dir build-asan --build-type Asan
+scripts/setup.sh --build-dir build-asan --build-type Asan --target trafficfm_unit_tests
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 LSAN_OPTIONS=suppressions="$here/tests/lsan.supp" \
   ctest --test-dir build-asan -L unit -j "$jobs" --output-on-failure --timeout 900 "$@"
