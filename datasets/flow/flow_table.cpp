@@ -107,8 +107,9 @@ void FlowTable::emit(std::unordered_map<FlowKey, Entry, FlowKeyHasher>::iterator
 void FlowTable::expire_idle(std::int64_t now_ns) {
   const auto idle_ns = static_cast<std::int64_t>(options_.idle_timeout_s * kNs);
   const auto linger_ns = static_cast<std::int64_t>(options_.closed_linger_s * kNs);
-  // The LRU front is the least recently seen flow: stop at the first one still alive. Closed
-  // flows linger only briefly, so they are checked wherever they are via the same order.
+  // The LRU front is the least recently seen flow: stop at the first one still alive. A closed
+  // flow leaves after closed_linger_s once it reaches the front; behind a live flow it waits,
+  // at most until the idle timeout, which bounds memory all the same.
   while (!lru_.empty()) {
     auto it = flows_.find(lru_.front());
     const Flow& f = it->second.flow;

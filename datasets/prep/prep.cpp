@@ -81,11 +81,15 @@ class RankPrep {
     return log_label.empty() ? -1 : labels_->id_of(log_label);
   }
 
-  void store(const std::string& path, const FlowKey& key, int label) {
-    const std::uint64_t flow_hash = key.hash();
-    const std::uint64_t split_hash = options_.split_by == "file" ? text_hash(base_name(path)) : flow_hash;
-    const int split = choose_split(split_hash, options_.val_fraction, options_.test_fraction);
-    writer_.commit_row(split, label, flow_hash);
+  // Train, val or test: by the flow's 5-tuple, or by its capture file with --split-by file.
+  int split_of(const std::string& path, const FlowKey& key) const {
+    const std::uint64_t split_hash = options_.split_by == "file" ? text_hash(base_name(path)) : key.hash();
+    return choose_split(split_hash, options_.val_fraction, options_.test_fraction);
+  }
+
+  // Completes the row just encoded into `split`'s buffer.
+  void store(int split, const FlowKey& key, int label) {
+    writer_.commit_row(split, label, key.hash());
     const std::string name = label >= 0 && labels_ ? labels_->names()[label] : "unlabeled";
     ++result_.counts.samples[std::string(kSplitNames[split]) + "/" + name];
   }
@@ -97,16 +101,13 @@ class RankPrep {
     ++result_.counts.link_types["DLT " + std::to_string(link) + (supported ? "" : " (unsupported)")];
     FlowTable table(flow_options_, [&](Flow&& flow) {
       ++result_.counts.flows;
-      // Encode into the split's buffer chosen by the flow's key.
-      const std::uint64_t split_hash =
-          options_.split_by == "file" ? text_hash(base_name(path)) : flow.key.hash();
-      const int split = choose_split(split_hash, options_.val_fraction, options_.test_fraction);
+      const int split = split_of(path, flow.key);
       ColumnBuffer& buffer = writer_.row_buffer(split);
       if (!encoder_->encode(flow, buffer)) {
         buffer.abandon_row();
         return;
       }
-      store(path, flow.key, label_for(path, flow.key, ""));
+      store(split, flow.key, label_for(path, flow.key, ""));
     });
     RawPacket raw;
     PacketView view;
@@ -137,10 +138,9 @@ class RankPrep {
     const auto counts = read_flow_log(path, format, label_column, [&](const FlowRecord& r, const std::string& label) {
       ++result_.counts.flows;
       const FlowKey key = FlowKey::of(r.src, r.src_port, r.dst, r.dst_port, r.protocol);
-      const std::uint64_t split_hash = options_.split_by == "file" ? text_hash(base_name(path)) : key.hash();
-      const int split = choose_split(split_hash, options_.val_fraction, options_.test_fraction);
+      const int split = split_of(path, key);
       append_flow_record(r, options_.encoder_options.pseudonym_key, writer_.row_buffer(split));
-      store(path, key, label_for(path, key, label));
+      store(split, key, label_for(path, key, label));
     });
     result_.counts.flow_log_rows += counts.rows;
     result_.counts.bad_flow_log_rows += counts.bad_rows;
@@ -173,7 +173,7 @@ void PrepCounts::merge(const PrepCounts& o) {
   label_rows_matched += o.label_rows_matched;
 }
 
-core::JsonObject PrepCounts::to_json(const std::vector<std::string>&) const {
+core::JsonObject PrepCounts::to_json() const {
   core::JsonObject decoded, links, per_split;
   for (int i = 0; i < static_cast<int>(DecodeStatus::kCount); ++i) {
     decoded.set(decode_status_name(static_cast<DecodeStatus>(i)), decode[i]);
@@ -222,7 +222,7 @@ PrepCounts PrepCounts::from_json(const std::string& text) {
 }
 
 std::string result_to_json(const PrepResult& r) {
-  return core::JsonObject().set("counts", r.counts.to_json({})).set_raw("shards", shards_to_json(r.shards)).str();
+  return core::JsonObject().set("counts", r.counts.to_json()).set_raw("shards", shards_to_json(r.shards)).str();
 }
 
 PrepResult result_from_json(const std::string& text) {
@@ -287,7 +287,7 @@ Manifest merge_results(const PrepOptions& options, const std::vector<PrepResult>
   CorpusWriter schema_only(options.out_dir, m.encoder, encoder->schema(), 1, options.shard_options, 0, 1);
   m.columns = schema_only.schema();
   m.label_names = label_names;
-  m.summary_json = total.to_json(label_names).str();
+  m.summary_json = total.to_json().str();
   write_manifest(options.out_dir, m);
   return m;
 }

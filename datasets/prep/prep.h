@@ -44,7 +44,7 @@ struct PrepCounts {
   std::uint64_t label_rows = 0;          // TCP/UDP rows of the labels CSV (same on every rank)
   std::uint64_t label_rows_matched = 0;  // of those, rows a flow of this rank matched
   void merge(const PrepCounts& other);
-  core::JsonObject to_json(const std::vector<std::string>& label_names) const;
+  core::JsonObject to_json() const;
   static PrepCounts from_json(const std::string& text);
 };
 
