@@ -1,0 +1,54 @@
+// The on-disk protocol of checkpoints, independent of what is in them (the trainer serializes
+// tensors, optimizer and loader state into the parts):
+//
+//   RUN/checkpoints/step-NNNNNNNN/<parts>     each rank writes its own, each atomically
+//   RUN/checkpoints/step-NNNNNNNN/meta.json   rank 0, after all parts: metadata + SHA-256 of
+//                                             every part
+//   RUN/checkpoints/step-NNNNNNNN/COMMIT      rank 0, last: the checkpoint is complete
+//   RUN/checkpoints/latest                    the newest committed step, updated by rename
+//
+// A checkpoint without COMMIT (a rank killed mid-write) or whose parts do not match their
+// hashes is skipped with a warning naming it; resume takes the newest valid one.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace trafficfm::core {
+
+std::string checkpoint_dir_name(std::uint64_t step);  // "step-00000042"
+
+class CheckpointStore {
+ public:
+  explicit CheckpointStore(std::string run_dir);
+  const std::string& root() const { return root_; }  // RUN/checkpoints
+  std::string step_dir(std::uint64_t step) const;
+
+  // Any rank: writes one part of `step` atomically (temporary name, fsync, rename).
+  void write_part(std::uint64_t step, const std::string& name, const std::string& bytes) const;
+  // Rank 0, after every rank's write_part returned (a barrier): hashes the parts, writes
+  // meta.json (`meta_json` is a JSON object; "files" with the hashes is added to it), then
+  // COMMIT, then points `latest` at this step. Throws naming a missing part.
+  void commit(std::uint64_t step, const std::vector<std::string>& parts, const std::string& meta_json) const;
+
+  struct Found {
+    std::uint64_t step = 0;
+    std::string dir;
+  };
+  // The newest committed checkpoint whose parts match meta.json's hashes; false when none.
+  // Each one skipped adds a line naming it and why to `warnings`.
+  bool newest_valid(Found& found, std::vector<std::string>* warnings) const;
+  // Reads a part of a committed checkpoint (after newest_valid checked it).
+  std::string read_part(const std::string& dir, const std::string& name) const;
+  std::vector<std::uint64_t> committed_steps() const;  // ascending
+
+  // Keeps the newest `keep_last` committed checkpoints plus every step that is a multiple of
+  // `milestone_every` (0: none); removes the others and any uncommitted leftovers older than
+  // the newest commit. Returns the steps removed.
+  std::vector<std::uint64_t> apply_retention(std::size_t keep_last, std::uint64_t milestone_every) const;
+
+ private:
+  std::string root_;
+};
+
+}  // namespace trafficfm::core
