@@ -1,0 +1,22 @@
+// Learning-rate schedules: linear warmup from 0 to the peak over `warmup_steps`, then a decay
+// to `min_ratio` × peak at `total_steps`: cosine, linear, or constant (no decay). A pure
+// function of the step, so a resumed run continues exactly.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace trafficfm::core {
+
+struct LrSchedule {
+  double peak = 3e-4;
+  std::uint64_t warmup_steps = 0;
+  std::uint64_t total_steps = 1;
+  double min_ratio = 0.1;
+  std::string decay = "cosine";  // cosine | linear | constant
+
+  // The rate for optimizer step `step` (0-based). Throws std::invalid_argument on an unknown
+  // decay name.
+  double at(std::uint64_t step) const;
+};
+
+}  // namespace trafficfm::core

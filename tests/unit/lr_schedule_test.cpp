@@ -1,0 +1,31 @@
+#include <gtest/gtest.h>
+
+#include "core/lr_schedule.h"
+
+namespace trafficfm::core {
+namespace {
+
+TEST(LrSchedule, WarmupThenCosineToTheFloor) {
+  LrSchedule s{1.0, 10, 110, 0.1, "cosine"};
+  EXPECT_DOUBLE_EQ(s.at(0), 0.1);
+  EXPECT_DOUBLE_EQ(s.at(9), 1.0);
+  EXPECT_DOUBLE_EQ(s.at(10), 1.0);
+  EXPECT_NEAR(s.at(60), 0.55, 1e-12);  // halfway: mean of peak and floor
+  EXPECT_NEAR(s.at(110), 0.1, 1e-12);
+  EXPECT_NEAR(s.at(500), 0.1, 1e-12);  // stays at the floor past the end
+}
+
+TEST(LrSchedule, LinearConstantAndUnknown) {
+  LrSchedule linear{2.0, 0, 100, 0.0, "linear"};
+  EXPECT_DOUBLE_EQ(linear.at(0), 2.0);
+  EXPECT_DOUBLE_EQ(linear.at(50), 1.0);
+  EXPECT_DOUBLE_EQ(linear.at(100), 0.0);
+  LrSchedule constant{0.5, 5, 100, 0.1, "constant"};
+  EXPECT_DOUBLE_EQ(constant.at(2), 0.3);
+  EXPECT_DOUBLE_EQ(constant.at(99), 0.5);
+  LrSchedule bad{1.0, 0, 10, 0.1, "step"};
+  EXPECT_THROW(bad.at(3), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace trafficfm::core
