@@ -72,8 +72,6 @@ class LensEncoder : public Encoder {
     int at = 0;
     for (int i = 0; i < used_packets; ++i) {
       const FlowPacket& p = flow.packets[i];
-      std::vector<std::uint8_t> bytes = p.bytes;
-      if (anonymize_) anonymize_ip_bytes(bytes.data(), bytes.size(), p.transport_offset, flow.protocol);
       const int end = at + budget;
       auto push = [&](std::int32_t token, std::int8_t segment) {
         if (at >= end) return false;
@@ -85,19 +83,21 @@ class LensEncoder : public Encoder {
       };
       push(lens_vocab::kPacket, kSegmentSpecial);
       push(lens_vocab::kHead, kSegmentSpecial);
-      const std::size_t header = std::min<std::size_t>(p.header_length, bytes.size());
-      if (spm_) {
+      if (spm_) {  // the tokenizer reads hex text of the (anonymized) header and payload
         Flow one;
         one.protocol = flow.protocol;
         one.packets.push_back(p);
-        const auto segments = lens_hex_segments(one, 1, static_cast<std::size_t>(budget), anonymize_);
+        const auto hex = lens_hex_segments(one, 1, static_cast<std::size_t>(budget), anonymize_);
         for (int part = 0; part < 2; ++part) {
-          for (int id : spm_->encode(segments[part])) {
+          for (int id : spm_->encode(hex[part])) {
             if (!push(id, part == 0 ? kSegmentHeader : kSegmentPayload)) break;
           }
         }
         continue;
       }
+      std::vector<std::uint8_t> bytes = p.bytes;
+      if (anonymize_) anonymize_ip_bytes(bytes.data(), bytes.size(), p.transport_offset, flow.protocol);
+      const std::size_t header = std::min<std::size_t>(p.header_length, bytes.size());
       for (std::size_t b = 0; b + 1 < header; ++b) {
         if (!push(lens_vocab::bigram(bytes[b], bytes[b + 1]), kSegmentHeader)) break;
       }
