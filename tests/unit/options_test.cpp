@@ -20,7 +20,9 @@ po::options_description sample_options() {
 }
 
 std::string write_ini(const std::string& text) {
-  const std::string path = ::testing::TempDir() + "/options_test.ini";
+  // One file per test: ctest runs the tests of this binary in parallel processes.
+  const std::string path = ::testing::TempDir() + "/options_test_" +
+                           ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".ini";
   std::ofstream(path) << text;
   return path;
 }
