@@ -92,6 +92,44 @@ std::vector<std::uint64_t> CheckpointStore::committed_steps() const {
   return steps;
 }
 
+bool verify_checkpoint_dir(const std::string& dir, std::string* why) {
+  if (!fs::exists(dir + "/COMMIT")) {
+    if (why) *why = "no COMMIT marker (interrupted while writing)";
+    return false;
+  }
+  try {
+    const auto meta = JsonValue::parse(read_file(dir + "/meta.json"));
+    for (const auto& [name, info] : meta["files"].as_object()) {
+      const std::string actual = sha256_file(dir + "/" + name);
+      if (actual != info["sha256"].as_string()) {
+        throw std::runtime_error("part '" + name + "' has SHA-256 " + actual + ", meta.json says " +
+                                 info["sha256"].as_string());
+      }
+    }
+  } catch (const std::exception& e) {
+    if (why) *why = e.what();
+    return false;
+  }
+  return true;
+}
+
+std::string resolve_checkpoint_dir(const std::string& path) {
+  std::string why;
+  if (fs::exists(path + "/meta.json") || fs::exists(path + "/COMMIT")) {
+    if (!verify_checkpoint_dir(path, &why)) throw std::runtime_error("checkpoint " + path + ": " + why);
+    return path;
+  }
+  std::string run = path;
+  if (fs::path(path).filename() == "checkpoints") run = fs::path(path).parent_path().string();
+  CheckpointStore store(run);
+  CheckpointStore::Found found;
+  std::vector<std::string> warnings;
+  if (store.newest_valid(found, &warnings)) return found.dir;
+  std::string detail;
+  for (const auto& w : warnings) detail += "\n  " + w;
+  throw std::runtime_error("no valid checkpoint in " + path + (detail.empty() ? " (none written)" : ":" + detail));
+}
+
 bool CheckpointStore::newest_valid(Found& found, std::vector<std::string>* warnings) const {
   std::vector<std::uint64_t> all;
   std::error_code ec;
@@ -107,25 +145,13 @@ bool CheckpointStore::newest_valid(Found& found, std::vector<std::string>* warni
   };
   for (std::uint64_t step : all) {
     const std::string dir = step_dir(step);
-    if (!fs::exists(dir + "/COMMIT")) {
-      warn(dir + ": no COMMIT marker (interrupted while writing); skipped");
-      continue;
-    }
-    try {
-      const auto meta = JsonValue::parse(read_file(dir + "/meta.json"));
-      for (const auto& [name, info] : meta["files"].as_object()) {
-        const std::string actual = sha256_file(dir + "/" + name);
-        if (actual != info["sha256"].as_string()) {
-          throw std::runtime_error("part '" + name + "' has SHA-256 " + actual + ", meta.json says " +
-                                   info["sha256"].as_string());
-        }
-      }
+    std::string why;
+    if (verify_checkpoint_dir(dir, &why)) {
       found.step = step;
       found.dir = dir;
       return true;
-    } catch (const std::exception& e) {
-      warn(dir + ": " + e.what() + "; skipped");
     }
+    warn(dir + ": " + why + "; skipped");
   }
   return false;
 }

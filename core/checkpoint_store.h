@@ -18,6 +18,14 @@ namespace trafficfm::core {
 
 std::string checkpoint_dir_name(std::uint64_t step);  // "step-00000042"
 
+// Whether `dir` (one step-NNNNNNNN directory) is committed and every part matches meta.json's
+// SHA-256; when not, `why` says what is wrong.
+bool verify_checkpoint_dir(const std::string& dir, std::string* why);
+
+// A checkpoint from what a user names: a step directory, a run directory (its newest valid
+// checkpoint) or a run's checkpoints/ directory. Throws naming the path and the problem.
+std::string resolve_checkpoint_dir(const std::string& path);
+
 class CheckpointStore {
  public:
   explicit CheckpointStore(std::string run_dir);

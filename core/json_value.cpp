@@ -1,5 +1,7 @@
 #include "core/json_value.h"
 
+#include "core/json.h"
+
 #include <cmath>
 #include <cstdlib>
 #include <stdexcept>
@@ -180,6 +182,30 @@ const JsonValue& JsonValue::operator[](const std::string& key) const {
 }
 bool JsonValue::has(const std::string& key) const {
   return type_ == Type::kObject && object_.count(key) > 0;
+}
+
+std::string JsonValue::dump() const {
+  switch (type_) {
+    case Type::kNull: return "null";
+    case Type::kBool: return bool_ ? "true" : "false";
+    case Type::kNumber: return json_number(number_);
+    case Type::kString: return json_escape(string_);
+    case Type::kArray: {
+      std::string out = "[";
+      for (std::size_t i = 0; i < array_.size(); ++i) out += (i ? ", " : "") + array_[i].dump();
+      return out + "]";
+    }
+    case Type::kObject: {
+      std::string out = "{";
+      bool first = true;
+      for (const auto& [key, value] : object_) {
+        out += (first ? "" : ", ") + json_escape(key) + ": " + value.dump();
+        first = false;
+      }
+      return out + "}";
+    }
+  }
+  return "null";
 }
 
 }  // namespace trafficfm::core

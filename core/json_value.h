@@ -27,6 +27,8 @@ class JsonValue {
   // Object member; throws naming the key when missing.
   const JsonValue& operator[](const std::string& key) const;
   bool has(const std::string& key) const;
+  // Back to JSON text (objects with sorted keys), e.g. to copy part of one file into another.
+  std::string dump() const;
 
  private:
   friend class JsonParser;

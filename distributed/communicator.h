@@ -46,6 +46,9 @@ class Communicator {
 // MPI_THREAD_MULTIPLE: collectives run on the communicator's own thread).
 std::unique_ptr<Communicator> make_mpi_world_communicator();
 
+// A process alone (world size 1): every collective is the identity; no MPI needed.
+std::unique_ptr<Communicator> make_local_communicator();
+
 #ifdef TRAFFICFM_HAVE_NCCL
 // NCCL over the ranks of `bootstrap` (whose rank 0 creates the ncclUniqueId and broadcasts it),
 // on the current CUDA device, with its own stream ordered against the compute stream by events.

@@ -139,13 +139,14 @@ ParallelSelfAttention::ParallelSelfAttention(std::int64_t dim, std::int64_t head
   out = register_module("out", std::make_shared<RowParallelLinear>(dim, dim, tp, true, true));
 }
 
-torch::Tensor ParallelSelfAttention::forward(const torch::Tensor& x) {
+torch::Tensor ParallelSelfAttention::forward(const torch::Tensor& x, const torch::Tensor& bias) {
   const auto b = x.size(0), t = x.size(1);
   auto qkv_local = qkv->forward(x).view({b, t, local_heads, 3, head_dim});
   auto q = qkv_local.select(3, 0).transpose(1, 2);  // [b, h, t, d]
   auto k = qkv_local.select(3, 1).transpose(1, 2);
   auto v = qkv_local.select(3, 2).transpose(1, 2);
   auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(head_dim));
+  if (bias.defined()) scores = scores + bias;
   auto context = torch::matmul(scores.softmax(-1), v).transpose(1, 2).reshape({b, t, local_heads * head_dim});
   return out->forward(context);
 }

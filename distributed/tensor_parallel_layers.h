@@ -68,7 +68,9 @@ class TensorParallelRng {
 // per rank), output projection row-parallel.
 struct ParallelSelfAttention : torch::nn::Module {
   ParallelSelfAttention(std::int64_t dim, std::int64_t heads, Communicator& tp);
-  torch::Tensor forward(const torch::Tensor& x);  // [batch, seq, dim]
+  // x: [batch, seq, dim]; bias (optional): added to the attention scores, [batch, 1, seq, seq]
+  // (the same for every head, so each tp rank adds it to its own heads).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& bias = {});
   std::shared_ptr<ColumnParallelLinear> qkv;
   std::shared_ptr<RowParallelLinear> out;
   std::int64_t heads, local_heads, head_dim;

@@ -114,6 +114,42 @@ std::int64_t ZeroAdamW::state_bytes() const {
   return bytes;
 }
 
+void ZeroAdamW::gather_state(std::vector<torch::Tensor>& exp_avg, std::vector<torch::Tensor>& exp_avg_sq) {
+  const auto& params = reducer_.parameters();
+  Communicator& dp = reducer_.communicator();
+  exp_avg.assign(params.size(), {});
+  exp_avg_sq.assign(params.size(), {});
+  for (std::size_t b = 0; b < flat_.size(); ++b) {
+    for (int which = 0; which < 2; ++which) {
+      auto full = torch::empty({flat_[b].numel()}, flat_[b].options());
+      dp.all_gather((which == 0 ? exp_avg_ : exp_avg_sq_)[b], full);
+      for (std::size_t k : reducer_.bucket_parameters(b)) {
+        const auto& p = params[k].tensor;
+        (which == 0 ? exp_avg : exp_avg_sq)[k] = full.narrow(0, reducer_.parameter_offset(k), p.numel()).view(p.sizes()).clone();
+      }
+    }
+  }
+}
+
+void ZeroAdamW::load_state(const std::vector<torch::Tensor>& exp_avg, const std::vector<torch::Tensor>& exp_avg_sq,
+                           std::int64_t step) {
+  torch::NoGradGuard no_grad;
+  const auto& params = reducer_.parameters();
+  const int dp = reducer_.communicator().size(), rank = reducer_.communicator().rank();
+  for (std::size_t b = 0; b < flat_.size(); ++b) {
+    for (int which = 0; which < 2; ++which) {
+      auto full = torch::zeros({flat_[b].numel()}, flat_[b].options());
+      for (std::size_t k : reducer_.bucket_parameters(b)) {
+        const auto& source = (which == 0 ? exp_avg : exp_avg_sq).at(k);
+        full.narrow(0, reducer_.parameter_offset(k), params[k].tensor.numel()).copy_(source.reshape(-1));
+      }
+      const std::int64_t slice = full.numel() / dp;
+      (which == 0 ? exp_avg_ : exp_avg_sq_)[b].copy_(full.narrow(0, rank * slice, slice));
+    }
+  }
+  step_ = step;
+}
+
 void ZeroAdamW::step(double grad_scale) {
   torch::NoGradGuard no_grad;
   ++step_;

@@ -32,6 +32,12 @@ class ZeroAdamW {
   double local_grad_square_sum(const std::vector<double>& element_weight_per_parameter) const;
   std::int64_t state_bytes() const;  // this rank's moments
   std::int64_t step_count() const { return step_; }
+  // Checkpoints hold the moments per parameter, whole, so any dp size reads them back.
+  // gather_state is a collective over dp (every rank gets the full moments); load_state takes
+  // this rank's slices of full moments (one per reducer parameter, in the reducer's order).
+  void gather_state(std::vector<torch::Tensor>& exp_avg, std::vector<torch::Tensor>& exp_avg_sq);
+  void load_state(const std::vector<torch::Tensor>& exp_avg, const std::vector<torch::Tensor>& exp_avg_sq,
+                  std::int64_t step);
 
  private:
   Reducer& reducer_;

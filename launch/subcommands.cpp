@@ -1,5 +1,7 @@
 #include "launch/subcommand.h"
 
+#include "launch/torch_module.h"
+
 namespace trafficfm::launch {
 
 const std::vector<Subcommand>& subcommands() {
@@ -7,8 +9,14 @@ const std::vector<Subcommand>& subcommands() {
       {"synth", "write a synthetic, protocol-correct pcap corpus with labels (the demo's data)", run_synth},
       {"prep", "captures and flow logs -> sharded HDF5 corpus (mmae | lens | flows encodings)", run_prep},
       {"inspect", "summarize a corpus from its manifest; --sample N decodes one sample", run_inspect},
+      {"pretrain", "pretrain a model on a corpus (alone or under mpirun/srun: dp x tp), with checkpoints and resume",
+       run_pretrain_command},
+      {"export", "a checkpoint -> one unsharded model.pt (torch.load) + model.json", run_export_command},
   };
   return all;
 }
+
+int run_pretrain_command(const std::vector<std::string>& args) { return run_torch_subcommand("pretrain", args); }
+int run_export_command(const std::vector<std::string>& args) { return run_torch_subcommand("export", args); }
 
 }  // namespace trafficfm::launch

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <mutex>
 
 namespace trafficfm::launch {
@@ -41,6 +42,19 @@ void* torch_module_symbol(const char* name, std::string* error) {
   void* symbol = dlsym(handle, name);
   if (!symbol && error) *error = std::string("libtrafficfm_torch.so has no symbol ") + name;
   return symbol;
+}
+
+int run_torch_subcommand(const char* name, const std::vector<std::string>& args) {
+  std::string error;
+  using Run = int (*)(const char*, int, const char* const*);
+  auto run = reinterpret_cast<Run>(torch_module_symbol("trafficfm_torch_run", &error));
+  if (!run) {
+    std::fprintf(stderr, "trafficfm %s: cannot load the LibTorch module: %s\n", name, error.c_str());
+    return 1;
+  }
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  return run(name, static_cast<int>(argv.size()), argv.data());
 }
 
 }  // namespace trafficfm::launch

@@ -4,6 +4,7 @@
 // torch live in the module `libtrafficfm_torch.so`, beside the executable, opened with dlopen.
 #pragma once
 #include <string>
+#include <vector>
 
 namespace trafficfm::launch {
 
@@ -12,5 +13,9 @@ void* torch_module(std::string* error);
 
 // A symbol of the module, or nullptr with `error` set.
 void* torch_module_symbol(const char* name, std::string* error);
+
+// Runs a subcommand that lives in the module (`trafficfm_torch_run`); a module that cannot be
+// loaded is exit 1 with the loader's error.
+int run_torch_subcommand(const char* name, const std::vector<std::string>& args);
 
 }  // namespace trafficfm::launch

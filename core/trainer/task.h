@@ -1,9 +1,11 @@
 // What the trainer drives: a model, an objective turning a batch into named loss terms, and
-// the model's FLOPs per sample (for MFU). Lens, MMAE and the graph model are Tasks; the
-// trainer never branches on which.
+// what the trainer needs to account for it (FLOPs and tokens per sample, the corpus columns it
+// reads). Lens, MMAE and the graph model are Tasks; the trainer never branches on which.
 #pragma once
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -14,10 +16,26 @@ namespace trafficfm::core {
 class Task {
  public:
   virtual ~Task() = default;
+  // The trained parameters (what the optimizer and the gradient sync see).
   virtual torch::nn::Module& model() = 0;
-  // Named loss terms for one micro-batch; "loss" is the one that is optimized.
+  // Named loss terms for one micro-batch; "loss" is the one that is optimized. Called in
+  // training mode with gradients, and (by evaluation) under NoGradGuard in eval mode.
   virtual std::map<std::string, torch::Tensor> losses(const datasets::Batch& batch) = 0;
+  // Before the step's first micro-batch: step in [0, total) (schedules inside the objective).
+  virtual void begin_step(std::uint64_t /*step*/, std::uint64_t /*total_steps*/) {}
+  // After the optimizer update (an EMA teacher follows the student here).
+  virtual void end_step() {}
+  // Modules whose state the checkpoint holds: the model first (named ""), then any other
+  // state that is not trained by the optimizer (an EMA teacher), each with a name prefix.
+  virtual std::vector<std::pair<std::string, torch::nn::Module*>> checkpoint_modules() { return {{"", &model()}}; }
+  // Parameters that get no weight decay besides biases and norms (position embeddings, tokens).
+  virtual bool no_weight_decay(const std::string& /*name*/) const { return false; }
+  // Model FLOPs of one training sample (forward + backward), for MFU; 0 = unknown.
   virtual double flops_per_sample() const { return 0.0; }
+  // Tokens one sample counts for in tokens/s and --train.tokens; 0 = not a token model.
+  virtual double tokens_per_sample() const { return 0.0; }
+  // The model's configuration as a JSON object (written beside exported weights).
+  virtual std::string config_json() const { return "{}"; }
 };
 
 }  // namespace trafficfm::core

@@ -1,129 +1,158 @@
 #include "core/trainer/trainer.h"
 
+#include <ATen/autocast_mode.h>
+#include <sys/resource.h>
+
 #include <chrono>
-#include <filesystem>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
-#include <ATen/CPUGeneratorImpl.h>
-
-#include "core/checkpoint_store.h"
 #include "core/json.h"
+#include "core/json_value.h"
 #include "core/log.h"
+#include "core/loss_spike.h"
 #include "core/metrics_writer.h"
 #include "core/progress.h"
 #include "core/stop_signals.h"
+#include "core/trainer/trainer_checkpoint.h"
 #include "distributed/reducer.h"
 #include "distributed/zero_optimizer.h"
 
 namespace trafficfm::core {
 
 using Clock = std::chrono::steady_clock;
+using distributed::ReduceOp;
+
+namespace {
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+// Every rank gets the dp average of the named values (tp ranks hold the same ones).
+void average_over_dp(std::map<std::string, double>& terms, distributed::Communicator& dp) {
+  if (dp.size() == 1) return;
+  std::vector<double> values;
+  for (const auto& [name, value] : terms) values.push_back(value);
+  auto t = torch::tensor(values, torch::kDouble);
+  dp.all_reduce(t, ReduceOp::kAvg);
+  std::int64_t i = 0;
+  for (auto& [name, value] : terms) value = t[i++].item<double>();
+}
+
+// A resumed run continues metrics.jsonl after the checkpoint's step: lines of steps it will
+// repeat (logged after that checkpoint by the interrupted run) are dropped.
+void truncate_metrics_after(const std::string& path, std::uint64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    try {
+      if (static_cast<std::uint64_t>(JsonValue::parse(line)["step"].as_int()) > step) continue;
+    } catch (const std::exception&) {
+      continue;  // a torn last line of a killed run
+    }
+    kept += line + "\n";
+  }
+  in.close();
+  std::ofstream(path, std::ios::trunc) << kept;
+}
+
+// bf16 autocast on CUDA for the forward pass (a no-op on CPU).
+struct AutocastScope {
+  bool active;
+  explicit AutocastScope(bool on) : active(on) {
+    if (!active) return;
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+  }
+  ~AutocastScope() {
+    if (!active) return;
+    at::autocast::set_enabled(false);
+    at::autocast::clear_cache();
+  }
+};
+
+}  // namespace
 
 struct Trainer::State {
   Task& task;
   datasets::Loader& loader;
+  datasets::Loader* val;
   distributed::ProcessGrid& grid;
   TrainerOptions options;
   std::unique_ptr<distributed::Reducer> reducer;
-  std::unique_ptr<torch::optim::AdamW> optimizer;
-  distributed::TensorParallelParameters tp_params;
-  CheckpointStore store;
-  std::unique_ptr<MetricsWriter> metrics;
-  State(Task& t, datasets::Loader& l, distributed::ProcessGrid& g, TrainerOptions o)
-      : task(t), loader(l), grid(g), options(std::move(o)), store(options.out_dir) {}
-  std::string part_name() const { return "rank-" + std::to_string(grid.layout().rank) + ".pt"; }
+  std::unique_ptr<TrainerOptimizer> optimizer;
+  std::unique_ptr<TrainerCheckpoint> checkpoint;
+  std::unique_ptr<MetricsWriter> metrics, eval_metrics;
+  bool autocast = false;
+  State(Task& t, datasets::Loader& l, datasets::Loader* v, distributed::ProcessGrid& g, TrainerOptions o)
+      : task(t), loader(l), val(v), grid(g), options(std::move(o)) {}
 };
 
-Trainer::Trainer(Task& task, datasets::Loader& loader, distributed::ProcessGrid& grid, TrainerOptions options)
-    : state_(std::make_unique<State>(task, loader, grid, std::move(options))) {
+Trainer::Trainer(Task& task, datasets::Loader& train, datasets::Loader* val, distributed::ProcessGrid& grid,
+                 TrainerOptions options)
+    : state_(std::make_unique<State>(task, train, val, grid, std::move(options))) {
   State& s = *state_;
   torch::nn::Module& model = s.task.model();
   std::vector<distributed::NamedParameter> named;
-  std::vector<torch::Tensor> decay, no_decay;
+  std::vector<bool> decay, split;
+  const auto tp_params = distributed::tensor_parallel_parameters(model);
   for (auto& p : model.named_parameters()) {
     named.push_back({p.key(), p.value()});
-    (p.value().dim() >= 2 ? decay : no_decay).push_back(p.value());  // no decay on biases and norms
+    // No decay on biases and norms (1-d) nor on what the task names (positions, tokens).
+    decay.push_back(p.value().dim() >= 2 && !s.task.no_weight_decay(p.key()));
+    split.push_back(tp_params.is_split(p.value()));
   }
-  s.reducer = std::make_unique<distributed::Reducer>(named, s.grid.dp());
-  s.tp_params = distributed::tensor_parallel_parameters(model);
-  auto make = [&](double wd) {
-    return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(s.options.schedule.peak)
-                                                            .betas({s.options.beta1, s.options.beta2})
-                                                            .eps(s.options.eps)
-                                                            .weight_decay(wd));
-  };
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, make(s.options.weight_decay));
-  groups.emplace_back(no_decay, make(0.0));
-  s.optimizer = std::make_unique<torch::optim::AdamW>(groups);
+  distributed::ReducerOptions reducer_options;
+  reducer_options.bucket_bytes = s.options.bucket_bytes;
+  reducer_options.find_unused = s.options.find_unused;
+  reducer_options.shard_gradients = s.options.optimizer.zero;
+  s.reducer = std::make_unique<distributed::Reducer>(named, s.grid.dp(), reducer_options);
+  s.optimizer = std::make_unique<TrainerOptimizer>(*s.reducer, s.grid, decay, split, s.options.optimizer);
+  CheckpointSettings settings;
+  settings.run_dir = s.options.out_dir;
+  settings.keep_last = s.options.keep_last;
+  settings.milestone_every = s.options.milestone_every;
+  settings.async = s.options.ckpt_async;
+  settings.config_ini = s.options.config_ini;
+  s.checkpoint = std::make_unique<TrainerCheckpoint>(s.task, *s.optimizer, s.grid, settings);
+  const auto first = model.parameters();
+  s.autocast = !first.empty() && first.front().is_cuda();
 }
 
 Trainer::~Trainer() = default;
 
-void Trainer::save(std::uint64_t step) {
+void Trainer::evaluate(std::uint64_t step) {
   State& s = *state_;
-  torch::serialize::OutputArchive archive;
-  for (const auto& p : s.task.model().named_parameters()) archive.write("model." + p.key(), p.value());
-  for (const auto& b : s.task.model().named_buffers()) archive.write("buffer." + b.key(), b.value());
-  torch::serialize::OutputArchive optimizer;
-  s.optimizer->save(optimizer);
-  archive.write("optimizer", optimizer);
-  archive.write("rng.cpu", at::detail::getDefaultCPUGenerator().get_state());
-  std::ostringstream bytes;
-  archive.save_to(bytes);
-  // The loader position travels as JSON text beside the tensors.
-  s.store.write_part(step, s.part_name(), bytes.str());
-  s.store.write_part(step, "loader-" + std::to_string(s.grid.layout().rank) + ".json", s.loader.state().to_json());
-  s.grid.world().barrier();
-  if (s.grid.layout().rank == 0) {
-    std::vector<std::string> parts;
-    for (int r = 0; r < s.grid.layout().world; ++r) {
-      parts.push_back("rank-" + std::to_string(r) + ".pt");
-      parts.push_back("loader-" + std::to_string(r) + ".json");
-    }
-    const auto& g = s.grid.layout();
-    s.store.commit(step, parts, JsonObject().set("dp", g.dp).set("tp", g.tp).set("world", g.world).str());
-    s.store.apply_retention(s.options.keep_last, s.options.milestone_every);
-    log_info("checkpoint: step ", step, " -> ", s.store.step_dir(step));
-  }
-  s.grid.world().barrier();
-}
-
-std::uint64_t Trainer::restore() {
-  State& s = *state_;
-  CheckpointStore::Found found;
-  std::vector<std::string> warnings;
-  const bool ok = s.store.newest_valid(found, &warnings);
-  for (const auto& w : warnings) log_warn("resume: ", w);
-  if (!ok) {
-    log_info("resume: no valid checkpoint in ", s.store.root(), "; starting fresh");
-    return 0;
-  }
-  std::istringstream bytes(s.store.read_part(found.dir, s.part_name()));
-  torch::serialize::InputArchive archive;
-  archive.load_from(bytes);
+  if (!s.val) return;
+  auto& model = s.task.model();
+  model.eval();
   torch::NoGradGuard no_grad;
-  for (auto& p : s.task.model().named_parameters()) {
-    torch::Tensor t;
-    archive.read("model." + p.key(), t);
-    p.value().copy_(t);
+  // The same val batches every time (from the start of the split), so evaluations compare.
+  s.val->restore(datasets::LoaderState{s.val->state().seed, 0, 0});
+  std::map<std::string, double> terms;
+  const std::size_t batches = std::max<std::size_t>(1, std::min<std::size_t>(s.options.eval_batches, s.val->steps_per_epoch()));
+  for (std::size_t b = 0; b < batches; ++b) {
+    const auto batch = s.val->next();
+    AutocastScope autocast(s.autocast);
+    for (const auto& [name, value] : s.task.losses(batch)) terms["val_" + name] += value.item<double>() / batches;
   }
-  for (auto& b : s.task.model().named_buffers()) {
-    torch::Tensor t;
-    archive.read("buffer." + b.key(), t);
-    b.value().copy_(t);
+  model.train();
+  average_over_dp(terms, s.grid.dp());
+  if (s.grid.layout().rank == 0) {
+    JsonObject line;
+    line.set("step", step);
+    for (const auto& [name, value] : terms) line.set(name, value);
+    s.eval_metrics->write(line);
+    log_info("eval at step ", step, ": val_loss ", terms["val_loss"]);
   }
-  torch::serialize::InputArchive optimizer;
-  archive.read("optimizer", optimizer);
-  s.optimizer->load(optimizer);
-  torch::Tensor rng;
-  archive.read("rng.cpu", rng);
-  const_cast<at::Generator&>(at::detail::getDefaultCPUGenerator()).set_state(rng);
-  s.loader.restore(datasets::LoaderState::from_json(
-      s.store.read_part(found.dir, "loader-" + std::to_string(s.grid.layout().rank) + ".json")));
-  log_info("resume: continuing from ", found.dir, " (step ", found.step, ")");
-  return found.step;
 }
 
 TrainResult Trainer::run() {
@@ -131,84 +160,137 @@ TrainResult Trainer::run() {
   TrainResult result;
   install_stop_handlers();
   std::filesystem::create_directories(s.options.out_dir);
-  const bool rank0 = s.grid.layout().rank == 0;
-  std::uint64_t step = s.options.resume ? restore() : 0;
-  result.resumed_from = step;
-  if (rank0) s.metrics = std::make_unique<MetricsWriter>(s.options.out_dir + "/metrics.jsonl", /*truncate=*/step == 0);
+  const auto& layout = s.grid.layout();
+  const bool rank0 = layout.rank == 0;
+  LossSpikeGuard spikes(s.options.spike_zscore, s.options.spike_window);
+  TrainerCounters counters;
+  if (s.options.resume && s.checkpoint->restore(counters)) {
+    s.loader.restore(counters.loader);
+    spikes.restore(counters.spike_history);
+  }
+  result.resumed_from = counters.step;
+  if (rank0) {
+    const std::string path = s.options.out_dir + "/metrics.jsonl";
+    if (counters.step > 0) truncate_metrics_after(path, counters.step);
+    s.metrics = std::make_unique<MetricsWriter>(path, /*truncate=*/counters.step == 0);
+    const std::string eval_path = s.options.out_dir + "/eval.jsonl";
+    if (counters.step > 0) truncate_metrics_after(eval_path, counters.step);
+    s.eval_metrics = std::make_unique<MetricsWriter>(eval_path, /*truncate=*/counters.step == 0);
+  }
   Progress progress("train", s.options.steps, "steps");
-  progress.advance(step);
+  progress.advance(counters.step);
   std::size_t bad_in_a_row = 0;
+  std::uint64_t saved_at = counters.step > 0 ? counters.step : UINT64_MAX;
   auto& model = s.task.model();
-  while (step < s.options.steps) {
+  model.train();
+  const auto run_started = Clock::now();
+  auto last_save = Clock::now();
+  const std::uint64_t first_step = counters.step;
+  std::map<std::string, double> terms;
+  auto save = [&] {
+    counters.loader = s.loader.state();
+    counters.spike_history = spikes.history();
+    s.checkpoint->save(counters);
+    saved_at = counters.step;
+    last_save = Clock::now();
+  };
+  while (counters.step < s.options.steps) {
     const auto started = Clock::now();
+    const std::uint64_t step = counters.step;
+    s.task.begin_step(step, s.options.steps);
     const double lr = s.options.schedule.at(step);
-    for (auto& group : s.optimizer->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     model.zero_grad();
-    std::map<std::string, double> terms;
+    terms.clear();
     double data_seconds = 0;
     std::size_t samples = 0;
     for (std::size_t micro = 0; micro < s.options.accumulation; ++micro) {
       s.reducer->set_sync(micro + 1 == s.options.accumulation);
       const auto fetch = Clock::now();
       const auto batch = s.loader.next();
-      data_seconds += std::chrono::duration<double>(Clock::now() - fetch).count();
+      data_seconds += seconds_since(fetch);
       samples += batch.rows;
-      auto losses = s.task.losses(batch);
+      std::map<std::string, torch::Tensor> losses;
+      {
+        AutocastScope autocast(s.autocast);
+        losses = s.task.losses(batch);
+      }
       (losses.at("loss") / static_cast<double>(s.options.accumulation)).backward();
       s.reducer->finish();
       for (const auto& [name, value] : losses) terms[name] += value.item<double>() / s.options.accumulation;
     }
-    const double norm = s.options.clip_norm > 0 ? distributed::clip_grad_norm(s.tp_params, s.options.clip_norm, s.grid.tp())
-                                                : distributed::global_grad_norm(s.tp_params, s.grid.tp());
-    // Every rank must take the same decision: agree on "bad" with an all-reduce.
-    auto bad = torch::tensor({std::isfinite(terms["loss"]) && std::isfinite(norm) ? 0.0 : 1.0}, torch::kDouble);
-    s.grid.world().all_reduce(bad, distributed::ReduceOp::kMax);
-    if (bad.item<double>() > 0) {
-      ++result.skipped_steps;
+    const double norm = s.optimizer->grad_norm();
+    average_over_dp(terms, s.grid.dp());
+    // Every rank takes the same decision (the loss is the dp average; the flags are agreed).
+    const bool nonfinite = !std::isfinite(terms["loss"]) || !std::isfinite(norm);
+    const bool spike = !nonfinite && spikes.is_spike(terms["loss"]);
+    auto flags = torch::tensor({nonfinite ? 1.0 : 0.0, spike ? 1.0 : 0.0}, torch::kDouble);
+    s.grid.world().all_reduce(flags, ReduceOp::kMax);
+    if (flags[0].item<double>() > 0) {
+      ++counters.skipped_nonfinite;
       log_warn("step ", step, ": non-finite loss or gradient, update skipped (", ++bad_in_a_row, " in a row)");
       if (bad_in_a_row >= s.options.max_bad_steps) {
-        log_error("stopping: ", bad_in_a_row, " non-finite steps in a row; the last checkpoint is from before");
+        log_error("stopping: ", bad_in_a_row, " non-finite steps in a row; the newest checkpoint is from before them");
         result.exit_code = 1;
         break;
       }
+    } else if (flags[1].item<double>() > 0) {
+      ++counters.skipped_spikes;
+      log_warn("step ", step, ": loss ", terms["loss"], " is a spike (z > ", s.options.spike_zscore, "), update skipped");
     } else {
       bad_in_a_row = 0;
-      s.optimizer->step();
+      s.optimizer->step(lr, norm);
+      s.task.end_step();
     }
-    ++step;
-    const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-    // Loss terms averaged over dp ranks for the log.
-    if (rank0 || s.grid.dp().size() > 1) {
-      std::vector<double> values;
-      for (const auto& [name, value] : terms) values.push_back(value);
-      auto t = torch::tensor(values, torch::kDouble);
-      s.grid.dp().all_reduce(t, distributed::ReduceOp::kAvg);
-      std::size_t i = 0;
-      for (auto& [name, value] : terms) value = t[static_cast<std::int64_t>(i++)].item<double>();
-    }
-    if (rank0 && (step % s.options.log_every == 0 || step == s.options.steps)) {
+    counters.step = step + 1;
+    const std::uint64_t global_samples = samples * static_cast<std::uint64_t>(layout.dp);
+    counters.samples += global_samples;
+    counters.tokens += static_cast<double>(global_samples) * s.task.tokens_per_sample();
+    const double seconds = seconds_since(started);
+    if (rank0 && (counters.step % s.options.log_every == 0 || counters.step == s.options.steps)) {
       JsonObject line;
-      line.set("step", static_cast<std::uint64_t>(step));
+      line.set("step", counters.step);
       for (const auto& [name, value] : terms) line.set(name, value);
       line.set("lr", lr).set("grad_norm", norm).set("step_time_s", seconds).set("data_time_s", data_seconds);
-      line.set("samples_per_s", samples * s.grid.dp().size() / seconds);
+      line.set("samples_per_s", global_samples / seconds);
+      if (s.task.tokens_per_sample() > 0) line.set("tokens_per_s", global_samples * s.task.tokens_per_sample() / seconds);
+      if (s.task.flops_per_sample() > 0) {
+        const double flops = global_samples * s.task.flops_per_sample() / seconds;
+        line.set("model_flops_per_s", flops);
+        if (s.options.peak_flops_per_rank > 0) line.set("mfu", flops / (s.options.peak_flops_per_rank * layout.world));
+      }
+      line.set("peak_rss_mb", peak_rss_mb());
+      line.set("skipped", counters.skipped_nonfinite + counters.skipped_spikes);
       s.metrics->write(line);
     }
     progress.advance();
-    auto stop = torch::tensor({static_cast<double>(stop_signal())}, torch::kDouble);
-    s.grid.world().all_reduce(stop, distributed::ReduceOp::kMax);
-    const int signal = static_cast<int>(stop.item<double>());
+    if (s.val && s.options.eval_every > 0 && counters.step % s.options.eval_every == 0) evaluate(counters.step);
+    // Stop signals and the time-based checkpoint clock are agreed at the step boundary.
+    const bool time_due = s.options.ckpt_minutes > 0 && seconds_since(last_save) >= 60.0 * s.options.ckpt_minutes;
+    auto boundary = torch::tensor({static_cast<double>(stop_signal()), time_due && rank0 ? 1.0 : 0.0}, torch::kDouble);
+    s.grid.world().all_reduce(boundary, ReduceOp::kMax);
+    const int signal = static_cast<int>(boundary[0].item<double>());
     if (signal != 0) {
-      log_warn("stop requested (signal ", signal, ") at step ", step, ": checkpointing");
-      save(step);
+      log_warn("stop requested (signal ", signal, ") at step ", counters.step, ": checkpointing");
+      save();
       result.exit_code = exit_code_for_signal(signal);
       break;
     }
-    if (s.options.ckpt_every > 0 && step % s.options.ckpt_every == 0 && step < s.options.steps) save(step);
+    const bool step_due = s.options.ckpt_every > 0 && counters.step % s.options.ckpt_every == 0;
+    if ((step_due || boundary[1].item<double>() > 0) && counters.step < s.options.steps) save();
   }
-  if (result.exit_code == 0 && step == s.options.steps) save(step);
+  if (result.exit_code == 0 && counters.step == s.options.steps && saved_at != counters.step) save();
+  s.checkpoint->flush();
+  if (result.exit_code == 0 && s.val && (s.options.eval_every == 0 || counters.step % s.options.eval_every != 0)) {
+    evaluate(counters.step);
+  }
   progress.finish();
-  result.steps_done = step;
+  result.steps_done = counters.step;
+  result.skipped_steps = counters.skipped_nonfinite + counters.skipped_spikes;
+  result.final_loss = terms.count("loss") ? terms["loss"] : 0.0;
+  const double elapsed = seconds_since(run_started);
+  log_info("train: ", counters.step - first_step, " steps in ", elapsed, " s (",
+           (counters.step - first_step) / std::max(elapsed, 1e-9), " steps/s), final loss ", result.final_loss,
+           ", skipped ", result.skipped_steps, ", samples seen ", counters.samples);
   return result;
 }
 

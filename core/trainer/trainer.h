@@ -1,13 +1,16 @@
-// The training loop every model uses: AdamW (no decay on biases and norms), warmup + decay
-// schedule, gradient accumulation with data-parallel sync on the last micro-batch, global
-// gradient clipping, non-finite guards, JSON-lines metrics and progress on rank 0, periodic
-// checkpoints through CheckpointStore, exact resume, and graceful stops on signals.
+// The training loop every model uses: AdamW (plain or ZeRO-1; no decay on biases, norms and
+// what the task names), warmup + decay schedule, gradient accumulation with data-parallel sync
+// on the last micro-batch, global gradient clipping over dp x tp, non-finite and loss-spike
+// guards, evaluation on the val split, JSON-lines metrics and progress on rank 0, periodic
+// (step- and time-based, optionally asynchronous) checkpoints any layout can load, exact
+// resume, and graceful stops on signals.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <string>
 
 #include "core/lr_schedule.h"
+#include "core/trainer/optimizer.h"
 #include "core/trainer/task.h"
 #include "datasets/loader/loader.h"
 #include "distributed/process_grid.h"
@@ -19,35 +22,44 @@ struct TrainerOptions {
   std::uint64_t steps = 100;
   std::size_t accumulation = 1;  // micro-batches per optimizer step
   LrSchedule schedule;
-  double weight_decay = 0.05;
-  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
-  double clip_norm = 1.0;        // 0: no clipping
+  OptimizerOptions optimizer;
+  std::size_t bucket_bytes = 25u << 20;  // gradient-sync bucket size
+  bool find_unused = false;              // parameters without a gradient contribute zeros
   std::uint64_t log_every = 10;
-  std::uint64_t ckpt_every = 0;  // 0: only at the end and on a stop
+  std::uint64_t eval_every = 0;          // 0: only at the end (when a val loader is given)
+  std::size_t eval_batches = 20;         // val batches per evaluation (per dp rank)
+  std::uint64_t ckpt_every = 0;          // 0: only at the end and on a stop
+  double ckpt_minutes = 0;               // 0: off; else also every M minutes of training
+  bool ckpt_async = false;
   std::size_t keep_last = 3;
   std::uint64_t milestone_every = 0;
-  std::size_t max_bad_steps = 5;  // non-finite loss or gradient this many times in a row stops
-  bool resume = false;            // --resume auto: continue from the newest valid checkpoint
-  std::uint64_t seed = 0;
+  std::size_t max_bad_steps = 5;         // non-finite loss or gradient this many times in a row stops
+  double spike_zscore = 0;               // 0: off; else skip steps whose loss is this many sigma high
+  std::size_t spike_window = 100;
+  bool resume = false;                   // --resume auto: continue from the newest valid checkpoint
+  double peak_flops_per_rank = 0;        // for MFU; 0: unknown (MFU not reported)
+  std::string config_ini;                // recorded in every checkpoint's meta.json
 };
 
 struct TrainResult {
   std::uint64_t steps_done = 0;     // optimizer steps completed in total (including before a resume)
   std::uint64_t resumed_from = 0;   // 0: fresh start
-  std::uint64_t skipped_steps = 0;  // non-finite guard
-  int exit_code = 0;                // 0, or the stop signal's code (core/stop_signals.h)
+  std::uint64_t skipped_steps = 0;  // guards (non-finite and spikes)
+  double final_loss = 0;
+  int exit_code = 0;                // 0, 1 (guard stop), or the stop signal's code (core/stop_signals.h)
 };
 
 class Trainer {
  public:
-  Trainer(Task& task, datasets::Loader& loader, distributed::ProcessGrid& grid, TrainerOptions options);
+  // `val` may be null (no evaluation).
+  Trainer(Task& task, datasets::Loader& train, datasets::Loader* val, distributed::ProcessGrid& grid,
+          TrainerOptions options);
   ~Trainer();
   TrainResult run();
 
  private:
   struct State;
-  void save(std::uint64_t step);
-  std::uint64_t restore();
+  void evaluate(std::uint64_t step);
   std::unique_ptr<State> state_;
 };
 

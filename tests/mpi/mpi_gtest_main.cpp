@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include "core/malloc_tuning.h"
+
 int main(int argc, char** argv) {
+  trafficfm::core::keep_freed_memory_for_reuse();
   int provided = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   ::testing::InitGoogleTest(&argc, argv);

@@ -75,7 +75,7 @@ TrainResult train(const std::string& out, std::uint64_t steps, bool resume) {
   o.schedule = LrSchedule{3e-3, 5, 40, 0.1, "cosine"};
   o.resume = resume;
   o.accumulation = 2;
-  Trainer trainer(task, loader, *w.grid, o);
+  Trainer trainer(task, loader, nullptr, *w.grid, o);
   return trainer.run();
 }
 

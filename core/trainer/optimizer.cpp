@@ -1,0 +1,115 @@
+#include "core/trainer/optimizer.h"
+
+#include <cmath>
+
+namespace trafficfm::core {
+
+using distributed::ReduceOp;
+
+TrainerOptimizer::TrainerOptimizer(distributed::Reducer& reducer, distributed::ProcessGrid& grid,
+                                   std::vector<bool> decay, std::vector<bool> tp_split, OptimizerOptions options)
+    : reducer_(reducer), grid_(grid), decay_(std::move(decay)), tp_split_(std::move(tp_split)), options_(options) {
+  if (options_.zero) {
+    distributed::AdamWOptions z;
+    z.beta1 = options_.beta1;
+    z.beta2 = options_.beta2;
+    z.eps = options_.eps;
+    z.weight_decay = options_.weight_decay;
+    zero_ = std::make_unique<distributed::ZeroAdamW>(reducer_, z, decay_);
+  } else {
+    for (const auto& p : reducer_.parameters()) {
+      exp_avg_.push_back(torch::zeros_like(p.tensor).detach());
+      exp_avg_sq_.push_back(torch::zeros_like(p.tensor).detach());
+    }
+  }
+}
+
+double TrainerOptimizer::grad_norm() {
+  const auto& params = reducer_.parameters();
+  const double replicated_weight = 1.0 / grid_.tp().size();  // replicated: counted once over tp
+  double local = 0;
+  if (zero_) {
+    std::vector<double> weight;
+    for (std::size_t k = 0; k < params.size(); ++k) weight.push_back(tp_split_[k] ? 1.0 : replicated_weight);
+    local = zero_->local_grad_square_sum(weight);
+  } else {
+    for (std::size_t k = 0; k < params.size(); ++k) {
+      const auto& g = params[k].tensor.grad();
+      if (g.defined()) local += (tp_split_[k] ? 1.0 : replicated_weight) * g.to(torch::kDouble).pow(2).sum().item<double>();
+    }
+  }
+  auto total = torch::tensor({local}, torch::kDouble);
+  if (zero_) grid_.dp().all_reduce(total, ReduceOp::kSum);  // each dp rank holds a slice
+  if (grid_.tp().size() > 1) grid_.tp().all_reduce(total, ReduceOp::kSum);
+  return std::sqrt(total.item<double>());
+}
+
+void TrainerOptimizer::step(double lr, double norm) {
+  const double scale = options_.clip_norm > 0 && norm > options_.clip_norm ? options_.clip_norm / (norm + 1e-6) : 1.0;
+  ++step_;
+  if (zero_) {
+    zero_->set_lr(lr);
+    zero_->step(scale);
+    return;
+  }
+  torch::NoGradGuard no_grad;
+  const double bias1 = 1 - std::pow(options_.beta1, static_cast<double>(step_));
+  const double bias2 = 1 - std::pow(options_.beta2, static_cast<double>(step_));
+  const auto& params = reducer_.parameters();
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    auto p = params[k].tensor;
+    if (!p.grad().defined()) continue;
+    const auto g = scale == 1.0 ? p.grad() : p.grad() * scale;
+    if (decay_[k]) p.mul_(1 - lr * options_.weight_decay);
+    exp_avg_[k].mul_(options_.beta1).add_(g, 1 - options_.beta1);
+    exp_avg_sq_[k].mul_(options_.beta2).addcmul_(g, g, 1 - options_.beta2);
+    const auto denom = (exp_avg_sq_[k].sqrt() / std::sqrt(bias2)).add_(options_.eps);
+    p.addcdiv_(exp_avg_[k], denom, -lr / bias1);
+  }
+}
+
+std::int64_t TrainerOptimizer::state_bytes() const {
+  if (zero_) return zero_->state_bytes();
+  std::int64_t bytes = 0;
+  for (std::size_t k = 0; k < exp_avg_.size(); ++k) bytes += 2 * exp_avg_[k].numel() * exp_avg_[k].element_size();
+  return bytes;
+}
+
+std::map<std::string, torch::Tensor> TrainerOptimizer::state() {
+  std::vector<torch::Tensor> m1 = exp_avg_, m2 = exp_avg_sq_;
+  if (zero_) zero_->gather_state(m1, m2);
+  std::map<std::string, torch::Tensor> out;
+  const auto& params = reducer_.parameters();
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    out[params[k].name + ".exp_avg"] = m1[k];
+    out[params[k].name + ".exp_avg_sq"] = m2[k];
+  }
+  return out;
+}
+
+void TrainerOptimizer::load(const std::map<std::string, torch::Tensor>& moments, std::int64_t step) {
+  const auto& params = reducer_.parameters();
+  std::vector<torch::Tensor> m1, m2;
+  for (const auto& p : params) {
+    for (const char* which : {".exp_avg", ".exp_avg_sq"}) {
+      const auto it = moments.find(p.name + which);
+      if (it == moments.end()) throw std::runtime_error("checkpoint has no optimizer state '" + p.name + which + "'");
+      if (!it->second.sizes().equals(p.tensor.sizes())) {
+        throw std::runtime_error("optimizer state '" + p.name + which + "' has the wrong shape");
+      }
+      (std::string(which) == ".exp_avg" ? m1 : m2).push_back(it->second);
+    }
+  }
+  step_ = step;
+  if (zero_) {
+    zero_->load_state(m1, m2, step);
+    return;
+  }
+  torch::NoGradGuard no_grad;
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    exp_avg_[k].copy_(m1[k]);
+    exp_avg_sq_[k].copy_(m2[k]);
+  }
+}
+
+}  // namespace trafficfm::core

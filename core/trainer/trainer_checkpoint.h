@@ -1,0 +1,80 @@
+// What the trainer puts into a checkpoint and how it reads it back, on top of CheckpointStore's
+// protocol (parts, meta.json with hashes, COMMIT, latest):
+//
+//   model.pt      rank 0: every tensor of the task's checkpoint modules, whole (gathered over
+//                 tp), as a pickled dict name -> tensor that Python's torch.load opens
+//   optim.pt      rank 0: AdamW moments per parameter, whole (gathered over tp and, under
+//                 ZeRO-1, over dp), and the step count
+//   rank-R.pt     every rank: its RNG states (CPU, and CUDA where used)
+//   trainer.json  rank 0: step, samples and tokens seen, guard counters, the loader position
+//                 (global, so any dp size continues the epoch exactly)
+//
+// Because tensors are stored whole, a checkpoint loads at any tp and dp: each rank takes its
+// slice (resharding is a slice). Saving gathers to rank 0, which is right for models up to a
+// few GB per checkpoint; the per-rank RNG states apply when the layout is the same.
+// With `async`, the bytes are produced on the training thread (the copy to host) and written
+// by a background thread; the commit follows at the next save, stop or end of the run.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/checkpoint_store.h"
+#include "core/trainer/optimizer.h"
+#include "core/trainer/task.h"
+#include "datasets/loader/loader.h"
+#include "distributed/process_grid.h"
+
+namespace trafficfm::core {
+
+struct TrainerCounters {
+  std::uint64_t step = 0;
+  std::uint64_t samples = 0;  // global samples consumed
+  double tokens = 0;          // global tokens consumed
+  std::uint64_t skipped_nonfinite = 0, skipped_spikes = 0;
+  std::vector<double> spike_history;
+  datasets::LoaderState loader;
+};
+
+struct CheckpointSettings {
+  std::string run_dir;
+  std::size_t keep_last = 3;
+  std::uint64_t milestone_every = 0;
+  bool async = false;
+  std::string config_ini;   // the run's resolved options, recorded in meta.json
+};
+
+class TrainerCheckpoint {
+ public:
+  TrainerCheckpoint(Task& task, TrainerOptimizer& optimizer, distributed::ProcessGrid& grid, CheckpointSettings settings);
+  ~TrainerCheckpoint();
+  // Collective. Writes (or, with async, starts writing) the checkpoint of `counters.step`.
+  void save(const TrainerCounters& counters);
+  // Collective. Waits for a pending asynchronous write and commits it.
+  void flush();
+  // Collective. Loads the newest valid checkpoint into the task, the optimizer and `counters`;
+  // false (nothing changed) when there is none.
+  bool restore(TrainerCounters& counters);
+  const CheckpointStore& store() const { return store_; }
+
+ private:
+  void write_parts(std::uint64_t step, std::vector<std::pair<std::string, std::string>> parts);
+  Task& task_;
+  TrainerOptimizer& optimizer_;
+  distributed::ProcessGrid& grid_;
+  CheckpointSettings settings_;
+  CheckpointStore store_;
+  std::thread writer_;
+  std::string writer_error_;
+  std::uint64_t pending_step_ = 0;
+  std::vector<std::string> pending_parts_;
+  std::string pending_meta_;
+};
+
+// A pickled dict name -> tensor (the format torch.save writes and torch.load reads).
+std::string pickle_tensors(const std::vector<std::pair<std::string, torch::Tensor>>& tensors);
+std::vector<std::pair<std::string, torch::Tensor>> unpickle_tensors(const std::string& bytes, const std::string& what);
+
+}  // namespace trafficfm::core

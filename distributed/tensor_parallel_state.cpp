@@ -1,0 +1,55 @@
+#include "distributed/tensor_parallel_state.h"
+
+#include <map>
+#include <stdexcept>
+
+#include "distributed/tensor_parallel_layers.h"
+
+namespace trafficfm::distributed {
+
+std::vector<ShardedTensor> sharded_tensors(torch::nn::Module& model, const std::string& prefix) {
+  std::map<const void*, int> split;  // TensorImpl -> dim
+  std::vector<torch::nn::Module*> modules = {&model};
+  for (const auto& m : model.modules(/*include_self=*/false)) modules.push_back(m.get());
+  for (torch::nn::Module* m : modules) {
+    if (auto* c = dynamic_cast<ColumnParallelLinear*>(m); c && c->tp.size() > 1) {
+      split[c->weight.unsafeGetTensorImpl()] = 0;
+      if (c->bias.defined()) split[c->bias.unsafeGetTensorImpl()] = 0;
+    } else if (auto* r = dynamic_cast<RowParallelLinear*>(m); r && r->tp.size() > 1) {
+      split[r->weight.unsafeGetTensorImpl()] = 1;
+    } else if (auto* e = dynamic_cast<VocabParallelEmbedding*>(m); e && e->tp.size() > 1) {
+      split[e->weight.unsafeGetTensorImpl()] = 0;
+    }
+  }
+  std::vector<ShardedTensor> out;
+  for (const auto& p : model.named_parameters()) {
+    const auto it = split.find(p.value().unsafeGetTensorImpl());
+    out.push_back({prefix + p.key(), p.value(), it == split.end() ? -1 : it->second, true});
+  }
+  for (const auto& b : model.named_buffers()) out.push_back({prefix + b.key(), b.value(), -1, false});
+  return out;
+}
+
+torch::Tensor gather_full(const torch::Tensor& shard, int split_dim, Communicator& tp) {
+  if (split_dim < 0 || tp.size() == 1) return shard.detach().clone();
+  // all_gather concatenates along dim 0: bring the split dimension to the front and back.
+  auto front = shard.detach().transpose(0, split_dim).contiguous();
+  auto sizes = front.sizes().vec();
+  sizes[0] *= tp.size();
+  auto full = torch::empty(sizes, front.options());
+  tp.all_gather(front, full);
+  return full.transpose(0, split_dim).contiguous();
+}
+
+torch::Tensor local_shard(const torch::Tensor& full, int split_dim, Communicator& tp, const std::string& name) {
+  if (split_dim < 0 || tp.size() == 1) return full;
+  const auto size = full.size(split_dim);
+  if (size % tp.size() != 0) {
+    throw std::runtime_error("cannot split '" + name + "' (" + std::to_string(size) + " along dim " +
+                             std::to_string(split_dim) + ") across tp = " + std::to_string(tp.size()));
+  }
+  const auto width = size / tp.size();
+  return full.narrow(split_dim, tp.rank() * width, width);
+}
+
+}  // namespace trafficfm::distributed

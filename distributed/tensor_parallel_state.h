@@ -1,0 +1,31 @@
+// How a model's tensors lie across tensor-parallel ranks, for checkpoints that any layout can
+// read: each parameter or buffer is either replicated on every tp rank or split along one
+// dimension (column-parallel weights and biases and vocab-parallel embeddings along dim 0,
+// row-parallel weights along dim 1). Checkpoints hold full tensors (gathered over tp), and a
+// rank at any tp takes its slice back with local_shard, so resharding is a slice.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "distributed/communicator.h"
+
+namespace trafficfm::distributed {
+
+struct ShardedTensor {
+  std::string name;      // prefix + the module's dotted name
+  torch::Tensor tensor;  // this rank's tensor (a parameter or buffer, shared with the module)
+  int split_dim = -1;    // -1: replicated across tp
+  bool is_parameter = true;
+};
+
+// Every parameter and buffer of `model`, named "<prefix><name>", in registration order.
+std::vector<ShardedTensor> sharded_tensors(torch::nn::Module& model, const std::string& prefix = "");
+
+// The full tensor from every tp rank's shard (a collective over `tp`; identity at tp = 1).
+torch::Tensor gather_full(const torch::Tensor& shard, int split_dim, Communicator& tp);
+// This tp rank's slice of a full tensor; throws naming `name` when the size does not divide.
+torch::Tensor local_shard(const torch::Tensor& full, int split_dim, Communicator& tp, const std::string& name);
+
+}  // namespace trafficfm::distributed

@@ -1,0 +1,69 @@
+// trafficfm export CKPT --out model.pt: one unsharded file of the model's tensors that Python
+// opens with torch.load (a dict name -> tensor), and beside it model.json: the model's
+// configuration, the step and the layout it was trained at. CKPT: a step directory, or a run
+// directory (its newest valid checkpoint). Checkpoints hold whole tensors, so this is a filter
+// and a copy: nothing to gather, any dp/tp layout.
+#include <filesystem>
+
+#include "core/atomic_file.h"
+#include "core/checkpoint_store.h"
+#include "core/errors.h"
+#include "core/json.h"
+#include "core/json_value.h"
+#include "core/log.h"
+#include "core/trainer/trainer_checkpoint.h"
+#include "launch/common_options.h"
+#include "launch/torch/torch_commands.h"
+
+namespace trafficfm::launch {
+
+namespace po = core::po;
+
+int run_export(const std::vector<std::string>& args) {
+  po::options_description options("Options");
+  core::add_common_options(options);
+  options.add_options()
+      ("checkpoint", po::value<std::string>()->required(), "step directory or run directory (newest valid checkpoint)")
+      ("out", po::value<std::string>()->required(), "file to write (model.pt); its .json sibling gets the config")
+      ("with-state", po::value<bool>()->default_value(false),
+       "also export non-trained state (an EMA teacher, FlowMix's statistics encoder) under their prefixes");
+  add_logging_options(options);
+  po::positional_options_description positional;
+  positional.add("checkpoint", 1);
+  const auto values = core::parse_options("trafficfm export", options, args, &positional);
+  if (values.count("help")) {
+    print_help("usage: trafficfm export CKPT --out model.pt", options);
+    return core::kExitOk;
+  }
+  apply_logging_options(values);
+  const std::string dir = core::resolve_checkpoint_dir(values["checkpoint"].as<std::string>());
+  const std::string out = values["out"].as<std::string>();
+  const bool with_state = values["with-state"].as<bool>();
+  const core::CheckpointStore store(std::filesystem::path(dir).parent_path().parent_path().string());
+  const auto meta = core::JsonValue::parse(store.read_part(dir, "meta.json"));
+  std::vector<std::pair<std::string, torch::Tensor>> kept;
+  std::int64_t elements = 0;
+  for (auto& [name, tensor] : core::unpickle_tensors(store.read_part(dir, "model.pt"), dir + "/model.pt")) {
+    const bool extra = name.rfind("teacher.", 0) == 0 || name.rfind("flowmix.", 0) == 0;
+    if (extra && !with_state) continue;
+    elements += tensor.numel();
+    kept.emplace_back(name, tensor);
+  }
+  core::write_file_atomically(out, core::pickle_tensors(kept));
+  std::string config_path = out;
+  if (config_path.size() > 3 && config_path.compare(config_path.size() - 3, 3, ".pt") == 0) config_path.resize(config_path.size() - 3);
+  config_path += ".json";
+  core::JsonObject config;
+  config.set("source", dir).set("step", static_cast<std::int64_t>(meta["step"].as_int()));
+  config.set("tensors", static_cast<std::int64_t>(kept.size())).set("elements", elements);
+  config.set_raw("layout", core::JsonObject()
+                               .set("dp", static_cast<std::int64_t>(meta["layout"]["dp"].as_int()))
+                               .set("tp", static_cast<std::int64_t>(meta["layout"]["tp"].as_int()))
+                               .str());
+  config.set_raw("model", meta.has("model") ? meta["model"].dump() : "{}");
+  core::write_file_atomically(config_path, config.str() + "\n");
+  core::log_info("export: ", kept.size(), " tensors (", elements, " values) from ", dir, " -> ", out, " and ", config_path);
+  return core::kExitOk;
+}
+
+}  // namespace trafficfm::launch

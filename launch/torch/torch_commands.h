@@ -1,0 +1,12 @@
+// The subcommands that live in libtrafficfm_torch.so (launch/torch_module.h says why). The
+// executable calls trafficfm_torch_run(name, argc, argv); each returns its exit code.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace trafficfm::launch {
+
+int run_pretrain(const std::vector<std::string>& args);
+int run_export(const std::vector<std::string>& args);
+
+}  // namespace trafficfm::launch

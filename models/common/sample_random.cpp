@@ -1,0 +1,32 @@
+#include "models/common/sample_random.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "core/rng.h"
+
+namespace trafficfm::models {
+
+std::vector<std::uint64_t> sample_keys(std::uint64_t seed, std::uint64_t epoch, const std::vector<std::uint64_t>& sample_index) {
+  const std::uint64_t epoch_seed = core::derive_seed(seed, 0xe90c0000ULL + epoch);
+  std::vector<std::uint64_t> keys;
+  keys.reserve(sample_index.size());
+  for (std::uint64_t index : sample_index) keys.push_back(core::derive_seed(epoch_seed, index));
+  return keys;
+}
+
+torch::Tensor per_sample_uniform(const std::vector<std::uint64_t>& keys, std::int64_t n, std::uint64_t stream) {
+  auto out = torch::empty({static_cast<std::int64_t>(keys.size()), n});
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    auto gen = at::detail::createCPUGenerator(core::derive_seed(keys[i], stream));
+    out[static_cast<std::int64_t>(i)].uniform_(0.0, 1.0, gen);
+  }
+  return out;
+}
+
+torch::Tensor drop_path_scales(const std::vector<std::uint64_t>& keys, double p, std::uint64_t stream) {
+  if (p <= 0) return {};
+  const auto u = per_sample_uniform(keys, 1, stream).view({-1});
+  return (u >= p).to(torch::kFloat) / (1.0 - p);
+}
+
+}  // namespace trafficfm::models

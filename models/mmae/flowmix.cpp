@@ -1,0 +1,57 @@
+#include "models/mmae/flowmix.h"
+
+#include <limits>
+
+namespace trafficfm::models {
+
+FlowStatsEncoder::FlowStatsEncoder(std::int64_t statistics, std::int64_t out_dim) {
+  input_norm = register_module("input_norm", torch::nn::BatchNorm1d(statistics));
+  conv1 = register_module("conv1", torch::nn::Conv1d(torch::nn::Conv1dOptions(1, 16, 3).padding(1)));
+  norm1 = register_module("norm1", torch::nn::BatchNorm1d(16));
+  conv2 = register_module("conv2", torch::nn::Conv1d(torch::nn::Conv1dOptions(16, 32, 3).padding(1)));
+  norm2 = register_module("norm2", torch::nn::BatchNorm1d(32));
+  project = register_module("project", torch::nn::Linear(32, out_dim));
+  for (auto& p : parameters()) p.set_requires_grad(false);
+}
+
+torch::Tensor FlowStatsEncoder::forward(const torch::Tensor& stats) {
+  auto normalized = input_norm->forward(stats);
+  auto h = norm1->forward(torch::relu(conv1->forward(normalized.unsqueeze(1))));
+  h = norm2->forward(torch::relu(conv2->forward(h)));
+  h = std::get<0>(h.max(-1));  // adaptive max pool to 1
+  return torch::cat({normalized, torch::relu(project->forward(h))}, 1);
+}
+
+torch::Tensor mutual_best_pairs(const torch::Tensor& embedding) {
+  const auto n = embedding.size(0);
+  auto normalized = torch::nn::functional::normalize(embedding.to(torch::kFloat).cpu(),
+                                                     torch::nn::functional::NormalizeFuncOptions().dim(1));
+  auto sim = torch::matmul(normalized, normalized.t()).contiguous();
+  const float minus_inf = -std::numeric_limits<float>::infinity();
+  sim.fill_diagonal_(minus_inf);
+  auto partner = torch::arange(n, torch::kLong);
+  auto s = sim.accessor<float, 2>();
+  auto p = partner.accessor<std::int64_t, 1>();
+  std::vector<bool> paired(static_cast<std::size_t>(n), false);
+  for (std::int64_t round = 0; round < n / 2; ++round) {
+    float best = minus_inf;
+    std::int64_t bi = -1, bj = -1;
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (paired[i]) continue;
+      for (std::int64_t j = i + 1; j < n; ++j) {
+        if (!paired[j] && s[i][j] > best) {
+          best = s[i][j];
+          bi = i;
+          bj = j;
+        }
+      }
+    }
+    if (bi < 0) break;
+    p[bi] = bj;
+    p[bj] = bi;
+    paired[bi] = paired[bj] = true;
+  }
+  return partner;
+}
+
+}  // namespace trafficfm::models

@@ -1,0 +1,36 @@
+// The models `trafficfm pretrain`, `finetune` and `eval` know, by name. A model registers its
+// options (its INI section), the corpus encoding it reads, and how to build its pretraining
+// Task; launch/ never names a model anywhere else.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "core/options.h"
+#include "core/trainer/task.h"
+#include "distributed/process_grid.h"
+
+namespace trafficfm::models {
+
+struct TaskContext {
+  distributed::ProcessGrid& grid;
+  const core::po::variables_map& values;
+  std::uint64_t seed;
+  torch::Device device;
+};
+
+struct ModelEntry {
+  const char* name;
+  const char* encoding;  // the corpus encoder it reads (manifest "encoder")
+  void (*add_options)(core::po::options_description& options);
+  std::unique_ptr<core::Task> (*make_pretrain_task)(const TaskContext& context);
+  std::vector<std::string> (*columns)();
+};
+
+const std::vector<ModelEntry>& model_registry();
+// Throws core::UsageError listing the known names.
+const ModelEntry& find_model(const std::string& name);
+
+}  // namespace trafficfm::models
