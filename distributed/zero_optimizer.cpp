@@ -114,6 +114,28 @@ std::int64_t ZeroAdamW::state_bytes() const {
   return bytes;
 }
 
+void ZeroAdamW::average_gradients(Communicator& group, const std::vector<bool>& which) {
+  const auto& params = reducer_.parameters();
+  const int dp = reducer_.communicator().size(), rank = reducer_.communicator().rank();
+  std::vector<torch::Tensor> pieces;
+  for (std::size_t b = 0; b < reducer_.buckets(); ++b) {
+    const std::int64_t slice = reducer_.bucket_numel(b) / dp, lo = rank * slice, hi = lo + slice;
+    for (std::size_t k : reducer_.bucket_parameters(b)) {
+      const std::int64_t from = std::max(lo, reducer_.parameter_offset(k));
+      const std::int64_t to = std::min(hi, reducer_.parameter_offset(k) + params[k].tensor.numel());
+      if (which.at(k) && from < to) pieces.push_back(reducer_.bucket_shard(b).narrow(0, from - lo, to - from));
+    }
+  }
+  if (pieces.empty()) return;
+  auto flat = torch::cat(pieces);
+  group.all_reduce(flat, ReduceOp::kAvg);
+  std::int64_t at = 0;
+  for (auto& piece : pieces) {
+    piece.copy_(flat.narrow(0, at, piece.numel()));
+    at += piece.numel();
+  }
+}
+
 void ZeroAdamW::gather_state(std::vector<torch::Tensor>& exp_avg, std::vector<torch::Tensor>& exp_avg_sq) {
   const auto& params = reducer_.parameters();
   Communicator& dp = reducer_.communicator();

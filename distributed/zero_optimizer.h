@@ -32,6 +32,10 @@ class ZeroAdamW {
   double local_grad_square_sum(const std::vector<double>& element_weight_per_parameter) const;
   std::int64_t state_bytes() const;  // this rank's moments
   std::int64_t step_count() const { return step_; }
+  // Averages, over `group`, this rank's gradient slice of the parameters marked in `which`
+  // (tensor-parallel replicas of replicated parameters: their gradients agree up to rounding,
+  // and must agree bitwise for the replicas to stay identical).
+  void average_gradients(Communicator& group, const std::vector<bool>& which);
   // Checkpoints hold the moments per parameter, whole, so any dp size reads them back.
   // gather_state is a collective over dp (every rank gets the full moments); load_state takes
   // this rank's slices of full moments (one per reducer parameter, in the reducer's order).

@@ -24,6 +24,32 @@ TrainerOptimizer::TrainerOptimizer(distributed::Reducer& reducer, distributed::P
   }
 }
 
+void TrainerOptimizer::sync_replicated_gradients() {
+  if (grid_.tp().size() == 1) return;
+  std::vector<bool> replicated;
+  for (bool split : tp_split_) replicated.push_back(!split);
+  if (zero_) {
+    zero_->average_gradients(grid_.tp(), replicated);
+    return;
+  }
+  std::vector<torch::Tensor> grads;
+  const auto& params = reducer_.parameters();
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    if (replicated[k] && params[k].tensor.grad().defined()) grads.push_back(params[k].tensor.grad());
+  }
+  if (grads.empty()) return;
+  std::vector<torch::Tensor> flat_pieces;
+  for (const auto& g : grads) flat_pieces.push_back(g.reshape(-1));
+  auto flat = torch::cat(flat_pieces);
+  grid_.tp().all_reduce(flat, ReduceOp::kAvg);
+  std::int64_t at = 0;
+  torch::NoGradGuard no_grad;
+  for (auto& g : grads) {
+    g.copy_(flat.narrow(0, at, g.numel()).view(g.sizes()));
+    at += g.numel();
+  }
+}
+
 double TrainerOptimizer::grad_norm() {
   const auto& params = reducer_.parameters();
   const double replicated_weight = 1.0 / grid_.tp().size();  // replicated: counted once over tp

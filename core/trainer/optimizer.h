@@ -31,6 +31,9 @@ class TrainerOptimizer {
   // `parameters` in the reducer's order; `decay[k]`: weight decay on parameter k.
   TrainerOptimizer(distributed::Reducer& reducer, distributed::ProcessGrid& grid, std::vector<bool> decay,
                    std::vector<bool> tp_split, OptimizerOptions options);
+  // After reducer.finish(): makes the gradients of tp-replicated parameters bitwise equal on
+  // every tp rank (their average), so the replicas never drift apart by rounding.
+  void sync_replicated_gradients();
   // The global gradient norm over dp x tp (after reducer.finish()).
   double grad_norm();
   // One update at `lr`, gradients scaled so their norm is at most clip_norm (given the norm).

@@ -218,6 +218,7 @@ TrainResult Trainer::run() {
       s.reducer->finish();
       for (const auto& [name, value] : losses) terms[name] += value.item<double>() / s.options.accumulation;
     }
+    s.optimizer->sync_replicated_gradients();
     const double norm = s.optimizer->grad_norm();
     average_over_dp(terms, s.grid.dp());
     // Every rank takes the same decision (the loss is the dp average; the flags are agreed).

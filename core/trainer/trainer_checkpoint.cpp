@@ -3,6 +3,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/version.h>
 
+#include <csignal>
+#include <cstdlib>
 #include <map>
 #include <stdexcept>
 
@@ -49,6 +51,14 @@ std::vector<std::pair<std::string, torch::Tensor>> rng_states() {
       {"rng.cpu", at::detail::getDefaultCPUGenerator().get_state()}};
   if (cuda_rng_in_use()) out.emplace_back("rng.cuda", at::globalContext().defaultGenerator(at::Device(at::kCUDA)).get_state());
   return out;
+}
+
+// Fault injection for the tests: TRAFFICFM_FAULT_KILL_IN_CHECKPOINT=RANK:STEP makes that rank
+// die by SIGKILL after writing its parts of that step's checkpoint, before the commit: what a
+// node failure or an OOM kill in the middle of a save looks like to the other ranks.
+void die_here_if_asked(int rank, std::uint64_t step) {
+  const char* fault = std::getenv("TRAFFICFM_FAULT_KILL_IN_CHECKPOINT");
+  if (fault && std::string(fault) == std::to_string(rank) + ":" + std::to_string(step)) std::raise(SIGKILL);
 }
 
 }  // namespace
@@ -119,6 +129,7 @@ void TrainerCheckpoint::save(const TrainerCounters& counters) {
     });
   } else {
     write_parts(counters.step, std::move(parts));
+    die_here_if_asked(layout.rank, counters.step);
     flush();
   }
 }

@@ -1,0 +1,155 @@
+// `trafficfm pretrain` and `export` as users and Slurm meet them, on a micro MMAE over a synth
+// corpus: exact resume through the CLI on 1 and 2 ranks, SIGTERM to one rank of two, a rank
+// killed (-9) while a checkpoint is being written, and the exported model.pt read by Python.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+
+#include "core/json_value.h"
+#include "core/stop_signals.h"
+#include "distributed/communicator.h"
+#include "models/mmae/mmae_model.h"
+#include "tests/support/corpus_fixture.h"
+#include "tests/support/test_paths.h"
+
+namespace trafficfm::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Fixture {
+  std::string dir, corpus, config;
+  Fixture() {
+    dir = make_temp_dir("pretrain_cli");
+    corpus = make_synth_corpus(dir, {300, 4});
+    config = dir + "/micro.ini";
+    std::ofstream(config) << "model = mmae\n[mmae]\ndim = 32\ndepth = 2\nheads = 2\ndecoder-dim = 16\n"
+                             "decoder-depth = 1\ndecoder-heads = 2\nrank-pairs = 50\nhard-mask-start = 0.3\n"
+                             "[train]\nbatch-size = 8\nlr = 2e-3\nlog-every = 1\neval-batches = 2\nthreads = 1\n";
+  }
+};
+Fixture& fixture() {
+  static Fixture f;
+  return f;
+}
+
+std::string mpirun(int ranks) {
+  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np " + std::to_string(ranks) + " ";
+}
+
+std::string pretrain(const std::string& run, const std::string& extra) {
+  return trafficfm_binary() + " pretrain --config " + fixture().config + " --corpus " + fixture().corpus + " --out " + run +
+         " " + extra;
+}
+
+// Each metrics line up to its timing fields (those differ between runs).
+std::vector<std::string> metric_prefixes(const std::string& run) {
+  std::vector<std::string> lines;
+  std::ifstream in(run + "/metrics.jsonl");
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(line.substr(0, line.find(", \"lr\"")));
+  return lines;
+}
+
+void expect_resume_identical(int ranks) {
+  const std::string base = fixture().dir + "/resume" + std::to_string(ranks);
+  const std::string launcher = ranks > 1 ? mpirun(ranks) : "";
+  auto r = run_command(launcher + pretrain(base + "-straight", "--train.steps 12"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(launcher + pretrain(base + "-split", "--train.steps 12 --train.ckpt-every 6"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // As if the run had died after step 11: only the step-6 checkpoint is left, metrics.jsonl
+  // has lines up to step 12 (the resumed run must drop steps 7-12 and redo them).
+  fs::remove_all(base + "-split/checkpoints/step-00000012");
+  r = run_command(launcher + pretrain(base + "-split", "--train.steps 12 --resume auto"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("continuing from"), std::string::npos) << r.output;
+  const auto a = metric_prefixes(base + "-straight"), b = metric_prefixes(base + "-split");
+  ASSERT_EQ(a.size(), 12u);
+  ASSERT_EQ(b.size(), 12u);
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "step " << i + 1;
+}
+
+TEST(PretrainCli, ResumeIsBitwiseIdenticalOnOneRank) { expect_resume_identical(1); }
+TEST(PretrainCli, ResumeIsBitwiseIdenticalOnTwoRanks) { expect_resume_identical(2); }
+
+TEST(PretrainCli, SigtermToOneRankStopsBothAtOneStepWithACheckpoint) {
+  const std::string run = fixture().dir + "/sigterm";
+  // Start 2 ranks, wait for 3 logged steps, SIGTERM the first rank process only.
+  const std::string script =
+      mpirun(2) + pretrain(run, "--train.steps 100000") + " > " + run + ".out 2>&1 & launcher=$!\n" +
+      "for i in $(seq 600); do [ \"$(wc -l < " + run + "/metrics.jsonl 2>/dev/null || echo 0)\" -ge 3 ] && break; sleep 0.1; done\n"
+      "rank=$(pgrep -P $launcher | head -1)\n"
+      "kill -TERM $rank\n"
+      "wait $launcher; echo \"exit=$?\"\n";
+  std::ofstream(run + ".sh") << script;
+  const auto r = run_command("bash " + run + ".sh");
+  EXPECT_NE(r.output.find("exit=" + std::to_string(core::kExitRequeue)), std::string::npos) << r.output;
+  // Both ranks logged the stop at the same step, and that step's checkpoint is committed.
+  std::set<std::string> steps;
+  const std::regex stop("stop requested \\(signal 15\\) at step ([0-9]+)");
+  for (int rank = 0; rank < 2; ++rank) {
+    const std::string log = read_text_file(run + "/log/rank-" + std::to_string(rank) + ".log");
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(log, m, stop)) << log;
+    steps.insert(m[1]);
+  }
+  ASSERT_EQ(steps.size(), 1u);
+  char name[32];
+  std::snprintf(name, sizeof name, "step-%08d", std::stoi(*steps.begin()));
+  EXPECT_TRUE(fs::exists(run + "/checkpoints/" + name + "/COMMIT"));
+}
+
+TEST(PretrainCli, RankKilledWhileCheckpointingLeavesThePreviousOneToResume) {
+  const std::string run = fixture().dir + "/kill9";
+  auto r = run_command("TRAFFICFM_FAULT_KILL_IN_CHECKPOINT=1:8 " + mpirun(2) +
+                       pretrain(run, "--train.steps 12 --train.ckpt-every 4"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(run + "/checkpoints/step-00000004/COMMIT"));
+  EXPECT_TRUE(fs::exists(run + "/checkpoints/step-00000008/model.pt"));  // written by rank 0 ...
+  EXPECT_FALSE(fs::exists(run + "/checkpoints/step-00000008/COMMIT"));   // ... never committed
+  r = run_command(mpirun(2) + pretrain(run, "--train.steps 12 --train.ckpt-every 4 --resume auto"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("step-00000008: no COMMIT marker"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("continuing from " + run + "/checkpoints/step-00000004"), std::string::npos) << r.output;
+}
+
+TEST(PretrainCli, ExportedModelOpensInPythonWithEveryParameter) {
+  if (!program_available("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
+  const std::string run = fixture().dir + "/export";
+  auto r = run_command(pretrain(run, "--train.steps 2"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(trafficfm_binary() + " export " + run + " --out " + run + "/model.pt");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto py = run_command("/usr/bin/python3 -c \"import torch\nd = torch.load('" + run +
+                              "/model.pt')\nfor k, v in d.items(): print(k, *v.shape)\"");
+  if (py.output.find("No module named 'torch'") != std::string::npos) GTEST_SKIP() << "python3-torch not installed";
+  ASSERT_EQ(py.exit_code, 0) << py.output;
+  models::MmaeConfig config;
+  config.dim = 32;
+  config.depth = 2;
+  config.heads = 2;
+  config.decoder_dim = 16;
+  config.decoder_depth = 1;
+  config.decoder_heads = 2;
+  auto alone = distributed::make_local_communicator();
+  models::MmaeModel model(config, *alone);
+  std::size_t expected = 0;
+  for (const auto& p : model.named_parameters()) {
+    std::string line = p.key();
+    for (auto size : p.value().sizes()) line += " " + std::to_string(size);
+    EXPECT_NE(py.output.find(line + "\n"), std::string::npos) << line << "\n" << py.output;
+    ++expected;
+  }
+  EXPECT_GE(std::count(py.output.begin(), py.output.end(), '\n'), static_cast<long>(expected));
+  EXPECT_EQ(py.output.find("teacher."), std::string::npos);  // training state stays out unless asked
+  const auto json = core::JsonValue::parse(read_text_file(run + "/model.json"));
+  EXPECT_EQ(json["model"]["dim"].as_int(), 32);
+  EXPECT_EQ(json["step"].as_int(), 2);
+}
+
+}  // namespace
+}  // namespace trafficfm::testing
