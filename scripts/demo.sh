@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up and runs the main job on a corpus trafficfm generates itself:
 #   synth (pcap + labels) -> prep on 2 MPI ranks (sharded HDF5 mmae corpus) -> inspect
+#   -> pretrain MMAE (tiny) on 2 ranks with checkpoints -> export model.pt
 # Output goes to demo-out/ (or $1). Each stage prints what it wrote.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,4 +21,11 @@ mpirun --oversubscribe -np 2 "$bin" prep --config configs/prep-mmae.ini --input 
   --labels "$out/captures/labels.csv" --out "$out/corpus"
 echo "== 3. inspect: one sample decoded"
 "$bin" inspect "$out/corpus" --sample 0 | sed -n '/^sample/,/^statistics/p'
+echo "== 4. pretrain mmae-tiny on 2 data-parallel ranks (metrics, eval, checkpoints under run/)"
+mpirun --oversubscribe -np 2 "$bin" pretrain --config configs/mmae-tiny.ini --corpus "$out/corpus" --out "$out/run" \
+  --train.steps "${DEMO_STEPS:-60}" --train.eval-every 30 --train.ckpt-every 30 --train.log-every 10
+echo "   first and last metrics lines:"
+sed -n '1p;$p' "$out/run/metrics.jsonl"
+echo "== 5. export: the newest checkpoint -> one model.pt (torch.load) + model.json"
+"$bin" export "$out/run" --out "$out/model.pt"
 echo "demo: done; outputs under $out"
