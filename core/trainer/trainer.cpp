@@ -164,9 +164,11 @@ TrainResult Trainer::run() {
   const bool rank0 = layout.rank == 0;
   LossSpikeGuard spikes(s.options.spike_zscore, s.options.spike_window);
   TrainerCounters counters;
+  const auto restore_started = Clock::now();
   if (s.options.resume && s.checkpoint->restore(counters)) {
     s.loader.restore(counters.loader);
     spikes.restore(counters.spike_history);
+    log_info("resume: state restored in ", seconds_since(restore_started), " s");
   }
   result.resumed_from = counters.step;
   if (rank0) {

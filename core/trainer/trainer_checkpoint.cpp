@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/version.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <map>
@@ -73,6 +74,7 @@ TrainerCheckpoint::~TrainerCheckpoint() {
 
 void TrainerCheckpoint::save(const TrainerCounters& counters) {
   flush();
+  save_started_ = std::chrono::steady_clock::now();
   const auto& layout = grid_.layout();
   const bool gathers = layout.dp_rank == 0;  // one tp group assembles whole tensors
   const bool rank0 = layout.rank == 0;
@@ -118,6 +120,8 @@ void TrainerCheckpoint::save(const TrainerCounters& counters) {
   meta.set_raw("model", task_.config_json());
   meta.set("config", settings_.config_ini);
   pending_meta_ = meta.str();
+  pending_bytes_ = 0;
+  for (const auto& part : parts) pending_bytes_ += part.second.size();
   pending_step_ = counters.step;
   if (settings_.async) {
     writer_ = std::thread([this, step = counters.step, parts = std::move(parts)]() mutable {
@@ -155,7 +159,9 @@ void TrainerCheckpoint::flush() {
   if (grid_.layout().rank == 0) {
     store_.commit(step, parts, pending_meta_);
     store_.apply_retention(settings_.keep_last, settings_.milestone_every);
-    log_info("checkpoint: step ", step, " -> ", store_.step_dir(step));
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - save_started_).count();
+    log_info("checkpoint: step ", step, " -> ", store_.step_dir(step), " (rank 0 wrote ", pending_bytes_ / 1e6, " MB; ",
+             seconds, " s from save to commit, ", pending_bytes_ / 1e6 / seconds, " MB/s)");
   }
   grid_.world().barrier();
 }

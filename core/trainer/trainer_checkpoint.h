@@ -15,6 +15,7 @@
 // With `async`, the bytes are produced on the training thread (the copy to host) and written
 // by a background thread; the commit follows at the next save, stop or end of the run.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -71,6 +72,8 @@ class TrainerCheckpoint {
   std::uint64_t pending_step_ = 0;
   std::vector<std::string> pending_parts_;
   std::string pending_meta_;
+  double pending_bytes_ = 0;  // this rank's, for the log line
+  std::chrono::steady_clock::time_point save_started_;
 };
 
 // A pickled dict name -> tensor (the format torch.save writes and torch.load reads).
