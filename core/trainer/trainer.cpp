@@ -7,7 +7,6 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "core/json.h"
 #include "core/json_value.h"
@@ -18,7 +17,6 @@
 #include "core/stop_signals.h"
 #include "core/trainer/trainer_checkpoint.h"
 #include "distributed/reducer.h"
-#include "distributed/zero_optimizer.h"
 
 namespace trafficfm::core {
 
