@@ -49,16 +49,53 @@ void commit_file(const std::string& tmp_path, const std::string& path) {
 }
 
 void write_file_atomically(const std::string& path, const std::string& contents) {
+  write_file_atomically(path, contents.data(), contents.size());
+}
+
+void write_file_atomically(const std::string& path, const void* data, std::size_t size, bool sync_directory) {
+  write_file_atomically(path, [&](const ByteSink& sink) { sink(data, size); }, sync_directory);
+}
+
+void write_file_atomically(const std::string& path, const std::function<void(const ByteSink&)>& produce,
+                           bool sync_directory) {
   const std::string tmp = temporary_path_for(path);
-  std::FILE* file = std::fopen(tmp.c_str(), "wb");
-  if (!file) fail("cannot create", tmp);
-  const bool ok = std::fwrite(contents.data(), 1, contents.size(), file) == contents.size();
-  const bool closed = std::fclose(file) == 0;
-  if (!ok || !closed) {
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail("cannot create", tmp);
+  auto abandon = [&](int error) {
+    ::close(fd);
     std::remove(tmp.c_str());
+    errno = error;
+  };
+  const ByteSink sink = [&](const void* data, std::size_t size) {
+    const char* next = static_cast<const char*>(data);
+    while (size > 0) {
+      const ssize_t n = ::write(fd, next, size);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) fail("cannot write", tmp);  // errno names why; the catch below cleans up
+      next += n;
+      size -= static_cast<std::size_t>(n);
+    }
+  };
+  try {
+    produce(sink);
+  } catch (...) {
+    abandon(errno);
+    throw;
+  }
+  const int synced = ::fsync(fd) == 0 ? 0 : errno;
+  const int closed = ::close(fd) == 0 ? 0 : errno;
+  if (synced != 0 || closed != 0) {
+    std::remove(tmp.c_str());
+    errno = synced ? synced : closed;
     fail("cannot write", tmp);
   }
-  commit_file(tmp, path);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int saved = errno;
+    std::remove(tmp.c_str());
+    errno = saved;
+    fail("cannot rename " + tmp + " to", path);
+  }
+  if (sync_directory) fsync_path(parent_directory(path));
 }
 
 }  // namespace trafficfm::core

@@ -47,23 +47,44 @@ CheckpointStore::CheckpointStore(std::string run_dir) : root_(std::move(run_dir)
 
 std::string CheckpointStore::step_dir(std::uint64_t step) const { return root_ + "/" + checkpoint_dir_name(step); }
 
-void CheckpointStore::write_part(std::uint64_t step, const std::string& name, const std::string& bytes) const {
-  if (name.find('/') != std::string::npos || name == "meta.json" || name == "COMMIT") {
+CheckpointStore::WrittenPart CheckpointStore::write_part(std::uint64_t step, const std::string& name,
+                                                         const std::function<void(const ByteSink&)>& produce) const {
+  if (name.empty() || name.find('/') != std::string::npos || name == "meta.json" || name == "COMMIT") {
     throw std::invalid_argument("checkpoint part name '" + name + "' is reserved or not a plain file name");
   }
   fs::create_directories(step_dir(step));  // every rank may race to create it: harmless
-  write_file_atomically(step_dir(step) + "/" + name, bytes);
+  Sha256 hash;
+  WrittenPart written;
+  write_file_atomically(
+      step_dir(step) + "/" + name,
+      [&](const ByteSink& to_file) {
+        produce([&](const void* data, std::size_t size) {
+          hash.update(data, size);
+          to_file(data, size);
+          written.bytes += size;
+        });
+      },
+      /*sync_directory=*/false);
+  written.sha256 = hash.hex_digest();
+  return written;
 }
 
-void CheckpointStore::commit(std::uint64_t step, const std::vector<std::string>& parts,
-                             const std::string& meta_json) const {
+CheckpointStore::WrittenPart CheckpointStore::write_part(std::uint64_t step, const std::string& name,
+                                                         const std::string& bytes) const {
+  return write_part(step, name, [&](const ByteSink& sink) { sink(bytes.data(), bytes.size()); });
+}
+
+void CheckpointStore::commit(std::uint64_t step, const std::vector<std::string>& parts, const std::string& meta_json,
+                             const std::map<std::string, std::string>& known_sha256) const {
   const std::string dir = step_dir(step);
   std::string files = "{";
   for (std::size_t i = 0; i < parts.size(); ++i) {
     const std::string path = dir + "/" + parts[i];
     if (!fs::exists(path)) throw std::runtime_error("checkpoint " + dir + ": part '" + parts[i] + "' is missing");
-    files += (i ? ", " : "") + json_escape(parts[i]) + ": " +
-             JsonObject().set("sha256", sha256_file(path)).set("bytes", static_cast<std::uint64_t>(fs::file_size(path))).str();
+    const auto known = known_sha256.find(parts[i]);
+    const std::string sha256 = known != known_sha256.end() ? known->second : sha256_file(path);
+    const auto bytes = static_cast<std::uint64_t>(fs::file_size(path));
+    files += (i ? ", " : "") + json_escape(parts[i]) + ": " + JsonObject().set("sha256", sha256).set("bytes", bytes).str();
   }
   files += "}";
   // meta_json is an object: splice "files" in before its closing brace.

@@ -11,8 +11,12 @@
 // hashes is skipped with a warning naming it; resume takes the newest valid one.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
+
+#include "core/atomic_file.h"
 
 namespace trafficfm::core {
 
@@ -32,12 +36,22 @@ class CheckpointStore {
   const std::string& root() const { return root_; }  // RUN/checkpoints
   std::string step_dir(std::uint64_t step) const;
 
-  // Any rank: writes one part of `step` atomically (temporary name, fsync, rename).
-  void write_part(std::uint64_t step, const std::string& name, const std::string& bytes) const;
-  // Rank 0, after every rank's write_part returned (a barrier): hashes the parts, writes
-  // meta.json (`meta_json` is a JSON object; "files" with the hashes is added to it), then
-  // COMMIT, then points `latest` at this step. Throws naming a missing part.
-  void commit(std::uint64_t step, const std::vector<std::string>& parts, const std::string& meta_json) const;
+  struct WrittenPart {
+    std::string sha256;
+    std::uint64_t bytes = 0;
+  };
+  // Any rank: writes one part of `step` atomically (temporary name, fsync, rename; the
+  // directory is fsynced once, by commit). `produce` streams the bytes (see ByteSink); they
+  // are hashed on their way to disk, so the commit need not read the file back.
+  WrittenPart write_part(std::uint64_t step, const std::string& name,
+                         const std::function<void(const ByteSink&)>& produce) const;
+  WrittenPart write_part(std::uint64_t step, const std::string& name, const std::string& bytes) const;
+  // Rank 0, after every rank's write_part returned (a barrier): writes meta.json (`meta_json`
+  // is a JSON object; "files" with each part's SHA-256 and size is added to it), then COMMIT,
+  // then points `latest` at this step. `known_sha256` holds the hashes write_part returned on
+  // this rank; parts other ranks wrote are hashed from disk. Throws naming a missing part.
+  void commit(std::uint64_t step, const std::vector<std::string>& parts, const std::string& meta_json,
+              const std::map<std::string, std::string>& known_sha256 = {}) const;
 
   struct Found {
     std::uint64_t step = 0;

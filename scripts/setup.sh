@@ -30,7 +30,7 @@ build_packages=(
   libtorch-dev libopenblas0-openmp
   libopenmpi-dev openmpi-bin
   libhdf5-dev libboost-program-options-dev libgtest-dev libgmock-dev
-  libpcap-dev libmetis-dev libsentencepiece-dev zlib1g-dev
+  libpcap-dev libmetis-dev libsentencepiece-dev zlib1g-dev libssl-dev
 )
 test_packages=(tshark tcpdump python3-torch python3-h5py python3-scapy python3-numpy)
 

@@ -1,6 +1,9 @@
 #include "core/trainer/trainer_checkpoint.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/version.h>
 
 #include <chrono>
@@ -18,11 +21,32 @@ namespace trafficfm::core {
 
 using distributed::ReduceOp;
 
-std::string pickle_tensors(const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
+void pickle_tensors_to(const std::vector<std::pair<std::string, torch::Tensor>>& tensors, const ByteSink& sink) {
   c10::Dict<std::string, torch::Tensor> dict;
   for (const auto& [name, tensor] : tensors) dict.insert(name, tensor.cpu().contiguous());
-  const std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
-  return std::string(bytes.begin(), bytes.end());
+  // What torch::pickle_save does, with the zip container streamed to `sink` instead of grown
+  // in a vector: the pickle program is small; tensor storages go out from their own memory.
+  std::vector<char> program;
+  torch::jit::Pickler pickler([&](const char* bytes, std::size_t size) { program.insert(program.end(), bytes, bytes + size); },
+                              nullptr, nullptr, nullptr);
+  pickler.protocol();
+  pickler.pushIValue(c10::IValue(dict));
+  pickler.stop();
+  caffe2::serialize::PyTorchStreamWriter archive([&](const void* bytes, std::size_t size) {
+    sink(bytes, size);
+    return size;
+  });
+  torch::jit::writeArchiveAndTensors("data", program.data(), program.size(), pickler.tensorData(), archive);
+  archive.writeEndOfFile();
+}
+
+std::vector<char> pickle_tensors(const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
+  std::vector<char> out;
+  pickle_tensors_to(tensors, [&](const void* data, std::size_t size) {
+    const char* bytes = static_cast<const char*>(data);
+    out.insert(out.end(), bytes, bytes + size);
+  });
+  return out;
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> unpickle_tensors(const std::string& bytes, const std::string& what) {
@@ -44,6 +68,10 @@ std::vector<std::pair<std::string, torch::Tensor>> unpickle_tensors(const std::s
 namespace {
 
 std::string prefixed(const std::string& prefix) { return prefix.empty() ? "" : prefix + "."; }
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 bool cuda_rng_in_use() { return torch::cuda::is_available(); }
 
@@ -78,7 +106,7 @@ void TrainerCheckpoint::save(const TrainerCounters& counters) {
   const auto& layout = grid_.layout();
   const bool gathers = layout.dp_rank == 0;  // one tp group assembles whole tensors
   const bool rank0 = layout.rank == 0;
-  std::vector<std::pair<std::string, std::string>> parts;
+  std::vector<std::pair<std::string, PartWriter>> parts;
 
   std::vector<std::pair<std::string, torch::Tensor>> model_tensors;
   std::map<std::string, int> split_of;
@@ -98,16 +126,24 @@ void TrainerCheckpoint::save(const TrainerCounters& counters) {
     optim_tensors.emplace_back("step", torch::tensor({optimizer_.step_count()}, torch::kLong));
   }
   if (rank0) {
-    parts.emplace_back("model.pt", pickle_tensors(model_tensors));
-    parts.emplace_back("optim.pt", pickle_tensors(optim_tensors));
+    // Serialized while written (no staging copy). An async save copies the tensors here, on
+    // the training thread, because training goes on changing them while the writer runs.
+    if (settings_.async) {
+      for (auto* list : {&model_tensors, &optim_tensors}) {
+        for (auto& entry : *list) entry.second = entry.second.detach().to(torch::kCPU, false, /*copy=*/true);
+      }
+    }
+    parts.emplace_back("model.pt", [tensors = std::move(model_tensors)](const ByteSink& sink) { pickle_tensors_to(tensors, sink); });
+    parts.emplace_back("optim.pt", [tensors = std::move(optim_tensors)](const ByteSink& sink) { pickle_tensors_to(tensors, sink); });
     JsonObject state;
     state.set("step", counters.step).set("samples", counters.samples).set("tokens", counters.tokens);
     state.set("skipped_nonfinite", counters.skipped_nonfinite).set("skipped_spikes", counters.skipped_spikes);
     state.set("spike_history", counters.spike_history);
     state.set_raw("loader", counters.loader.to_json());
-    parts.emplace_back("trainer.json", state.str());
+    parts.emplace_back("trainer.json", [json = state.str()](const ByteSink& sink) { sink(json.data(), json.size()); });
   }
-  parts.emplace_back("rank-" + std::to_string(layout.rank) + ".pt", pickle_tensors(rng_states()));
+  parts.emplace_back("rank-" + std::to_string(layout.rank) + ".pt",
+                     [rng = pickle_tensors(rng_states())](const ByteSink& sink) { sink(rng.data(), rng.size()); });
 
   pending_parts_.clear();
   for (int r = 0; r < layout.world; ++r) pending_parts_.push_back("rank-" + std::to_string(r) + ".pt");
@@ -120,9 +156,8 @@ void TrainerCheckpoint::save(const TrainerCounters& counters) {
   meta.set_raw("model", task_.config_json());
   meta.set("config", settings_.config_ini);
   pending_meta_ = meta.str();
-  pending_bytes_ = 0;
-  for (const auto& part : parts) pending_bytes_ += part.second.size();
   pending_step_ = counters.step;
+  serialize_seconds_ = seconds_since(save_started_);
   if (settings_.async) {
     writer_ = std::thread([this, step = counters.step, parts = std::move(parts)]() mutable {
       try {
@@ -138,8 +173,16 @@ void TrainerCheckpoint::save(const TrainerCounters& counters) {
   }
 }
 
-void TrainerCheckpoint::write_parts(std::uint64_t step, std::vector<std::pair<std::string, std::string>> parts) {
-  for (const auto& [name, bytes] : parts) store_.write_part(step, name, bytes);
+void TrainerCheckpoint::write_parts(std::uint64_t step, std::vector<std::pair<std::string, PartWriter>> parts) {
+  const auto started = std::chrono::steady_clock::now();
+  written_sha256_.clear();
+  pending_bytes_ = 0;
+  for (const auto& [name, produce] : parts) {
+    const auto written = store_.write_part(step, name, produce);
+    written_sha256_[name] = written.sha256;
+    pending_bytes_ += static_cast<double>(written.bytes);
+  }
+  write_seconds_ = seconds_since(started);
 }
 
 void TrainerCheckpoint::flush() {
@@ -157,11 +200,14 @@ void TrainerCheckpoint::flush() {
     throw std::runtime_error("checkpoint of step " + std::to_string(step) + " not committed: " + error);
   }
   if (grid_.layout().rank == 0) {
-    store_.commit(step, parts, pending_meta_);
+    const auto commit_started = std::chrono::steady_clock::now();
+    store_.commit(step, parts, pending_meta_, written_sha256_);
     store_.apply_retention(settings_.keep_last, settings_.milestone_every);
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - save_started_).count();
+    const double commit_seconds = seconds_since(commit_started);
+    const double seconds = seconds_since(save_started_);
     log_info("checkpoint: step ", step, " -> ", store_.step_dir(step), " (rank 0 wrote ", pending_bytes_ / 1e6, " MB; ",
-             seconds, " s from save to commit, ", pending_bytes_ / 1e6 / seconds, " MB/s)");
+             seconds, " s from save to commit: gather ", serialize_seconds_, " s, serialize+write+hash ", write_seconds_,
+             " s, commit ", commit_seconds, " s; ", pending_bytes_ / 1e6 / seconds, " MB/s)");
   }
   grid_.world().barrier();
 }

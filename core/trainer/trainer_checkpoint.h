@@ -12,11 +12,14 @@
 // Because tensors are stored whole, a checkpoint loads at any tp and dp: each rank takes its
 // slice (resharding is a slice). Saving gathers to rank 0, which is right for models up to a
 // few GB per checkpoint; the per-rank RNG states apply when the layout is the same.
-// With `async`, the bytes are produced on the training thread (the copy to host) and written
-// by a background thread; the commit follows at the next save, stop or end of the run.
+// Parts are serialized straight into their files (no staging buffer) and hashed on the way.
+// With `async`, the tensors are copied on the training thread and serialized and written by a
+// background thread; the commit follows at the next save, stop or end of the run.
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -61,7 +64,8 @@ class TrainerCheckpoint {
   const CheckpointStore& store() const { return store_; }
 
  private:
-  void write_parts(std::uint64_t step, std::vector<std::pair<std::string, std::string>> parts);
+  using PartWriter = std::function<void(const ByteSink&)>;  // streams one part's bytes
+  void write_parts(std::uint64_t step, std::vector<std::pair<std::string, PartWriter>> parts);
   Task& task_;
   TrainerOptimizer& optimizer_;
   distributed::ProcessGrid& grid_;
@@ -74,10 +78,15 @@ class TrainerCheckpoint {
   std::string pending_meta_;
   double pending_bytes_ = 0;  // this rank's, for the log line
   std::chrono::steady_clock::time_point save_started_;
+  double serialize_seconds_ = 0;  // phases of the last save, for the log line: gather (+ copy)
+  double write_seconds_ = 0;
+  std::map<std::string, std::string> written_sha256_;  // this rank's parts of the pending save
 };
 
 // A pickled dict name -> tensor (the format torch.save writes and torch.load reads).
-std::string pickle_tensors(const std::vector<std::pair<std::string, torch::Tensor>>& tensors);
+// torch.save's zip format, streamed to `sink`; pickle_tensors collects it in memory.
+void pickle_tensors_to(const std::vector<std::pair<std::string, torch::Tensor>>& tensors, const ByteSink& sink);
+std::vector<char> pickle_tensors(const std::vector<std::pair<std::string, torch::Tensor>>& tensors);
 std::vector<std::pair<std::string, torch::Tensor>> unpickle_tensors(const std::string& bytes, const std::string& what);
 
 }  // namespace trafficfm::core

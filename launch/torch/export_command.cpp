@@ -49,7 +49,8 @@ int run_export(const std::vector<std::string>& args) {
     elements += tensor.numel();
     kept.emplace_back(name, tensor);
   }
-  core::write_file_atomically(out, core::pickle_tensors(kept));
+  const std::vector<char> pickled = core::pickle_tensors(kept);
+  core::write_file_atomically(out, pickled.data(), pickled.size());
   std::string config_path = out;
   if (config_path.size() > 3 && config_path.compare(config_path.size() - 3, 3, ".pt") == 0) config_path.resize(config_path.size() - 3);
   config_path += ".json";
