@@ -1,5 +1,7 @@
 #include "distributed/zero_optimizer.h"
 
+#include <algorithm>
+
 #include "distributed/tensor_parallel_layers.h"
 
 #include <cmath>
@@ -72,8 +74,9 @@ double clip_grad_norm(const TensorParallelParameters& parameters, double max_nor
   return norm;
 }
 
-ZeroAdamW::ZeroAdamW(Reducer& reducer, AdamWOptions options, std::vector<bool> decay)
+ZeroAdamW::ZeroAdamW(Reducer& reducer, AdamWOptions options, std::vector<bool> decay, std::vector<double> lr_scale)
     : reducer_(reducer), options_(options) {
+  const bool scaled = std::any_of(lr_scale.begin(), lr_scale.end(), [](double x) { return x != 1.0; });
   const auto& params = reducer_.parameters();
   const int dp = reducer_.communicator().size(), rank = reducer_.communicator().rank();
   for (std::size_t b = 0; b < reducer_.buckets(); ++b) {
@@ -87,6 +90,13 @@ ZeroAdamW::ZeroAdamW(Reducer& reducer, AdamWOptions options, std::vector<bool> d
       if (decay.at(k)) mask.narrow(0, reducer_.parameter_offset(k), params[k].tensor.numel()).fill_(1.0);
     }
     decay_mask_.push_back(mask.narrow(0, rank * slice, slice).clone());
+    if (scaled) {
+      auto lr_mask = torch::ones({numel}, flat_.back().options());
+      for (std::size_t k : reducer_.bucket_parameters(b)) {
+        lr_mask.narrow(0, reducer_.parameter_offset(k), params[k].tensor.numel()).fill_(lr_scale.at(k));
+      }
+      lr_mask_.push_back(lr_mask.narrow(0, rank * slice, slice).clone());
+    }
   }
 }
 
@@ -189,11 +199,16 @@ void ZeroAdamW::step(double grad_scale) {
     auto p = flat_[b].narrow(0, dp.rank() * slice, slice).clone();
     auto g = reducer_.bucket_shard(b) * grad_scale;
     // torch::optim::AdamW, element for element.
-    p.mul_(1 - options_.lr * options_.weight_decay * decay_mask_[b]);
+    const bool scaled = !lr_mask_.empty();
+    p.mul_(1 - options_.lr * options_.weight_decay * (scaled ? decay_mask_[b] * lr_mask_[b] : decay_mask_[b]));
     exp_avg_[b].mul_(options_.beta1).add_(g, 1 - options_.beta1);
     exp_avg_sq_[b].mul_(options_.beta2).addcmul_(g, g, 1 - options_.beta2);
     const auto denom = (exp_avg_sq_[b].sqrt() / std::sqrt(bias2)).add_(options_.eps);
-    p.addcdiv_(exp_avg_[b], denom, -options_.lr / bias1);
+    if (scaled) {
+      p.sub_(exp_avg_[b] / denom * lr_mask_[b] * (options_.lr / bias1));
+    } else {
+      p.addcdiv_(exp_avg_[b], denom, -options_.lr / bias1);
+    }
     slices.push_back(p);
     gathers.push_back(dp.all_gather_async(p, flat_[b]));
   }

@@ -24,7 +24,8 @@ class ZeroAdamW {
  public:
   // `decay[k]` says whether parameter k of the reducer gets weight decay (no decay on biases
   // and norms is the caller's choice).
-  ZeroAdamW(Reducer& reducer, AdamWOptions options, std::vector<bool> decay);
+  // lr_scale: per-parameter learning-rate multipliers (empty: all 1).
+  ZeroAdamW(Reducer& reducer, AdamWOptions options, std::vector<bool> decay, std::vector<double> lr_scale = {});
   // After reducer.finish(): `grad_scale` multiplies the gradients (clipping coefficient).
   void step(double grad_scale = 1.0);
   void set_lr(double lr) { options_.lr = lr; }
@@ -47,6 +48,7 @@ class ZeroAdamW {
   Reducer& reducer_;
   AdamWOptions options_;
   std::vector<torch::Tensor> exp_avg_, exp_avg_sq_, decay_mask_;  // per bucket, this rank's slice
+  std::vector<torch::Tensor> lr_mask_;  // per bucket slice; empty when every scale is 1
   std::vector<torch::Tensor> flat_;                                // per bucket, full padded parameters
   std::int64_t step_ = 0;
 };

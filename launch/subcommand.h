@@ -23,5 +23,7 @@ int run_inspect(const std::vector<std::string>& args);
 // In libtrafficfm_torch.so (launch/torch/): forwarded by name.
 int run_pretrain_command(const std::vector<std::string>& args);
 int run_export_command(const std::vector<std::string>& args);
+int run_finetune_command(const std::vector<std::string>& args);
+int run_eval_command(const std::vector<std::string>& args);
 
 }  // namespace trafficfm::launch

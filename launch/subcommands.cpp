@@ -12,11 +12,16 @@ const std::vector<Subcommand>& subcommands() {
       {"pretrain", "pretrain a model on a corpus (alone or under mpirun/srun: dp x tp), with checkpoints and resume",
        run_pretrain_command},
       {"export", "a checkpoint -> one unsharded model.pt (torch.load) + model.json", run_export_command},
+      {"finetune", "fine-tune a classifier from a pretraining run (or from scratch) on a labeled corpus; test report",
+       run_finetune_command},
+      {"eval", "measure a fine-tuned classifier on a split of any labeled corpus", run_eval_command},
   };
   return all;
 }
 
 int run_pretrain_command(const std::vector<std::string>& args) { return run_torch_subcommand("pretrain", args); }
 int run_export_command(const std::vector<std::string>& args) { return run_torch_subcommand("export", args); }
+int run_finetune_command(const std::vector<std::string>& args) { return run_torch_subcommand("finetune", args); }
+int run_eval_command(const std::vector<std::string>& args) { return run_torch_subcommand("eval", args); }
 
 }  // namespace trafficfm::launch

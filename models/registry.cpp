@@ -1,6 +1,7 @@
 #include "models/registry.h"
 
 #include "core/errors.h"
+#include "models/mmae/mmae_classifier.h"
 #include "models/mmae/mmae_inputs.h"
 #include "models/mmae/mmae_task.h"
 
@@ -10,11 +11,16 @@ namespace {
 std::unique_ptr<core::Task> make_mmae(const TaskContext& context) {
   return std::make_unique<MmaeTask>(mmae_config_from(context.values), context.grid, context.seed, context.device);
 }
+std::unique_ptr<Classifier> make_mmae_classifier(const TaskContext& context, std::int64_t classes) {
+  auto config = mmae_config_from(context.values);
+  if (context.drop_path >= 0) config.drop_path = context.drop_path;
+  return std::make_unique<MmaeClassifier>(config, classes, context.grid.tp(), context.seed, context.device);
+}
 }  // namespace
 
 const std::vector<ModelEntry>& model_registry() {
   static const std::vector<ModelEntry> all = {
-      {"mmae", "mmae", add_mmae_options, make_mmae, mmae_columns},
+      {"mmae", "mmae", add_mmae_options, make_mmae, mmae_columns, make_mmae_classifier},
   };
   return all;
 }

@@ -11,6 +11,7 @@
 #include "core/options.h"
 #include "core/trainer/task.h"
 #include "distributed/process_grid.h"
+#include "models/finetune/classifier.h"
 
 namespace trafficfm::models {
 
@@ -19,6 +20,7 @@ struct TaskContext {
   const core::po::variables_map& values;
   std::uint64_t seed;
   torch::Device device;
+  double drop_path = -1;  // fine-tuning's stochastic depth; < 0: the model config's
 };
 
 struct ModelEntry {
@@ -27,6 +29,8 @@ struct ModelEntry {
   void (*add_options)(core::po::options_description& options);
   std::unique_ptr<core::Task> (*make_pretrain_task)(const TaskContext& context);
   std::vector<std::string> (*columns)();
+  // The model with a classification head over `classes` outputs, for finetune and eval.
+  std::unique_ptr<Classifier> (*make_classifier)(const TaskContext& context, std::int64_t classes);
 };
 
 const std::vector<ModelEntry>& model_registry();

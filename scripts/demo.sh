@@ -2,6 +2,7 @@
 # Sets everything up and runs the main job on a corpus trafficfm generates itself:
 #   synth (pcap + labels) -> prep on 2 MPI ranks (sharded HDF5 mmae corpus) -> inspect
 #   -> pretrain MMAE (tiny) on 2 ranks with checkpoints -> export model.pt
+#   -> fine-tune a classifier from the pretrained encoder on 10% of the labels -> test report
 # Output goes to demo-out/ (or $1). Each stage prints what it wrote.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,4 +29,10 @@ echo "   first and last metrics lines:"
 sed -n '1p;$p' "$out/run/metrics.jsonl"
 echo "== 5. export: the newest checkpoint -> one model.pt (torch.load) + model.json"
 "$bin" export "$out/run" --out "$out/model.pt"
-echo "demo: done; outputs under $out"
+echo "== 6. finetune on 2 ranks: the pretrained encoder + a classification head, 10% of the labels"
+mpirun --oversubscribe -np 2 "$bin" finetune --config configs/mmae-tiny.ini --corpus "$out/corpus" --from "$out/run" \
+  --out "$out/finetune" --label-fraction 0.1 --finetune.epochs "${DEMO_FINETUNE_EPOCHS:-10}" --train.batch-size 16 \
+  --train.lr 1e-3 --train.log-every 20
+echo "== 7. eval: the selected model on the test split (report.json holds the same numbers)"
+"$bin" eval --from "$out/finetune" --corpus "$out/corpus" --split test | sed -n '1,/^weighted/p'
+echo "demo: done; outputs under $out (report: $out/finetune/report.json)"

@@ -1,21 +1,26 @@
 #include "core/trainer/optimizer.h"
 
 #include <cmath>
+#include <stdexcept>
 
 namespace trafficfm::core {
 
 using distributed::ReduceOp;
 
 TrainerOptimizer::TrainerOptimizer(distributed::Reducer& reducer, distributed::ProcessGrid& grid,
-                                   std::vector<bool> decay, std::vector<bool> tp_split, OptimizerOptions options)
-    : reducer_(reducer), grid_(grid), decay_(std::move(decay)), tp_split_(std::move(tp_split)), options_(options) {
+                                   std::vector<bool> decay, std::vector<bool> tp_split, OptimizerOptions options,
+                                   std::vector<double> lr_scale)
+    : reducer_(reducer), grid_(grid), decay_(std::move(decay)), tp_split_(std::move(tp_split)),
+      lr_scale_(std::move(lr_scale)), options_(options) {
+  if (lr_scale_.empty()) lr_scale_.assign(decay_.size(), 1.0);
+  if (lr_scale_.size() != decay_.size()) throw std::invalid_argument("optimizer: one lr scale per parameter");
   if (options_.zero) {
     distributed::AdamWOptions z;
     z.beta1 = options_.beta1;
     z.beta2 = options_.beta2;
     z.eps = options_.eps;
     z.weight_decay = options_.weight_decay;
-    zero_ = std::make_unique<distributed::ZeroAdamW>(reducer_, z, decay_);
+    zero_ = std::make_unique<distributed::ZeroAdamW>(reducer_, z, decay_, lr_scale_);
   } else {
     for (const auto& p : reducer_.parameters()) {
       exp_avg_.push_back(torch::zeros_like(p.tensor).detach());
@@ -86,11 +91,12 @@ void TrainerOptimizer::step(double lr, double norm) {
     auto p = params[k].tensor;
     if (!p.grad().defined()) continue;
     const auto g = scale == 1.0 ? p.grad() : p.grad() * scale;
-    if (decay_[k]) p.mul_(1 - lr * options_.weight_decay);
+    const double lr_k = lr * lr_scale_[k];
+    if (decay_[k]) p.mul_(1 - lr_k * options_.weight_decay);
     exp_avg_[k].mul_(options_.beta1).add_(g, 1 - options_.beta1);
     exp_avg_sq_[k].mul_(options_.beta2).addcmul_(g, g, 1 - options_.beta2);
     const auto denom = (exp_avg_sq_[k].sqrt() / std::sqrt(bias2)).add_(options_.eps);
-    p.addcdiv_(exp_avg_[k], denom, -lr / bias1);
+    p.addcdiv_(exp_avg_[k], denom, -lr_k / bias1);
   }
 }
 

@@ -28,9 +28,10 @@ struct OptimizerOptions {
 
 class TrainerOptimizer {
  public:
-  // `parameters` in the reducer's order; `decay[k]`: weight decay on parameter k.
+  // `parameters` in the reducer's order; `decay[k]`: weight decay on parameter k; `lr_scale[k]`
+  // (empty: all 1) multiplies the learning rate of parameter k (layer-wise decay).
   TrainerOptimizer(distributed::Reducer& reducer, distributed::ProcessGrid& grid, std::vector<bool> decay,
-                   std::vector<bool> tp_split, OptimizerOptions options);
+                   std::vector<bool> tp_split, OptimizerOptions options, std::vector<double> lr_scale = {});
   // After reducer.finish(): makes the gradients of tp-replicated parameters bitwise equal on
   // every tp rank (their average), so the replicas never drift apart by rounding.
   void sync_replicated_gradients();
@@ -52,6 +53,7 @@ class TrainerOptimizer {
   distributed::Reducer& reducer_;
   distributed::ProcessGrid& grid_;
   std::vector<bool> decay_, tp_split_;
+  std::vector<double> lr_scale_;
   OptimizerOptions options_;
   std::vector<torch::Tensor> exp_avg_, exp_avg_sq_;  // plain mode
   std::unique_ptr<distributed::ZeroAdamW> zero_;

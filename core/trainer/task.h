@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "datasets/loader/loader.h"
+#include "distributed/communicator.h"
 
 namespace trafficfm::core {
 
@@ -30,6 +31,14 @@ class Task {
   virtual std::vector<std::pair<std::string, torch::nn::Module*>> checkpoint_modules() { return {{"", &model()}}; }
   // Parameters that get no weight decay besides biases and norms (position embeddings, tokens).
   virtual bool no_weight_decay(const std::string& /*name*/) const { return false; }
+  // Multiplier of the learning rate for one parameter (layer-wise decay when fine-tuning).
+  virtual double lr_scale(const std::string& /*name*/) const { return 1.0; }
+  // Evaluation hooks: begin_eval before the val batches; end_eval after them returns metrics
+  // that are not averages over batches (macro-F1 needs every prediction; `dp` reduces what the
+  // ranks saw), logged with the val losses; after_eval sees everything logged (model selection).
+  virtual void begin_eval() {}
+  virtual std::map<std::string, double> end_eval(distributed::Communicator& /*dp*/) { return {}; }
+  virtual void after_eval(std::uint64_t /*step*/, const std::map<std::string, double>& /*metrics*/) {}
   // Model FLOPs of one training sample (forward + backward), for MFU; 0 = unknown.
   virtual double flops_per_sample() const { return 0.0; }
   // Tokens one sample counts for in tokens/s and --train.tokens; 0 = not a token model.

@@ -101,19 +101,21 @@ Trainer::Trainer(Task& task, datasets::Loader& train, datasets::Loader* val, dis
   torch::nn::Module& model = s.task.model();
   std::vector<distributed::NamedParameter> named;
   std::vector<bool> decay, split;
+  std::vector<double> lr_scale;
   const auto tp_params = distributed::tensor_parallel_parameters(model);
   for (auto& p : model.named_parameters()) {
     named.push_back({p.key(), p.value()});
     // No decay on biases and norms (1-d) nor on what the task names (positions, tokens).
     decay.push_back(p.value().dim() >= 2 && !s.task.no_weight_decay(p.key()));
     split.push_back(tp_params.is_split(p.value()));
+    lr_scale.push_back(s.task.lr_scale(p.key()));
   }
   distributed::ReducerOptions reducer_options;
   reducer_options.bucket_bytes = s.options.bucket_bytes;
   reducer_options.find_unused = s.options.find_unused;
   reducer_options.shard_gradients = s.options.optimizer.zero;
   s.reducer = std::make_unique<distributed::Reducer>(named, s.grid.dp(), reducer_options);
-  s.optimizer = std::make_unique<TrainerOptimizer>(*s.reducer, s.grid, decay, split, s.options.optimizer);
+  s.optimizer = std::make_unique<TrainerOptimizer>(*s.reducer, s.grid, decay, split, s.options.optimizer, lr_scale);
   CheckpointSettings settings;
   settings.run_dir = s.options.out_dir;
   settings.keep_last = s.options.keep_last;
@@ -135,15 +137,21 @@ void Trainer::evaluate(std::uint64_t step) {
   torch::NoGradGuard no_grad;
   // The same val batches every time (from the start of the split), so evaluations compare.
   s.val->restore(datasets::LoaderState{s.val->state().seed, 0, 0});
+  s.task.begin_eval();
   std::map<std::string, double> terms;
   const std::size_t batches = std::max<std::size_t>(1, std::min<std::size_t>(s.options.eval_batches, s.val->steps_per_epoch()));
   for (std::size_t b = 0; b < batches; ++b) {
     const auto batch = s.val->next();
     AutocastScope autocast(s.autocast);
-    for (const auto& [name, value] : s.task.losses(batch)) terms["val_" + name] += value.item<double>() / batches;
+    const double share = batch.global_rows > 0 ? static_cast<double>(batch.rows) * s.grid.layout().dp / batch.global_rows : 1.0;
+    for (const auto& [name, value] : s.task.losses(batch)) {
+      if (batch.rows > 0) terms["val_" + name] += share * value.item<double>() / batches;
+    }
   }
   model.train();
   average_over_dp(terms, s.grid.dp());
+  for (const auto& [name, value] : s.task.end_eval(s.grid.dp())) terms["val_" + name] = value;
+  s.task.after_eval(step, terms);
   if (s.grid.layout().rank == 0) {
     JsonObject line;
     line.set("step", step);
@@ -214,9 +222,12 @@ TrainResult Trainer::run() {
         AutocastScope autocast(s.autocast);
         losses = s.task.losses(batch);
       }
-      (losses.at("loss") / static_cast<double>(s.options.accumulation)).backward();
+      // The dp average of per-rank means is the global mean only when every rank has the same
+      // rows; an epoch's last, uneven step weighs each rank by its share instead.
+      const double share = batch.global_rows > 0 ? static_cast<double>(batch.rows) * layout.dp / batch.global_rows : 1.0;
+      (losses.at("loss") * (share / static_cast<double>(s.options.accumulation))).backward();
       s.reducer->finish();
-      for (const auto& [name, value] : losses) terms[name] += value.item<double>() / s.options.accumulation;
+      for (const auto& [name, value] : losses) terms[name] += share * value.item<double>() / s.options.accumulation;
     }
     s.optimizer->sync_replicated_gradients();
     const double norm = s.optimizer->grad_norm();

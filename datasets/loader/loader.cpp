@@ -114,11 +114,38 @@ Loader::Loader(const LoaderOptions& options) : options_(options), manifest_(read
   if (total_samples_ == 0) {
     throw std::runtime_error(options_.corpus + ": split '" + options_.split + "' has no samples");
   }
+  if (!options_.subset.empty()) keep_only_subset();
   consumed_.seed = produced_.seed = options_.seed;
   start_worker();
 }
 
 Loader::~Loader() { stop_worker(); }
+
+// Blocks become the runs of consecutive subset samples inside each block, so the epoch order
+// (and everything built on it: positions, resume, dp shares) works on the subset unchanged.
+void Loader::keep_only_subset() {
+  const auto& subset = options_.subset;
+  for (std::size_t i = 0; i < subset.size(); ++i) {
+    if (subset[i] >= total_samples_ || (i > 0 && subset[i] <= subset[i - 1])) {
+      throw std::invalid_argument(options_.corpus + ": sample subset of split '" + options_.split +
+                                  "' must be sorted, without repeats, below " + std::to_string(total_samples_));
+    }
+  }
+  std::vector<SampleBlock> runs;
+  std::size_t next = 0;
+  for (const auto& block : blocks_) {
+    const std::uint64_t end = block.first_sample + block.rows;
+    while (next < subset.size() && subset[next] < end) {
+      const std::uint64_t first = subset[next];
+      std::uint32_t rows = 1;
+      while (next + rows < subset.size() && subset[next + rows] == first + rows && first + rows < end) ++rows;
+      runs.push_back({block.shard, block.first_row + (first - block.first_sample), rows, first});
+      next += rows;
+    }
+  }
+  blocks_ = std::move(runs);
+  total_samples_ = subset.size();
+}
 
 std::uint64_t Loader::steps_per_epoch() const {
   const std::uint64_t global = options_.batch_size * static_cast<std::uint64_t>(options_.dp_size);
@@ -138,6 +165,7 @@ Batch Loader::assemble(std::uint64_t epoch, std::uint64_t step, std::uint64_t be
   Batch batch;
   batch.specs = specs_;
   batch.rows = static_cast<std::size_t>(to - from);
+  batch.global_rows = static_cast<std::size_t>(n);
   batch.epoch = epoch;
   batch.step = step;
   batch.data.resize(specs_.size());

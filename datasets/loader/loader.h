@@ -37,12 +37,16 @@ struct LoaderOptions {
   bool verify_hashes = true;
   bool skip_bad_shards = false;
   std::vector<std::string> columns;  // empty: every column
+  // When not empty: only these samples of the split (indices within the split, as in
+  // Batch::sample_index), e.g. the labeled share a fine-tuning run uses. Sorted, no repeats.
+  std::vector<std::uint64_t> subset;
 };
 
 struct Batch {
   std::vector<ColumnSpec> specs;
   std::vector<std::vector<std::uint8_t>> data;  // per column, rows x bytes_per_sample
   std::size_t rows = 0;
+  std::size_t global_rows = 0;                  // rows of this step over all dp ranks
   std::uint64_t epoch = 0;
   std::uint64_t step = 0;                       // step within the epoch
   std::vector<std::uint64_t> sample_index;      // each row's index within the split
@@ -79,6 +83,7 @@ class Loader {
  private:
   struct ShardSource;
   Batch assemble(std::uint64_t epoch, std::uint64_t step, std::uint64_t begin, std::uint64_t end);
+  void keep_only_subset();
   void worker_loop();
   void start_worker();
   void stop_worker();

@@ -20,6 +20,8 @@ extern "C" int trafficfm_torch_run(const char* name, int argc, const char* const
   try {
     if (command == "pretrain") return launch::run_pretrain(args);
     if (command == "export") return launch::run_export(args);
+    if (command == "finetune") return launch::run_finetune(args);
+    if (command == "eval") return launch::run_eval(args);
     std::fprintf(stderr, "libtrafficfm_torch.so: no subcommand '%s'\n", name);
     return core::kExitUsage;
   } catch (const core::UsageError& e) {

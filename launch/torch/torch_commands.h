@@ -8,5 +8,7 @@ namespace trafficfm::launch {
 
 int run_pretrain(const std::vector<std::string>& args);
 int run_export(const std::vector<std::string>& args);
+int run_finetune(const std::vector<std::string>& args);
+int run_eval(const std::vector<std::string>& args);
 
 }  // namespace trafficfm::launch

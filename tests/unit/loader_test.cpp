@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "datasets/loader/loader.h"
@@ -166,6 +167,41 @@ TEST_F(LoaderTest, ColumnsCanBeSelected) {
   EXPECT_EQ(b.data[0].size(), 4u * 1600);
   for (int i = 0; i < 4; ++i) EXPECT_GE(b.column<std::int32_t>("label")[i], 0);
   o.columns = {"nope"};
+  EXPECT_THROW(Loader bad(o), std::invalid_argument);
+}
+
+TEST_F(LoaderTest, SubsetVisitsExactlyItsSamplesWithTheirRows) {
+  Loader all(options(0, 1, 64));
+  const std::uint64_t n = all.samples_per_epoch();
+  // Every 7th sample plus a run of consecutive ones: the subset's own rows, each once an epoch.
+  std::map<std::uint64_t, std::vector<std::uint8_t>> bytes_of;
+  for (std::uint64_t step = 0; step < all.steps_per_epoch(); ++step) {
+    const Batch b = all.next();
+    const std::size_t width = b.data[0].size() / b.rows;
+    for (std::size_t r = 0; r < b.rows; ++r) {
+      bytes_of[b.sample_index[r]].assign(b.data[0].begin() + r * width, b.data[0].begin() + (r + 1) * width);
+    }
+  }
+  std::vector<std::uint64_t> subset;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    if (i % 7 == 3 || (i >= 40 && i < 52)) subset.push_back(i);
+  }
+  auto o = options(0, 1, 5);
+  o.subset = subset;
+  Loader part(o);
+  EXPECT_EQ(part.samples_per_epoch(), subset.size());
+  std::set<std::uint64_t> seen;
+  for (std::uint64_t step = 0; step < part.steps_per_epoch(); ++step) {
+    const Batch b = part.next();
+    const std::size_t width = b.data[0].size() / b.rows;
+    for (std::size_t r = 0; r < b.rows; ++r) {
+      EXPECT_TRUE(seen.insert(b.sample_index[r]).second);
+      const std::vector<std::uint8_t> row(b.data[0].begin() + r * width, b.data[0].begin() + (r + 1) * width);
+      EXPECT_EQ(row, bytes_of[b.sample_index[r]]) << "sample " << b.sample_index[r];
+    }
+  }
+  EXPECT_EQ(std::vector<std::uint64_t>(seen.begin(), seen.end()), subset);
+  o.subset = {5, 5};
   EXPECT_THROW(Loader bad(o), std::invalid_argument);
 }
 

@@ -1,0 +1,129 @@
+#include "launch/torch/classifier_io.h"
+
+#include <filesystem>
+
+#include "core/atomic_file.h"
+#include "core/checkpoint_store.h"
+#include "core/json.h"
+#include "core/json_value.h"
+#include "core/log.h"
+#include "core/trainer/trainer_checkpoint.h"
+#include "distributed/tensor_parallel_state.h"
+#include "launch/common_options.h"
+#include "launch/torch/training_setup.h"
+#include "models/registry.h"
+
+namespace trafficfm::launch {
+
+namespace po = core::po;
+namespace fs = std::filesystem;
+
+po::options_description finetune_options(bool for_eval) {
+  po::options_description options("Options");
+  core::add_common_options(options);
+  auto add = options.add_options();
+  add("model", po::value<std::string>()->default_value("mmae"), "model to fine-tune (mmae)");
+  add("corpus", po::value<std::string>()->required(), "labeled corpus directory written by `trafficfm prep --labels`");
+  if (for_eval) {
+    add("out", po::value<std::string>(), "(the fine-tuning run's directory; not used by eval)");
+    add("from", po::value<std::string>()->required(),
+        "a fine-tuning run directory (its selected model.pt) or one of its checkpoints");
+    add("split", po::value<std::string>()->default_value("test"), "split to evaluate: train | val | test");
+    add("report", po::value<std::string>()->default_value(""), "also write the report here (JSON; a .txt table beside it)");
+  } else {
+    add("out", po::value<std::string>()->required(), "run directory: report.json/.txt, model.pt, labeled_subset.json, ...");
+    add("from", po::value<std::string>()->default_value(""),
+        "pretraining run or checkpoint (any dp/tp layout) whose encoder starts the fine-tuning");
+  }
+  add("from-scratch", po::value<bool>()->default_value(false)->implicit_value(true),
+      "start from random weights (the baseline pretraining is measured against)");
+  add("label-fraction", po::value<double>()->default_value(1.0), "share of each class's labeled training samples used");
+  add("shots", po::value<std::size_t>()->default_value(0), "labeled training samples per class (0: use --label-fraction)");
+  add("seed", po::value<std::uint64_t>(), "seed of the labeled choice and of training (default: --train.seed)");
+  po::options_description finetune("Fine-tuning [finetune]");
+  finetune.add_options()
+      ("finetune.min-class-samples", po::value<std::size_t>()->default_value(1),
+       "keep the labels with at least this many labeled samples over all splits")
+      ("finetune.exclude-labels", po::value<std::string>()->default_value(""), "comma-separated labels left out (e.g. Unspecified)")
+      ("finetune.epochs", po::value<double>()->default_value(0), "train for this many passes over the labeled share (0: --train.steps)")
+      ("finetune.layer-decay", po::value<double>()->default_value(0.75), "layer-wise lr decay: each layer below the head gets this factor more")
+      ("finetune.label-smoothing", po::value<double>()->default_value(0.1), "label smoothing of the cross-entropy")
+      ("finetune.drop-path", po::value<double>()->default_value(0.1), "stochastic depth while fine-tuning (linear over the blocks)")
+      ("finetune.freeze", po::value<std::string>()->default_value("none"), "none | embed | encoder (linear probe)");
+  options.add(finetune);
+  add_training_options(options);
+  for (const auto& model : models::model_registry()) model.add_options(options);
+  add_logging_options(options);
+  return options;
+}
+
+std::map<std::string, torch::Tensor> read_classifier_weights(const std::string& from, std::string* config_json) {
+  std::string pt, config;
+  if (fs::exists(from + "/model.pt") && fs::exists(from + "/model.json") && !fs::exists(from + "/meta.json")) {
+    pt = from + "/model.pt";
+    const auto json = core::JsonValue::parse(core::CheckpointStore(from).read_part(from, "model.json"));
+    config = json["model"].dump();
+  } else {
+    const std::string dir = core::resolve_checkpoint_dir(from);
+    pt = dir + "/model.pt";
+    const auto meta = core::JsonValue::parse(core::CheckpointStore(from).read_part(dir, "meta.json"));
+    config = meta.has("model") ? meta["model"].dump() : "{}";
+  }
+  if (config_json) *config_json = config;
+  std::map<std::string, torch::Tensor> out;
+  const auto bytes = core::CheckpointStore(from).read_part(fs::path(pt).parent_path().string(), "model.pt");
+  for (auto& [name, tensor] : core::unpickle_tensors(bytes, pt)) out[name] = tensor;
+  return out;
+}
+
+void load_module_weights(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& tensors,
+                         distributed::Communicator& tp, const std::string& source) {
+  torch::NoGradGuard no_grad;
+  for (const auto& t : distributed::sharded_tensors(module)) {
+    const auto it = tensors.find(t.name);
+    if (it == tensors.end()) throw std::runtime_error(source + " has no tensor '" + t.name + "'");
+    const auto local = distributed::local_shard(it->second, t.split_dim, tp, t.name);
+    if (!local.sizes().equals(t.tensor.sizes())) {
+      throw std::runtime_error(source + ": '" + t.name + "' has shape " + c10::str(it->second.sizes()) +
+                               ", the model expects " + c10::str(t.tensor.sizes()) + " on this rank");
+    }
+    const_cast<torch::Tensor&>(t.tensor).copy_(local.to(t.tensor.device(), t.tensor.scalar_type()));
+  }
+}
+
+core::ClassificationReport evaluate_split(models::FinetuneTask& task, torch::nn::Module& module,
+                                          const datasets::LoaderOptions& loader_options, distributed::ProcessGrid& grid) {
+  datasets::Loader loader(loader_options);
+  module.eval();
+  task.begin_eval();
+  for (std::uint64_t step = 0; step < loader.steps_per_epoch(); ++step) task.observe(loader.next());
+  return task.report(grid.dp());
+}
+
+void save_classifier(torch::nn::Module& module, const std::string& config_json, const std::string& out_dir,
+                     distributed::ProcessGrid& grid) {
+  std::vector<std::pair<std::string, torch::Tensor>> whole;
+  std::int64_t elements = 0;
+  for (const auto& t : distributed::sharded_tensors(module)) {
+    whole.emplace_back(t.name, distributed::gather_full(t.tensor, t.split_dim, grid.tp()));
+    elements += whole.back().second.numel();
+  }
+  if (grid.layout().rank != 0) return;
+  const auto bytes = core::pickle_tensors(whole);
+  core::write_file_atomically(out_dir + "/model.pt", bytes.data(), bytes.size());
+  core::JsonObject json;
+  json.set("tensors", static_cast<std::int64_t>(whole.size())).set("elements", elements).set_raw("model", config_json);
+  core::write_file_atomically(out_dir + "/model.json", json.str() + "\n");
+}
+
+void write_report(const core::ClassificationReport& report, const std::string& extra_json_members,
+                  const std::string& json_path) {
+  std::string json = report.to_json();
+  if (!extra_json_members.empty()) json.insert(json.size() - 1, ", " + extra_json_members);
+  core::write_file_atomically(json_path, json + "\n");
+  std::string txt = json_path;
+  if (txt.size() > 5 && txt.compare(txt.size() - 5, 5, ".json") == 0) txt.resize(txt.size() - 5);
+  core::write_file_atomically(txt + ".txt", report.table());
+}
+
+}  // namespace trafficfm::launch

@@ -1,0 +1,44 @@
+// What `finetune` and `eval` share: the [finetune] options, loading a classifier's weights
+// (from a fine-tuning run's model.pt or one of its checkpoints), evaluating it over a split's
+// samples (dp ranks share the batches; the confusion matrix is summed), and writing the
+// selected model and the report.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "core/classification_report.h"
+#include "core/options.h"
+#include "datasets/loader/loader.h"
+#include "distributed/process_grid.h"
+#include "models/finetune/finetune_task.h"
+
+namespace trafficfm::launch {
+
+// finetune's options; `for_eval` adds eval's (--split, --report) and drops what is required
+// only to train. eval reads a run's config.ini with the same description.
+core::po::options_description finetune_options(bool for_eval);
+
+// --seed when given, else --train.seed.
+std::uint64_t run_seed(const core::po::variables_map& values);
+
+// Whole tensors name -> tensor of a classifier: DIR/model.pt of a fine-tuning run, or model.pt
+// of a checkpoint (a step directory, or DIR/checkpoints). `config_json` gets the model config
+// (with "classes") recorded beside them.
+std::map<std::string, torch::Tensor> read_classifier_weights(const std::string& from, std::string* config_json);
+// Copies whole tensors into `module`, each rank its tp slice; throws naming a missing tensor.
+void load_module_weights(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& tensors,
+                         distributed::Communicator& tp, const std::string& source);
+
+// Runs `task` (eval mode, no gradients) over `samples` of `split` and returns the report.
+core::ClassificationReport evaluate_split(models::FinetuneTask& task, torch::nn::Module& module,
+                                          const datasets::LoaderOptions& loader, distributed::ProcessGrid& grid);
+
+// Rank 0 (collective over tp): DIR/model.pt (whole tensors) and DIR/model.json.
+void save_classifier(torch::nn::Module& module, const std::string& config_json, const std::string& out_dir,
+                     distributed::ProcessGrid& grid);
+
+// report.json (the report plus `extra` fields, a JSON object's members) and report.txt.
+void write_report(const core::ClassificationReport& report, const std::string& extra_json_members,
+                  const std::string& json_path);
+
+}  // namespace trafficfm::launch

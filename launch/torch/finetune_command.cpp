@@ -1,0 +1,148 @@
+// trafficfm finetune --config FILE --corpus CORPUS (--from RUN_OR_CKPT | --from-scratch) --out DIR
+// [--label-fraction F] [--shots K] [--seed S]: fine-tunes a classifier on a labeled corpus.
+// The labeled share is a seeded stratified choice (DIR/labeled_subset.json); the model with the
+// best val macro-F1 is kept (DIR/model.pt, model.json) and measured on test (DIR/report.json,
+// report.txt). Runs alone or under mpirun/srun (dp x tp) like pretrain, with checkpoints.
+#include <cmath>
+#include <iostream>
+#include <sstream>
+
+#include "core/atomic_file.h"
+#include "core/errors.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "launch/common_options.h"
+#include "launch/torch/classifier_io.h"
+#include "launch/torch/torch_commands.h"
+#include "launch/torch/training_setup.h"
+#include "models/registry.h"
+
+namespace trafficfm::launch {
+
+namespace po = core::po;
+
+namespace {
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::uint64_t run_seed(const po::variables_map& values) {
+  return values.count("seed") ? values["seed"].as<std::uint64_t>() : values["train.seed"].as<std::uint64_t>();
+}
+
+int run_finetune(const std::vector<std::string>& args) {
+  const auto options = finetune_options(/*for_eval=*/false);
+  const auto values = core::parse_options("trafficfm finetune", options, args);
+  if (values.count("help")) {
+    print_help("usage: trafficfm finetune --config FILE --corpus CORPUS (--from RUN_OR_CKPT | --from-scratch) --out DIR "
+               "[--label-fraction F] [--shots K] [--seed S]",
+               options);
+    return core::kExitOk;
+  }
+  apply_logging_options(values);
+  const std::string from = values["from"].as<std::string>();
+  const bool scratch = values["from-scratch"].as<bool>();
+  if (from.empty() == !scratch) throw core::UsageError("give exactly one of --from RUN_OR_CKPT and --from-scratch");
+  const auto& model = models::find_model(values["model"].as<std::string>());
+  const std::string corpus = values["corpus"].as<std::string>(), out = values["out"].as<std::string>();
+  const std::uint64_t seed = run_seed(values);
+  models::LabelPlanOptions plan_options;
+  plan_options.min_class_samples = values["finetune.min-class-samples"].as<std::size_t>();
+  plan_options.exclude = split_list(values["finetune.exclude-labels"].as<std::string>());
+  plan_options.label_fraction = values["label-fraction"].as<double>();
+  plan_options.shots = values["shots"].as<std::size_t>();
+  plan_options.seed = seed;
+  if (plan_options.label_fraction <= 0 || plan_options.label_fraction > 1) {
+    throw core::UsageError("--label-fraction must be in (0, 1]");
+  }
+  auto setup = make_training_setup(values);
+  return run_collectively(*setup, [&] {
+    auto& grid = *setup->grid;
+    const auto plan = models::make_label_plan(corpus, plan_options);
+    models::TaskContext context{grid, values, seed, setup->device, values["finetune.drop-path"].as<double>()};
+    auto classifier = model.make_classifier(context, static_cast<std::int64_t>(plan.classes.size()));
+    if (!from.empty()) {
+      std::string ignored;
+      const auto tensors = read_classifier_weights(from, &ignored);
+      const auto loaded = classifier->load_pretrained(tensors, grid.tp());
+      core::log_info("finetune: encoder from ", from, " (", loaded, " tensors)");
+    } else {
+      core::log_info("finetune: from scratch (random encoder)");
+    }
+    classifier->freeze(values["finetune.freeze"].as<std::string>());
+    models::FinetuneOptions task_options;
+    task_options.label_smoothing = values["finetune.label-smoothing"].as<double>();
+    task_options.layer_decay = values["finetune.layer-decay"].as<double>();
+    models::FinetuneTask task(*classifier, plan, task_options, setup->device);
+
+    auto train_options = loader_options(values, corpus, "train", grid, model.columns());
+    train_options.seed = seed;
+    train_options.subset = plan.samples.at("train");
+    const double global_batch = static_cast<double>(grid.layout().dp * train_options.batch_size *
+                                                    values["train.accumulation"].as<std::size_t>());
+    const double epochs = values["finetune.epochs"].as<double>();
+    const std::uint64_t steps_per_epoch = static_cast<std::uint64_t>(std::ceil(train_options.subset.size() / global_batch));
+    const std::uint64_t steps = epochs > 0 ? static_cast<std::uint64_t>(std::ceil(epochs * steps_per_epoch))
+                                           : training_steps(values, grid, 0);
+    auto trainer_opts = trainer_options(values, options, out, steps);
+    if (trainer_opts.eval_every == 0) trainer_opts.eval_every = std::max<std::uint64_t>(1, steps_per_epoch);
+    trainer_opts.eval_batches = SIZE_MAX;  // model selection sees all of val
+    prepare_run_directory(out, trainer_opts.config_ini, grid);
+    if (grid.layout().rank == 0) core::write_file_atomically(out + "/labeled_subset.json", plan.to_json() + "\n");
+    datasets::Loader train(train_options);
+    std::unique_ptr<datasets::Loader> val;
+    if (plan.samples.count("val") && !plan.samples.at("val").empty()) {
+      auto val_options = loader_options(values, corpus, "val", grid, model.columns());
+      val_options.seed = seed;
+      val_options.subset = plan.samples.at("val");
+      val = std::make_unique<datasets::Loader>(val_options);
+    }
+    std::string counts;
+    for (std::size_t c = 0; c < plan.classes.size(); ++c) {
+      counts += (c ? ", " : "") + plan.classes[c] + " " + std::to_string(plan.per_class.at("train")[c]);
+    }
+    core::log_info("finetune ", model.name, ": ", plan.classes.size(), " classes, ", train_options.subset.size(),
+                   " labeled training samples (", counts, "); ", steps, " steps of ", global_batch, " samples");
+    core::Trainer trainer(task, train, val.get(), grid, trainer_opts);
+    const auto result = trainer.run();
+    if (result.exit_code != 0) {
+      core::log_warn("finetune: stopped at step ", result.steps_done, ", exit code ", result.exit_code);
+      return result.exit_code;
+    }
+    if (task.restore_best()) {
+      core::log_info("finetune: selected the model of step ", task.best_step(), " (val macro-F1 ",
+                     task.best_val_macro_f1(), ")");
+    }
+    const bool has_test = plan.samples.count("test") && !plan.samples.at("test").empty();
+    const std::string split = has_test ? "test" : "val";
+    auto eval_options = loader_options(values, corpus, split, grid, model.columns());
+    eval_options.subset = plan.samples.count(split) ? plan.samples.at(split) : std::vector<std::uint64_t>{};
+    if (eval_options.subset.empty()) throw std::runtime_error(corpus + ": no test or val sample of the kept classes");
+    const auto report = evaluate_split(task, classifier->module(), eval_options, grid);
+    save_classifier(classifier->module(), task.config_json(), out, grid);
+    if (grid.layout().rank == 0) {
+      core::JsonObject extra;
+      extra.set("split", split).set("best_step", task.best_step()).set("val_macro_f1", task.best_val_macro_f1());
+      extra.set("from", scratch ? std::string("scratch") : from).set("label_fraction", plan_options.label_fraction);
+      extra.set("shots", static_cast<std::uint64_t>(plan_options.shots)).set("seed", seed);
+      extra.set("labeled_train_samples", static_cast<std::uint64_t>(train_options.subset.size()));
+      const std::string members = extra.str().substr(1, extra.str().size() - 2);
+      write_report(report, members, out + "/report.json");
+      std::cout << "finetune: " << split << " split, " << report.samples << " samples\n" << report.table() << std::flush;
+      core::log_info("finetune: ", split, " accuracy ", report.accuracy, ", macro-F1 ", report.macro_f1,
+                     ", weighted-F1 ", report.weighted_f1, " -> ", out, "/report.json");
+    }
+    return core::kExitOk;
+  });
+}
+
+}  // namespace trafficfm::launch

@@ -1,0 +1,107 @@
+#include "models/finetune/finetune_task.h"
+
+#include <cmath>
+
+#include "core/json.h"
+#include "core/log.h"
+
+namespace trafficfm::models {
+
+namespace F = torch::nn::functional;
+
+FinetuneTask::FinetuneTask(Classifier& classifier, const LabelPlan& plan, FinetuneOptions options, torch::Device device)
+    : classifier_(classifier), plan_(plan), options_(options), device_(device) {
+  std::vector<std::int64_t> lookup = {-1};
+  for (int c : plan_.corpus_to_class) lookup.push_back(c);
+  corpus_to_class_ = torch::tensor(lookup, torch::kLong).to(device_);
+  const auto k = static_cast<std::int64_t>(plan_.classes.size());
+  confusion_ = torch::zeros({k, k}, torch::kDouble);
+}
+
+torch::Tensor FinetuneTask::class_of(const torch::Tensor& corpus_labels) const {
+  // Labels outside the corpus's label list count as unlabeled.
+  const auto n = corpus_to_class_.size(0) - 1;
+  const auto valid = (corpus_labels >= 0) & (corpus_labels < n);
+  return corpus_to_class_.index_select(0, torch::where(valid, corpus_labels + 1, torch::zeros_like(corpus_labels)));
+}
+
+std::map<std::string, torch::Tensor> FinetuneTask::losses(const datasets::Batch& batch) {
+  auto [logits, labels] = classifier_.forward(batch);
+  const auto target = class_of(labels.to(device_));
+  const auto kept = target >= 0;
+  std::map<std::string, torch::Tensor> terms;
+  if (kept.sum().item<std::int64_t>() == 0) {  // same terms on every rank: dp averages them
+    terms["loss"] = logits.sum() * 0.0;         // keeps the graph (every rank must run backward)
+    terms["accuracy_batch"] = torch::zeros({}, torch::kFloat);
+    return terms;
+  }
+  terms["loss"] = F::cross_entropy(logits, target, F::CrossEntropyFuncOptions().ignore_index(-1).label_smoothing(options_.label_smoothing));
+  if (!classifier_.module().is_training()) {
+    torch::NoGradGuard no_grad;
+    const auto predicted = logits.argmax(1).masked_select(kept).cpu();
+    const auto truth = target.masked_select(kept).cpu();
+    const auto k = confusion_.size(0);
+    confusion_.view(-1).index_add_(0, truth * k + predicted, torch::ones({truth.size(0)}, torch::kDouble));
+  }
+  terms["accuracy_batch"] = (logits.argmax(1) == target).masked_select(kept).to(torch::kFloat).mean().detach();
+  return terms;
+}
+
+void FinetuneTask::observe(const datasets::Batch& batch) {
+  torch::NoGradGuard no_grad;
+  losses(batch);
+}
+
+double FinetuneTask::lr_scale(const std::string& name) const {
+  const int top = classifier_.layers() + 1;
+  return std::pow(options_.layer_decay, top - classifier_.layer_of(name));
+}
+
+void FinetuneTask::begin_eval() { confusion_.zero_(); }
+
+core::ClassificationReport FinetuneTask::report(distributed::Communicator& dp) const {
+  auto total = confusion_.clone();
+  dp.all_reduce(total, distributed::ReduceOp::kSum);
+  const auto k = static_cast<std::size_t>(total.size(0));
+  std::vector<std::vector<std::uint64_t>> matrix(k, std::vector<std::uint64_t>(k));
+  for (std::size_t t = 0; t < k; ++t) {
+    for (std::size_t p = 0; p < k; ++p) {
+      matrix[t][p] = static_cast<std::uint64_t>(std::llround(total[t][p].item<double>()));
+    }
+  }
+  return core::classification_report(plan_.classes, matrix);
+}
+
+std::map<std::string, double> FinetuneTask::end_eval(distributed::Communicator& dp) {
+  const auto r = report(dp);
+  return {{"macro_f1", r.macro_f1}, {"accuracy", r.accuracy}, {"weighted_f1", r.weighted_f1}};
+}
+
+void FinetuneTask::after_eval(std::uint64_t step, const std::map<std::string, double>& metrics) {
+  const auto it = metrics.find("val_macro_f1");
+  if (it == metrics.end() || it->second <= best_score_) return;
+  best_score_ = it->second;
+  best_step_ = step;
+  best_.clear();
+  torch::NoGradGuard no_grad;
+  for (const auto& p : classifier_.module().parameters()) best_.push_back(p.detach().clone());
+  for (const auto& b : classifier_.module().buffers()) best_.push_back(b.detach().clone());
+}
+
+bool FinetuneTask::restore_best() {
+  if (best_.empty()) return false;
+  torch::NoGradGuard no_grad;
+  std::size_t i = 0;
+  for (auto& p : classifier_.module().parameters()) p.copy_(best_[i++]);
+  for (auto& b : classifier_.module().buffers()) b.copy_(best_[i++]);
+  return true;
+}
+
+std::string FinetuneTask::config_json() const {
+  core::JsonObject out;
+  out.set_raw("backbone", classifier_.config_json()).set("classes", plan_.classes);
+  out.set("label_smoothing", options_.label_smoothing).set("layer_decay", options_.layer_decay);
+  return out.str();
+}
+
+}  // namespace trafficfm::models

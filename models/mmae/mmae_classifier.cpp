@@ -1,0 +1,96 @@
+#include "models/mmae/mmae_classifier.h"
+
+#include <stdexcept>
+
+#include "core/errors.h"
+#include "distributed/tensor_parallel_state.h"
+#include "models/common/sample_random.h"
+#include "models/mmae/mmae_inputs.h"
+
+namespace trafficfm::models {
+
+namespace {
+constexpr std::uint64_t kDropPathStream = 200;  // apart from pretraining's streams
+}
+
+MmaeClassifierNet::MmaeClassifierNet(const MmaeConfig& config, std::int64_t classes, distributed::Communicator& tp) {
+  encoder = register_module("encoder", std::make_shared<MmaeEncoder>(config, tp));
+  head = register_module("head", torch::nn::Linear(config.dim, classes));
+  torch::NoGradGuard no_grad;
+  head->weight.normal_(0, 0.01);  // small: the pretrained features are not disturbed at first
+  head->bias.zero_();
+}
+
+MmaeClassifier::MmaeClassifier(const MmaeConfig& config, std::int64_t classes, distributed::Communicator& tp,
+                               std::uint64_t seed, torch::Device device)
+    : config_(config), seed_(seed), device_(device), token_packet_(token_packet_index(config.patch)) {
+  torch::manual_seed(seed);  // the head's (and a from-scratch encoder's) initialization
+  net_ = std::make_shared<MmaeClassifierNet>(config_, classes, tp);
+  net_->to(device_);
+}
+
+std::pair<torch::Tensor, torch::Tensor> MmaeClassifier::forward(const datasets::Batch& batch) {
+  const MmaeInputs in = mmae_inputs(batch, token_packet_, seed_, device_);
+  std::vector<torch::Tensor> keep;
+  if (net_->is_training() && config_.drop_path > 0) {
+    for (std::int64_t b = 0; b < config_.depth; ++b) {
+      const double rate = config_.depth > 1 ? config_.drop_path * b / (config_.depth - 1) : config_.drop_path;
+      auto scales = drop_path_scales(in.keys, rate, kDropPathStream + b);
+      keep.push_back(scales.defined() ? scales.to(device_) : scales);
+    }
+  }
+  const auto features = net_->encoder->forward(net_->encoder->embed(in.payload), keep);
+  return {net_->head->forward(features.select(1, 0)), in.labels};
+}
+
+int MmaeClassifier::layer_of(const std::string& name) const {
+  const std::string blocks = "encoder.blocks.";
+  if (name.compare(0, blocks.size(), blocks) == 0) return 1 + std::stoi(name.substr(blocks.size()));
+  if (name.compare(0, 13, "encoder.patch") == 0 || name == "encoder.cls_token" || name == "encoder.pos_embed") return 0;
+  return layers() + 1;  // encoder.norm and the head
+}
+
+bool MmaeClassifier::no_weight_decay(const std::string& name) const {
+  return name == "encoder.cls_token" || name == "encoder.pos_embed";
+}
+
+std::size_t MmaeClassifier::load_pretrained(const std::map<std::string, torch::Tensor>& tensors,
+                                            distributed::Communicator& tp) {
+  torch::NoGradGuard no_grad;
+  std::size_t loaded = 0;
+  for (const auto& t : distributed::sharded_tensors(*net_->encoder, "encoder.")) {
+    const auto it = tensors.find(t.name);
+    if (it == tensors.end()) {
+      throw std::runtime_error("pretrained checkpoint has no tensor '" + t.name + "' (not an MMAE checkpoint?)");
+    }
+    const auto local = distributed::local_shard(it->second, t.split_dim, tp, t.name);
+    if (!local.sizes().equals(t.tensor.sizes())) {
+      throw core::UsageError("pretrained '" + t.name + "' has shape " + c10::str(it->second.sizes()) +
+                             ", this config's encoder expects " + c10::str(t.tensor.sizes()) +
+                             " on this rank: fine-tune with the pretraining run's [mmae] settings");
+    }
+    const_cast<torch::Tensor&>(t.tensor).copy_(local.to(t.tensor.device(), t.tensor.scalar_type()));
+    ++loaded;
+  }
+  return loaded;
+}
+
+void MmaeClassifier::freeze(const std::string& what) {
+  if (what == "none") return;
+  if (what != "embed" && what != "encoder") {
+    throw core::UsageError("--finetune.freeze must be none, embed or encoder, not '" + what + "'");
+  }
+  for (auto& p : net_->named_parameters()) {
+    const bool frozen = what == "encoder" ? p.key().compare(0, 8, "encoder.") == 0 : layer_of(p.key()) == 0;
+    if (frozen) p.value().set_requires_grad(false);
+  }
+}
+
+double MmaeClassifier::flops_per_sample() const {
+  const double tokens = MmaeConfig::kTokens + 1;
+  double forward = 2.0 * MmaeConfig::kBytes * config_.dim;  // patch embedding
+  forward += config_.depth * vit_block_flops(config_.dim, config_.mlp_dim(), static_cast<std::int64_t>(tokens));
+  return 3.0 * forward;  // forward + backward
+}
+
+}  // namespace trafficfm::models
