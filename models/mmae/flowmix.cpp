@@ -15,6 +15,16 @@ FlowStatsEncoder::FlowStatsEncoder(std::int64_t statistics, std::int64_t out_dim
 }
 
 torch::Tensor FlowStatsEncoder::forward(const torch::Tensor& stats) {
+  // BatchNorm cannot take batch statistics from a single flow, and an epoch's last, partial batch
+  // can hold one (241 training flows in batches of 8): such a batch uses the running statistics.
+  const bool single_flow_batch = is_training() && stats.size(0) < 2;
+  if (single_flow_batch) eval();
+  auto encoded = encode(stats);
+  if (single_flow_batch) train();
+  return encoded;
+}
+
+torch::Tensor FlowStatsEncoder::encode(const torch::Tensor& stats) {
   auto normalized = input_norm->forward(stats);
   auto h = norm1->forward(torch::relu(conv1->forward(normalized.unsqueeze(1))));
   h = norm2->forward(torch::relu(conv2->forward(h)));

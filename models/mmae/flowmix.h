@@ -18,6 +18,9 @@ struct FlowStatsEncoder : torch::nn::Module {
   torch::nn::BatchNorm1d input_norm{nullptr}, norm1{nullptr}, norm2{nullptr};
   torch::nn::Conv1d conv1{nullptr}, conv2{nullptr};
   torch::nn::Linear project{nullptr};
+
+ private:
+  torch::Tensor encode(const torch::Tensor& stats);
 };
 
 // Greedy mutual-best pairing on cosine similarity: repeatedly the most similar unpaired two
