@@ -34,6 +34,14 @@ double peak_rss_mb() {
 }
 
 // Every rank gets the dp average of the named values (tp ranks hold the same ones).
+// A rank's weight in the dp average of per-rank means. That average is the global mean only
+// when every rank has the same rows; an epoch's last, uneven step weighs each rank by its share
+// instead, and a filler row (a rank that had none) by 0.
+double batch_share(const datasets::Batch& batch, int dp) {
+  if (batch.filler || batch.rows == 0) return 0.0;
+  return batch.global_rows > 0 ? static_cast<double>(batch.rows) * dp / batch.global_rows : 1.0;
+}
+
 void average_over_dp(std::map<std::string, double>& terms, distributed::Communicator& dp) {
   if (dp.size() == 1) return;
   std::vector<double> values;
@@ -143,9 +151,12 @@ void Trainer::evaluate(std::uint64_t step) {
   for (std::size_t b = 0; b < batches; ++b) {
     const auto batch = s.val->next();
     AutocastScope autocast(s.autocast);
-    const double share = batch.global_rows > 0 ? static_cast<double>(batch.rows) * s.grid.layout().dp / batch.global_rows : 1.0;
+    const double share = batch_share(batch, s.grid.layout().dp);
     for (const auto& [name, value] : s.task.losses(batch)) {
-      if (batch.rows > 0) terms["val_" + name] += share * value.item<double>() / batches;
+      // Every rank holds every name (the dp average reduces them in name order), even a rank
+      // that had no rows in this batch.
+      double& term = terms["val_" + name];
+      if (share > 0) term += share * value.item<double>() / batches;
     }
   }
   model.train();
@@ -216,18 +227,19 @@ TrainResult Trainer::run() {
       const auto fetch = Clock::now();
       const auto batch = s.loader.next();
       data_seconds += seconds_since(fetch);
-      samples += batch.rows;
+      if (!batch.filler) samples += batch.rows;
       std::map<std::string, torch::Tensor> losses;
       {
         AutocastScope autocast(s.autocast);
         losses = s.task.losses(batch);
       }
-      // The dp average of per-rank means is the global mean only when every rank has the same
-      // rows; an epoch's last, uneven step weighs each rank by its share instead.
-      const double share = batch.global_rows > 0 ? static_cast<double>(batch.rows) * layout.dp / batch.global_rows : 1.0;
+      const double share = batch_share(batch, layout.dp);
       (losses.at("loss") * (share / static_cast<double>(s.options.accumulation))).backward();
       s.reducer->finish();
-      for (const auto& [name, value] : losses) terms[name] += share * value.item<double>() / s.options.accumulation;
+      for (const auto& [name, value] : losses) {
+        double& term = terms[name];
+        if (share > 0) term += share * value.item<double>() / s.options.accumulation;
+      }
     }
     s.optimizer->sync_replicated_gradients();
     const double norm = s.optimizer->grad_norm();

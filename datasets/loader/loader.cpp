@@ -160,9 +160,14 @@ Batch Loader::assemble(std::uint64_t epoch, std::uint64_t step, std::uint64_t be
   if (!tls_cache) tls_cache = std::make_unique<BlockCache>(2 * options_.window_blocks + 2);
   // This rank's even share of the step's positions.
   const std::uint64_t n = end - begin;
-  const std::uint64_t from = begin + n * options_.dp_rank / options_.dp_size;
-  const std::uint64_t to = begin + n * (options_.dp_rank + 1) / options_.dp_size;
+  std::uint64_t from = begin + n * options_.dp_rank / options_.dp_size;
+  std::uint64_t to = begin + n * (options_.dp_rank + 1) / options_.dp_size;
   Batch batch;
+  if (from == to && n > 0 && options_.pad_empty_ranks) {
+    from = begin;
+    to = begin + 1;
+    batch.filler = true;
+  }
   batch.specs = specs_;
   batch.rows = static_cast<std::size_t>(to - from);
   batch.global_rows = static_cast<std::size_t>(n);

@@ -40,6 +40,10 @@ struct LoaderOptions {
   // When not empty: only these samples of the split (indices within the split, as in
   // Batch::sample_index), e.g. the labeled share a fine-tuning run uses. Sorted, no repeats.
   std::vector<std::uint64_t> subset;
+  // An epoch's last step can hold fewer samples than there are dp ranks, leaving a rank none.
+  // Training wants every rank in the gradient all-reduce with a finite (zero) gradient: such a
+  // rank then gets the step's first sample as a filler row (Batch::filler), to be weighed 0.
+  bool pad_empty_ranks = false;
 };
 
 struct Batch {
@@ -47,6 +51,7 @@ struct Batch {
   std::vector<std::vector<std::uint8_t>> data;  // per column, rows x bytes_per_sample
   std::size_t rows = 0;
   std::size_t global_rows = 0;                  // rows of this step over all dp ranks
+  bool filler = false;                          // the rows stand in for an empty share: weigh 0
   std::uint64_t epoch = 0;
   std::uint64_t step = 0;                       // step within the epoch
   std::vector<std::uint64_t> sample_index;      // each row's index within the split

@@ -105,6 +105,8 @@ datasets::LoaderOptions loader_options(const po::variables_map& values, const st
   o.verify_hashes = values["data.verify-hashes"].as<bool>();
   o.skip_bad_shards = values["data.skip-bad-shards"].as<bool>();
   o.columns = std::move(columns);
+  // Only the training loader: evaluation counts real rows (a filler would count twice).
+  o.pad_empty_ranks = split == "train";
   return o;
 }
 

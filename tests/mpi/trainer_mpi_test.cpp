@@ -58,7 +58,8 @@ World& world() {
   return w;
 }
 
-TrainResult train(const std::string& out, std::uint64_t steps, bool resume) {
+// `samples` > 0: train on the split's first `samples` samples only.
+TrainResult train(const std::string& out, std::uint64_t steps, bool resume, std::uint64_t samples = 0) {
   World& w = world();
   ByteClassifier task;
   datasets::LoaderOptions lo;
@@ -67,6 +68,8 @@ TrainResult train(const std::string& out, std::uint64_t steps, bool resume) {
   lo.dp_size = w.grid->layout().dp;
   lo.batch_size = 16;
   lo.seed = 3;
+  lo.pad_empty_ranks = true;  // as `trafficfm pretrain` and `finetune` train
+  for (std::uint64_t i = 0; i < samples; ++i) lo.subset.push_back(i);
   datasets::Loader loader(lo);
   TrainerOptions o;
   o.out_dir = out;
@@ -120,6 +123,22 @@ TEST(Trainer, ResumeSkipsACheckpointWithAFlippedByte) {
   }
   w.comm->barrier();
   EXPECT_EQ(train(out, 25, true).resumed_from, 10u);
+}
+
+TEST(Trainer, AStepWithFewerSamplesThanRanksStaysFinite) {
+  // 2 micro-batches of 16 per rank and step; 16 * dp + 1 samples leave the epoch's second
+  // micro-batch one sample, so every rank but one has none: they train on a filler row weighed 0.
+  World& w = world();
+  const std::string out = w.dir + "/one-sample-left";
+  const auto dp = static_cast<std::uint64_t>(w.grid->layout().dp);
+  const auto result = train(out, 6, false, 16 * dp + 1);
+  EXPECT_EQ(result.steps_done, 6u);
+  EXPECT_EQ(result.skipped_steps, 0u) << "a step was skipped: a rank without samples made the loss non-finite";
+  if (w.comm->rank() == 0) {
+    const auto lines = metric_lines(out);
+    ASSERT_EQ(lines.size(), 6u);
+    for (const auto& line : lines) EXPECT_EQ(line.find("null"), std::string::npos) << line;
+  }
 }
 
 }  // namespace

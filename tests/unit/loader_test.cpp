@@ -205,5 +205,36 @@ TEST_F(LoaderTest, SubsetVisitsExactlyItsSamplesWithTheirRows) {
   EXPECT_THROW(Loader bad(o), std::invalid_argument);
 }
 
+TEST_F(LoaderTest, AnEmptyShareBecomesOneFillerRowWhenAsked) {
+  // 17 samples in global batches of 16 over 2 ranks: the second step has one sample, rank 0 none.
+  std::vector<std::uint64_t> subset;
+  for (std::uint64_t i = 0; i < 17; ++i) subset.push_back(i);
+  for (bool pad : {false, true}) {
+    auto o0 = options(0, 2, 8), o1 = options(1, 2, 8);
+    o0.subset = o1.subset = subset;
+    o0.pad_empty_ranks = o1.pad_empty_ranks = pad;
+    Loader rank0(o0), rank1(o1);
+    ASSERT_EQ(rank0.steps_per_epoch(), 2u);
+    rank0.next();
+    rank1.next();
+    Batch a = rank0.next(), b = rank1.next();
+    // The one sample goes to the higher rank (shares are n * rank / dp .. n * (rank + 1) / dp).
+    const Batch& real = b;
+    const Batch& empty = a;
+    EXPECT_EQ(real.rows, 1u);
+    EXPECT_FALSE(real.filler);
+    EXPECT_EQ(real.global_rows, 1u);
+    if (!pad) {
+      EXPECT_EQ(empty.rows, 0u);
+      EXPECT_FALSE(empty.filler);
+      continue;
+    }
+    ASSERT_EQ(empty.rows, 1u);
+    EXPECT_TRUE(empty.filler);
+    EXPECT_EQ(empty.sample_index, real.sample_index) << "the filler repeats the step's real sample";
+    EXPECT_EQ(empty.data[0], real.data[0]);
+  }
+}
+
 }  // namespace
 }  // namespace trafficfm::datasets
