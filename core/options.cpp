@@ -68,7 +68,7 @@ std::string ini_spelling(const std::string& key) {
 
 po::variables_map parse_options(const std::string& command, const po::options_description& options,
                                 const std::vector<std::string>& args,
-                                const po::positional_options_description* positional) {
+                                const po::positional_options_description* positional, bool read_config_file) {
   po::variables_map values;
   const int style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
   try {
@@ -84,7 +84,7 @@ po::variables_map parse_options(const std::string& command, const po::options_de
     throw UsageError(command + ": " + e.what() + " (see " + command + " --help)");
   }
 
-  if (values.count("config") && !values.count("help")) {
+  if (read_config_file && values.count("config") && !values.count("help")) {
     const std::string path = values["config"].as<std::string>();
     std::ifstream file(path);
     if (!file) throw UsageError(command + ": cannot read config file '" + path + "'");
@@ -105,6 +105,16 @@ po::variables_map parse_options(const std::string& command, const po::options_de
     throw UsageError(command + ": " + e.what() + " (see " + command + " --help)");
   }
   return values;
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> items;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) items.push_back(item);
+  }
+  return items;
 }
 
 std::string option_value_text(const po::variable_value& value) {

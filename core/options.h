@@ -25,9 +25,14 @@ std::string closest_option(const std::string& unknown, const po::options_descrip
 
 // Parses `args` (the words after the subcommand name) and, if --config is given, that INI
 // file. `command` prefixes error messages ("trafficfm synth"). Throws UsageError.
+// read_config_file = false: `config` names a file for somebody else (trafficfm submit).
 po::variables_map parse_options(const std::string& command, const po::options_description& options,
                                 const std::vector<std::string>& args,
-                                const po::positional_options_description* positional = nullptr);
+                                const po::positional_options_description* positional = nullptr,
+                                bool read_config_file = true);
+
+// The non-empty items of a comma-separated list ("a,,b" -> {"a", "b"}).
+std::vector<std::string> split_list(const std::string& text);
 
 // The resolved options as INI text, grouped by section, one "key = value" per line, so that a
 // run directory records exactly what ran (and `--config RUN/config.ini` repeats it).

@@ -20,6 +20,7 @@ int print_version();
 int run_synth(const std::vector<std::string>& args);
 int run_prep(const std::vector<std::string>& args);
 int run_inspect(const std::vector<std::string>& args);
+int run_submit(const std::vector<std::string>& args);
 // In libtrafficfm_torch.so (launch/torch/): forwarded by name.
 int run_pretrain_command(const std::vector<std::string>& args);
 int run_export_command(const std::vector<std::string>& args);

@@ -14,6 +14,8 @@ const std::vector<Subcommand>& subcommands() {
       {"export", "a checkpoint -> one unsharded model.pt (torch.load) + model.json", run_export_command},
       {"finetune", "fine-tune a classifier from a pretraining run (or from scratch) on a labeled corpus; test report",
        run_finetune_command},
+      {"submit", "render the Slurm batch script for a run (or a sweep as a job array) and sbatch it; --dry-run prints it",
+       run_submit},
       {"eval", "measure a fine-tuned classifier on a split of any labeled corpus", run_eval_command},
   };
   return all;

@@ -15,9 +15,7 @@ namespace {
 std::vector<double> parse_weights(const std::string& text) {
   std::vector<double> weights;
   if (text.empty()) return weights;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
+  for (const auto& item : core::split_list(text)) {
     try {
       std::size_t used = 0;
       weights.push_back(std::stod(item, &used));

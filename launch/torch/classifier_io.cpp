@@ -26,6 +26,7 @@ po::options_description finetune_options(bool for_eval) {
   add("corpus", po::value<std::string>()->required(), "labeled corpus directory written by `trafficfm prep --labels`");
   if (for_eval) {
     add("out", po::value<std::string>(), "(the fine-tuning run's directory; not used by eval)");
+    add("resume", po::value<std::string>(), "(the fine-tuning run's --resume; not used by eval)");
     add("from", po::value<std::string>()->required(),
         "a fine-tuning run directory (its selected model.pt) or one of its checkpoints");
     add("split", po::value<std::string>()->default_value("test"), "split to evaluate: train | val | test");
@@ -34,6 +35,9 @@ po::options_description finetune_options(bool for_eval) {
     add("out", po::value<std::string>()->required(), "run directory: report.json/.txt, model.pt, labeled_subset.json, ...");
     add("from", po::value<std::string>()->default_value(""),
         "pretraining run or checkpoint (any dp/tp layout) whose encoder starts the fine-tuning");
+    add("resume", po::value<std::string>()->default_value("none"),
+        "auto: continue from the newest valid checkpoint in --out, model selection included (fresh start when "
+        "none) | none");
   }
   add("from-scratch", po::value<bool>()->default_value(false)->implicit_value(true),
       "start from random weights (the baseline pretraining is measured against)");

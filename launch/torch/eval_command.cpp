@@ -74,7 +74,8 @@ int run_eval(const std::vector<std::string>& given) {
     models::TaskContext context{grid, values, run_seed(values), setup->device, 0.0};
     auto classifier = model.make_classifier(context, static_cast<std::int64_t>(classes.size()));
     load_module_weights(classifier->module(), tensors, grid.tp(), values["from"].as<std::string>());
-    models::FinetuneTask task(*classifier, plan, {}, setup->device);
+    // Only observe() and report() are used: no model selection, so no second copy for the best.
+    models::FinetuneTask task(*classifier, *classifier, plan, {}, setup->device);
     auto loader = loader_options(values, corpus, split, grid, model.columns());
     loader.subset = plan.samples.at(split);
     const auto report = evaluate_split(task, classifier->module(), loader, grid);

@@ -21,20 +21,6 @@ namespace trafficfm::launch {
 
 namespace po = core::po;
 
-namespace {
-
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
-}  // namespace
-
 std::uint64_t run_seed(const po::variables_map& values) {
   return values.count("seed") ? values["seed"].as<std::uint64_t>() : values["train.seed"].as<std::uint64_t>();
 }
@@ -57,13 +43,15 @@ int run_finetune(const std::vector<std::string>& args) {
   const std::uint64_t seed = run_seed(values);
   models::LabelPlanOptions plan_options;
   plan_options.min_class_samples = values["finetune.min-class-samples"].as<std::size_t>();
-  plan_options.exclude = split_list(values["finetune.exclude-labels"].as<std::string>());
+  plan_options.exclude = core::split_list(values["finetune.exclude-labels"].as<std::string>());
   plan_options.label_fraction = values["label-fraction"].as<double>();
   plan_options.shots = values["shots"].as<std::size_t>();
   plan_options.seed = seed;
   if (plan_options.label_fraction <= 0 || plan_options.label_fraction > 1) {
     throw core::UsageError("--label-fraction must be in (0, 1]");
   }
+  const std::string resume = values["resume"].as<std::string>();
+  if (resume != "auto" && resume != "none") throw core::UsageError("--resume must be auto or none, not '" + resume + "'");
   auto setup = make_training_setup(values);
   return run_collectively(*setup, [&] {
     auto& grid = *setup->grid;
@@ -82,7 +70,8 @@ int run_finetune(const std::vector<std::string>& args) {
     models::FinetuneOptions task_options;
     task_options.label_smoothing = values["finetune.label-smoothing"].as<double>();
     task_options.layer_decay = values["finetune.layer-decay"].as<double>();
-    models::FinetuneTask task(*classifier, plan, task_options, setup->device);
+    auto best = model.make_classifier(context, static_cast<std::int64_t>(plan.classes.size()));
+    models::FinetuneTask task(*classifier, *best, plan, task_options, setup->device);
 
     auto train_options = loader_options(values, corpus, "train", grid, model.columns());
     train_options.seed = seed;
@@ -94,6 +83,7 @@ int run_finetune(const std::vector<std::string>& args) {
     const std::uint64_t steps = epochs > 0 ? static_cast<std::uint64_t>(std::ceil(epochs * steps_per_epoch))
                                            : training_steps(values, grid, 0);
     auto trainer_opts = trainer_options(values, options, out, steps);
+    trainer_opts.resume = resume == "auto";
     if (trainer_opts.eval_every == 0) trainer_opts.eval_every = std::max<std::uint64_t>(1, steps_per_epoch);
     trainer_opts.eval_batches = SIZE_MAX;  // model selection sees all of val
     prepare_run_directory(out, trainer_opts.config_ini, grid);

@@ -1,5 +1,9 @@
 #include "launch/torch/training_setup.h"
 
+#include <sched.h>
+
+#include <cstdlib>
+
 #include <ATen/Parallel.h>
 #include <mpi.h>
 
@@ -62,6 +66,39 @@ void add_training_options(po::options_description& options) {
   options.add(train).add(parallel).add(data);
 }
 
+namespace {
+
+// --train.threads 0: the cores this rank may use. A launcher that bound the rank (srun with
+// task affinity) leaves it fewer CPUs than the machine has: all of them are its own. Unbound
+// ranks (mpirun --bind-to none) share the machine's cores with the other ranks of the node.
+int default_threads(int ranks_on_node) {
+  const int machine = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  if (sched_getaffinity(0, sizeof mask, &mask) == 0) {
+    const int allowed = CPU_COUNT(&mask);
+    if (allowed > 0 && allowed < machine) return allowed;
+  }
+  return std::max(1, machine / std::max(1, ranks_on_node));
+}
+
+// A Slurm job's identity in the log: which job, which array task, how many times requeued.
+void log_slurm_job() {
+  const char* job = std::getenv("SLURM_JOB_ID");
+  if (!job) return;
+  auto env = [](const char* name, const char* fallback) {
+    const char* value = std::getenv(name);
+    return std::string(value ? value : fallback);
+  };
+  std::string line = std::string("slurm: job ") + job;
+  if (std::getenv("SLURM_ARRAY_TASK_ID")) line += " (array " + env("SLURM_ARRAY_JOB_ID", "?") + "_" + env("SLURM_ARRAY_TASK_ID", "?") + ")";
+  line += ", restart count " + env("SLURM_RESTART_COUNT", "0") + ", " + env("SLURM_JOB_NUM_NODES", "1") + " node(s) " +
+          env("SLURM_JOB_NODELIST", "?");
+  core::log_info(line);
+}
+
+}  // namespace
+
 std::unique_ptr<TrainingSetup> make_training_setup(const po::variables_map& values) {
   auto setup = std::make_unique<TrainingSetup>();
   setup->session = std::make_unique<distributed::MpiSession>();
@@ -85,8 +122,9 @@ std::unique_ptr<TrainingSetup> make_training_setup(const po::variables_map& valu
     throw core::UsageError("--train.device must be cpu or cuda, not '" + device + "'");
   }
   int threads = values["train.threads"].as<int>();
-  if (threads <= 0) threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, env.local_size));
+  if (threads <= 0) threads = default_threads(env.local_size);
   at::set_num_threads(threads);
+  log_slurm_job();
   setup->seed = values["train.seed"].as<std::uint64_t>();
   return setup;
 }

@@ -9,8 +9,14 @@ namespace trafficfm::models {
 
 namespace F = torch::nn::functional;
 
-FinetuneTask::FinetuneTask(Classifier& classifier, const LabelPlan& plan, FinetuneOptions options, torch::Device device)
-    : classifier_(classifier), plan_(plan), options_(options), device_(device) {
+FinetuneTask::Selection::Selection() {
+  score = register_buffer("score", torch::full({1}, -1.0, torch::kDouble));
+  step = register_buffer("step", torch::zeros({1}, torch::kLong));
+}
+
+FinetuneTask::FinetuneTask(Classifier& classifier, Classifier& best, const LabelPlan& plan, FinetuneOptions options,
+                           torch::Device device)
+    : classifier_(classifier), plan_(plan), options_(options), device_(device), best_(best) {
   std::vector<std::int64_t> lookup = {-1};
   for (int c : plan_.corpus_to_class) lookup.push_back(c);
   corpus_to_class_ = torch::tensor(lookup, torch::kLong).to(device_);
@@ -77,24 +83,36 @@ std::map<std::string, double> FinetuneTask::end_eval(distributed::Communicator& 
   return {{"macro_f1", r.macro_f1}, {"accuracy", r.accuracy}, {"weighted_f1", r.weighted_f1}};
 }
 
+namespace {
+
+void copy_weights(torch::nn::Module& from, torch::nn::Module& to) {
+  torch::NoGradGuard no_grad;
+  const auto source_parameters = from.parameters();
+  const auto source_buffers = from.buffers();
+  auto target_parameters = to.parameters();
+  auto target_buffers = to.buffers();
+  for (std::size_t i = 0; i < target_parameters.size(); ++i) target_parameters[i].copy_(source_parameters.at(i));
+  for (std::size_t i = 0; i < target_buffers.size(); ++i) target_buffers[i].copy_(source_buffers.at(i));
+}
+
+}  // namespace
+
 void FinetuneTask::after_eval(std::uint64_t step, const std::map<std::string, double>& metrics) {
   const auto it = metrics.find("val_macro_f1");
-  if (it == metrics.end() || it->second <= best_score_) return;
-  best_score_ = it->second;
-  best_step_ = step;
-  best_.clear();
-  torch::NoGradGuard no_grad;
-  for (const auto& p : classifier_.module().parameters()) best_.push_back(p.detach().clone());
-  for (const auto& b : classifier_.module().buffers()) best_.push_back(b.detach().clone());
+  if (it == metrics.end() || it->second <= best_val_macro_f1()) return;
+  selection_->score.fill_(it->second);
+  selection_->step.fill_(static_cast<std::int64_t>(step));
+  copy_weights(classifier_.module(), best_.module());
 }
 
 bool FinetuneTask::restore_best() {
-  if (best_.empty()) return false;
-  torch::NoGradGuard no_grad;
-  std::size_t i = 0;
-  for (auto& p : classifier_.module().parameters()) p.copy_(best_[i++]);
-  for (auto& b : classifier_.module().buffers()) b.copy_(best_[i++]);
+  if (best_val_macro_f1() < 0) return false;
+  copy_weights(best_.module(), classifier_.module());
   return true;
+}
+
+std::vector<std::pair<std::string, torch::nn::Module*>> FinetuneTask::checkpoint_modules() {
+  return {{"", &classifier_.module()}, {"best.", &best_.module()}, {"selection.", selection_.get()}};
 }
 
 std::string FinetuneTask::config_json() const {

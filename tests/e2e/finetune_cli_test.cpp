@@ -44,6 +44,8 @@ std::string finetune(const std::string& out, const std::string& extra) {
          out + " " + extra;
 }
 
+namespace fs = std::filesystem;
+
 core::JsonValue read_json(const std::string& path) {
   std::ifstream in(path);
   std::stringstream s;
@@ -117,6 +119,34 @@ TEST(FinetuneCli, TwoDataParallelRanksReportTheSingleRankNumbers) {
   EXPECT_EQ(lines, 3);
   const auto a = read_json(one + "/report.json"), b = read_json(two + "/report.json");
   EXPECT_NEAR(a["accuracy"].as_number(), b["accuracy"].as_number(), 0.05);
+}
+
+std::string file_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(FinetuneCli, ResumedRunSelectsTheSameModelAsAnUninterruptedOne) {
+  // Evaluations at 3, 6, 9, 12; the resumed run restarts from the step-6 checkpoint, so the
+  // best model so far (and its score) must come back from that checkpoint, not from memory.
+  const std::string straight = fixture().dir + "/ft-straight", split = fixture().dir + "/ft-split";
+  const std::string common = "--from " + fixture().pretrained + " --seed 3 --train.steps 12 --train.eval-every 3";
+  auto r = run_command(finetune(straight, common));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(finetune(split, common + " --train.ckpt-every 6"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  fs::remove_all(split + "/checkpoints/step-00000012");  // as if stopped after step 6
+  fs::remove(split + "/report.json");
+  r = run_command(finetune(split, common + " --train.ckpt-every 6 --resume auto"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("continuing from"), std::string::npos) << r.output;
+  const auto a = read_json(straight + "/report.json"), b = read_json(split + "/report.json");
+  EXPECT_EQ(a["best_step"].as_int(), b["best_step"].as_int());
+  EXPECT_EQ(a["macro_f1"].as_number(), b["macro_f1"].as_number());
+  EXPECT_EQ(a["confusion"].dump(), b["confusion"].dump());
+  EXPECT_EQ(file_text(straight + "/eval.jsonl"), file_text(split + "/eval.jsonl"));
 }
 
 TEST(FinetuneCli, RefusesAmbiguousStartsAndUnknownFreeze) {
