@@ -52,4 +52,12 @@ torch::Tensor local_shard(const torch::Tensor& full, int split_dim, Communicator
   return full.narrow(split_dim, tp.rank() * width, width);
 }
 
+bool copy_local_shard(const ShardedTensor& target, const torch::Tensor& full, Communicator& tp) {
+  const auto local = local_shard(full, target.split_dim, tp, target.name);
+  if (!local.sizes().equals(target.tensor.sizes())) return false;
+  torch::NoGradGuard no_grad;
+  const_cast<torch::Tensor&>(target.tensor).copy_(local.to(target.tensor.device(), target.tensor.scalar_type()));
+  return true;
+}
+
 }  // namespace trafficfm::distributed

@@ -27,5 +27,9 @@ std::vector<ShardedTensor> sharded_tensors(torch::nn::Module& model, const std::
 torch::Tensor gather_full(const torch::Tensor& shard, int split_dim, Communicator& tp);
 // This tp rank's slice of a full tensor; throws naming `name` when the size does not divide.
 torch::Tensor local_shard(const torch::Tensor& full, int split_dim, Communicator& tp, const std::string& name);
+// Loading a full tensor (from a checkpoint of any layout) into one of sharded_tensors: copies
+// this tp rank's slice into `target.tensor` (to its device and type). False, copying nothing,
+// when the slice's shape is not the target's; the caller says what that means.
+bool copy_local_shard(const ShardedTensor& target, const torch::Tensor& full, Communicator& tp);
 
 }  // namespace trafficfm::distributed

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up and runs the whole test suite:
 #   1. scripts/setup.sh --test-tools  (Debian packages incl. tshark and the Python peers; Release build)
-#   2. ctest on the Release build     (labels unit, mpi, e2e; slurm when its issue lands)
+#   2. ctest on the Release build     (labels unit, mpi, e2e, slurm: a local Slurm it installs and starts)
 #   3. the unit tests again in a Debug build with AddressSanitizer + UBSan (build-asan/)
 # Extra arguments go to both ctest runs (e.g. -L unit, -R Synth).
 set -euo pipefail

@@ -13,22 +13,24 @@
 
 trafficfm_requeue_code=75
 trafficfm_step_pid=""
+trafficfm_signal_seen=0
 
 job_log() {
   echo "[trafficfm job ${SLURM_JOB_ID:-none} $(date -u +%Y-%m-%dT%H:%M:%SZ)] $*"
 }
 
 # Every rank of the allocation: srun with PMIx (one task per rank), or OpenMPI's mpirun, which
-# reads the allocation from Slurm itself.
-launch_ranks() {
+# reads the allocation from Slurm itself. Sets the array `launcher`.
+choose_launcher() {
   case "$LAUNCHER" in
-    srun) srun --mpi="$SRUN_MPI" "$@" ;;
-    mpirun) mpirun -np "${SLURM_NTASKS:-1}" --bind-to none "$@" ;;
-    *) job_log "LAUNCHER must be srun or mpirun, not '$LAUNCHER'"; return 2 ;;
+    srun) launcher=(srun --mpi="$SRUN_MPI") ;;
+    mpirun) launcher=(mpirun -np "${SLURM_NTASKS:-1}" --bind-to none) ;;
+    *) job_log "LAUNCHER must be srun or mpirun, not '$LAUNCHER'"; exit 2 ;;
   esac
 }
 
 forward_signal() {
+  trafficfm_signal_seen=1
   job_log "received SIG$1: passing it to the ranks (they checkpoint and exit $trafficfm_requeue_code)"
   [ -n "$trafficfm_step_pid" ] && kill -s "$1" "$trafficfm_step_pid" 2>/dev/null
 }
@@ -41,14 +43,20 @@ run_ranks_and_requeue() {
   job_log "command: $*"
   trap 'forward_signal USR1' USR1
   trap 'forward_signal TERM' TERM
-  launch_ranks "$@" &
+  choose_launcher
+  # The launcher itself in the background (not a function: that would be a subshell, which
+  # dies of the signal before passing it on).
+  "${launcher[@]}" "$@" &
   trafficfm_step_pid=$!
   local rc
-  # `wait` returns early when a trapped signal arrives; wait again until the ranks are gone.
+  # `wait` returns 128+N when a trapped signal interrupts it; then wait again, for the ranks'
+  # own exit code (bash keeps it even when the step ended meanwhile).
   while :; do
+    trafficfm_signal_seen=0
     wait "$trafficfm_step_pid"
     rc=$?
-    kill -0 "$trafficfm_step_pid" 2>/dev/null || break
+    [ "$rc" -gt 128 ] && [ "$trafficfm_signal_seen" = 1 ] && continue
+    break
   done
   trap - USR1 TERM
   if [ "$rc" -eq 0 ]; then

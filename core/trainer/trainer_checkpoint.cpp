@@ -240,12 +240,10 @@ bool TrainerCheckpoint::restore(TrainerCounters& counters) {
       if (prefix.empty()) split_of[t.name] = t.split_dim;
       const auto it = saved.find(t.name);
       if (it == saved.end()) throw std::runtime_error(dir + "/model.pt has no tensor '" + t.name + "'");
-      const auto local = distributed::local_shard(it->second, t.split_dim, grid_.tp(), t.name);
-      if (!local.sizes().equals(t.tensor.sizes())) {
+      if (!distributed::copy_local_shard(t, it->second, grid_.tp())) {
         throw std::runtime_error(dir + "/model.pt: '" + t.name + "' has shape " + c10::str(it->second.sizes()) +
                                  ", the model expects a shard " + c10::str(t.tensor.sizes()));
       }
-      t.tensor.copy_(local);
     }
   }
   std::map<std::string, torch::Tensor> moments;

@@ -86,12 +86,10 @@ void load_module_weights(torch::nn::Module& module, const std::map<std::string, 
   for (const auto& t : distributed::sharded_tensors(module)) {
     const auto it = tensors.find(t.name);
     if (it == tensors.end()) throw std::runtime_error(source + " has no tensor '" + t.name + "'");
-    const auto local = distributed::local_shard(it->second, t.split_dim, tp, t.name);
-    if (!local.sizes().equals(t.tensor.sizes())) {
+    if (!distributed::copy_local_shard(t, it->second, tp)) {
       throw std::runtime_error(source + ": '" + t.name + "' has shape " + c10::str(it->second.sizes()) +
                                ", the model expects " + c10::str(t.tensor.sizes()) + " on this rank");
     }
-    const_cast<torch::Tensor&>(t.tensor).copy_(local.to(t.tensor.device(), t.tensor.scalar_type()));
   }
 }
 

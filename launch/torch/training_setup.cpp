@@ -124,7 +124,6 @@ std::unique_ptr<TrainingSetup> make_training_setup(const po::variables_map& valu
   int threads = values["train.threads"].as<int>();
   if (threads <= 0) threads = default_threads(env.local_size);
   at::set_num_threads(threads);
-  log_slurm_job();
   setup->seed = values["train.seed"].as<std::uint64_t>();
   return setup;
 }
@@ -220,6 +219,7 @@ int run_collectively(const TrainingSetup& setup, const std::function<int()>& bod
 void prepare_run_directory(const std::string& out_dir, const std::string& config_ini, const distributed::ProcessGrid& grid) {
   std::filesystem::create_directories(out_dir + "/log");
   core::open_log_file(out_dir + "/log/rank-" + std::to_string(grid.layout().rank) + ".log");
+  log_slurm_job();
   if (grid.layout().rank == 0) core::write_file_atomically(out_dir + "/config.ini", config_ini);
 }
 

@@ -63,13 +63,11 @@ std::size_t MmaeClassifier::load_pretrained(const std::map<std::string, torch::T
     if (it == tensors.end()) {
       throw std::runtime_error("pretrained checkpoint has no tensor '" + t.name + "' (not an MMAE checkpoint?)");
     }
-    const auto local = distributed::local_shard(it->second, t.split_dim, tp, t.name);
-    if (!local.sizes().equals(t.tensor.sizes())) {
+    if (!distributed::copy_local_shard(t, it->second, tp)) {
       throw core::UsageError("pretrained '" + t.name + "' has shape " + c10::str(it->second.sizes()) +
                              ", this config's encoder expects " + c10::str(t.tensor.sizes()) +
                              " on this rank: fine-tune with the pretraining run's [mmae] settings");
     }
-    const_cast<torch::Tensor&>(t.tensor).copy_(local.to(t.tensor.device(), t.tensor.scalar_type()));
     ++loaded;
   }
   return loaded;
