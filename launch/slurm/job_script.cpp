@@ -52,6 +52,37 @@ std::string replace_block(const std::string& text, const std::string& name, cons
   return replaced + text.substr(end);
 }
 
+long slurm_time_seconds(const std::string& text) {
+  if (text.empty() || text.find_first_not_of("0123456789:-") != std::string::npos) return -1;
+  long days = 0;
+  std::string clock = text;
+  const auto dash = text.find('-');
+  if (dash != std::string::npos) {
+    if (dash == 0 || text.find('-', dash + 1) != std::string::npos) return -1;
+    days = std::stol(text.substr(0, dash));
+    clock = text.substr(dash + 1);
+  }
+  std::vector<long> parts;
+  std::stringstream in(clock);
+  for (std::string part; std::getline(in, part, ':');) {
+    if (part.empty()) return -1;
+    parts.push_back(std::stol(part));
+  }
+  if (parts.empty() || parts.size() > 3) return -1;
+  long seconds = 0;
+  if (dash != std::string::npos) {  // D-HH[:MM[:SS]]
+    const long unit[] = {3600, 60, 1};
+    for (std::size_t i = 0; i < parts.size(); ++i) seconds += parts[i] * unit[i];
+  } else if (parts.size() == 1) {  // MM
+    seconds = parts[0] * 60;
+  } else if (parts.size() == 2) {  // MM:SS
+    seconds = parts[0] * 60 + parts[1];
+  } else {  // HH:MM:SS
+    seconds = parts[0] * 3600 + parts[1] * 60 + parts[2];
+  }
+  return days * 86400 + seconds;
+}
+
 std::vector<SweepEntry> read_sweep_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw core::UsageError("trafficfm submit: cannot read sweep file '" + path + "'");
@@ -100,6 +131,11 @@ void check_request(const JobRequest& request) {
   }
   if (request.signal_seconds < 0) fail("--signal-seconds cannot be negative (0: no warning signal)");
   if (request.max_restarts < 0) fail("--max-restarts cannot be negative");
+  const long limit = slurm_time_seconds(request.time);
+  if (limit > 0 && request.signal_seconds > 0 && request.signal_seconds >= limit) {
+    fail("--signal-seconds " + std::to_string(request.signal_seconds) + " is not shorter than --time " + request.time +
+         " (" + std::to_string(limit) + " s): the job would be told to stop as it starts");
+  }
   if (request.launcher != "srun" && request.launcher != "mpirun") {
     fail("--launcher must be srun or mpirun, not '" + request.launcher + "'");
   }
@@ -110,6 +146,7 @@ void check_request(const JobRequest& request) {
   }
   if (!request.sweep.empty() && request.sweep_entries == 0) fail("the sweep file has no entries");
   if (request.run.empty()) fail("no run directory: give --out, or an `out` key in the config");
+  if (request.corpus.empty()) fail("no corpus: give --corpus, or a `corpus` key in the config");
   check_sbatch_value("--out", request.run);
   for (const auto* value : {&request.time, &request.partition, &request.account, &request.qos, &request.job_name,
                             &request.mem, &request.constraint}) {

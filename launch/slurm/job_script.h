@@ -49,6 +49,10 @@ std::string render_job_script(const std::string& templ, const std::string& commo
 // Throws UsageError for a request Slurm or the scripts cannot run.
 void check_request(const JobRequest& request);
 
+// Seconds of a Slurm time limit ("MM", "MM:SS", "HH:MM:SS", "D-HH", "D-HH:MM", "D-HH:MM:SS");
+// -1 for "", "infinite"/"unlimited" or text that is none of these.
+long slurm_time_seconds(const std::string& text);
+
 // `word` quoted for bash ('...' with embedded quotes escaped); unchanged when it needs none.
 std::string shell_quote(const std::string& word);
 // Replaces the lines between "# >>> NAME" and "# <<< NAME" (the markers stay). Throws

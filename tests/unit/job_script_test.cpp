@@ -101,6 +101,9 @@ TEST(JobScript, BadRequestsAreRefusedWithTheReason) {
   r.run = "/scratch/my run";  // would split the #SBATCH --output line
   EXPECT_THROW(check_request(r), core::UsageError);
   r = request();
+  r.corpus.clear();
+  EXPECT_THROW(check_request(r), core::UsageError);
+  r = request();
   r.sbatch_options = {"exclusive"};
   EXPECT_THROW(check_request(r), core::UsageError);
   EXPECT_NO_THROW(check_request(request()));
@@ -129,6 +132,23 @@ TEST(JobScript, SweepFileEntriesAreReadAndBadOnesNamedByLine) {
   EXPECT_THROW(read_sweep_file(dir + "/empty.txt"), core::UsageError);
   EXPECT_THROW(read_sweep_file(dir + "/missing.txt"), core::UsageError);
   testing::remove_tree(dir);
+}
+
+TEST(JobScript, SlurmTimeLimitsInEveryFormAndAWarningThatWouldComeTooEarly) {
+  EXPECT_EQ(slurm_time_seconds("30"), 1800);
+  EXPECT_EQ(slurm_time_seconds("30:15"), 1815);
+  EXPECT_EQ(slurm_time_seconds("24:00:00"), 86400);
+  EXPECT_EQ(slurm_time_seconds("2-12"), 2 * 86400 + 12 * 3600);
+  EXPECT_EQ(slurm_time_seconds("1-00:30"), 86400 + 1800);
+  EXPECT_EQ(slurm_time_seconds("1-00:00:10"), 86410);
+  EXPECT_EQ(slurm_time_seconds(""), -1);
+  EXPECT_EQ(slurm_time_seconds("infinite"), -1);
+  EXPECT_EQ(slurm_time_seconds("1:2:3:4"), -1);
+  auto r = request();
+  r.time = "5";  // 300 s, and the warning would come 300 s before the end
+  EXPECT_THROW(check_request(r), core::UsageError);
+  r.signal_seconds = 120;
+  EXPECT_NO_THROW(check_request(r));
 }
 
 TEST(JobScript, ShellQuoting) {
