@@ -21,6 +21,14 @@ std::string human_count(double value) {
   return buf;
 }
 
+std::string human_rate(double per_second) {
+  // Slow work (a training step every few seconds) must not read "0 steps/s".
+  if (std::fabs(per_second) >= 10.0 || per_second == 0.0) return human_count(per_second);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2g", per_second);
+  return buf;
+}
+
 std::string human_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   const long s = std::lround(seconds);
@@ -62,7 +70,7 @@ std::string Progress::render() const {
   } else {
     line += " " + unit_;
   }
-  line += ", " + human_count(rate) + " " + unit_ + "/s, elapsed " + human_duration(elapsed);
+  line += ", " + human_rate(rate) + " " + unit_ + "/s, elapsed " + human_duration(elapsed);
   if (total_ > 0 && rate > 0 && done_ < total_) {
     line += ", ETA " + human_duration((total_ - done_) / rate);
   }
@@ -92,7 +100,7 @@ void Progress::finish() {
   }
   const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
   log_info(label_, ": done, ", done_, " ", unit_, " in ", human_duration(elapsed), " (",
-           human_count(elapsed > 0 ? done_ / elapsed : 0.0), " ", unit_, "/s)");
+           human_rate(elapsed > 0 ? done_ / elapsed : 0.0), " ", unit_, "/s)");
 }
 
 }  // namespace trafficfm::core

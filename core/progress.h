@@ -10,6 +10,8 @@ namespace trafficfm::core {
 
 // "1.2k", "3.4M": short counts for progress lines.
 std::string human_count(double value);
+// A rate for "N unit/s": like human_count, but two significant digits below 10 ("0.25").
+std::string human_rate(double per_second);
 // "42s", "3m07s", "2h05m": durations for ETAs.
 std::string human_duration(double seconds);
 

@@ -9,6 +9,10 @@ TEST(Progress, HumanUnits) {
   EXPECT_EQ(human_count(999), "999");
   EXPECT_EQ(human_count(1500), "1.5k");
   EXPECT_EQ(human_count(2.5e6), "2.5M");
+  EXPECT_EQ(human_rate(0.25), "0.25");
+  EXPECT_EQ(human_rate(3.41), "3.4");
+  EXPECT_EQ(human_rate(0), "0");
+  EXPECT_EQ(human_rate(1500), "1.5k");
   EXPECT_EQ(human_duration(42), "42s");
   EXPECT_EQ(human_duration(187), "3m07s");
   EXPECT_EQ(human_duration(7500), "2h05m");
