@@ -104,7 +104,8 @@ std::string run_sbatch(const std::string& sbatch, const std::string& script) {
   while (!output.empty() && (output.back() == '\n' || output.back() == '\r')) output.pop_back();
   if (status != 0) throw std::runtime_error("trafficfm submit: sbatch refused " + script + ":\n" + output);
   // --parsable prints "JOBID" or "JOBID;CLUSTER" (after any warnings, on the last line).
-  const auto last_line = output.substr(output.find_last_of('\n') == std::string::npos ? 0 : output.find_last_of('\n') + 1);
+  const auto newline = output.find_last_of('\n');
+  const auto last_line = newline == std::string::npos ? output : output.substr(newline + 1);
   return last_line.substr(0, last_line.find(';'));
 }
 
@@ -175,9 +176,8 @@ int run_submit(const std::vector<std::string>& all_args) {
   const std::string script_path = request.run + "/" + name;
   core::write_file_atomically(script_path, script);
   const std::string job = run_sbatch(values["sbatch"].as<std::string>(), script_path);
-  const int tasks = request.tasks_per_node > 0 ? request.tasks_per_node
-                                               : (request.gpus_per_node > 0 ? request.gpus_per_node : 1);
-  std::cout << "submitted job " << job << ": " << request.command << ", " << request.nodes << " node(s) x " << tasks
+  std::cout << "submitted job " << job << ": " << request.command << ", " << request.nodes << " node(s) x "
+            << ranks_per_node(request)
             << " rank(s)" << (entries ? ", array of " + std::to_string(entries) + " sweep entries" : std::string())
             << "\n";
   const std::string run_dir = request.run + (entries ? "/NAME" : "");

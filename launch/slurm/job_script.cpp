@@ -115,6 +115,11 @@ std::vector<SweepEntry> read_sweep_file(const std::string& path) {
   return entries;
 }
 
+int ranks_per_node(const JobRequest& request) {
+  if (request.tasks_per_node > 0) return request.tasks_per_node;
+  return request.gpus_per_node > 0 ? request.gpus_per_node : 1;
+}
+
 std::string template_name(const JobRequest& request) {
   if (!request.sweep.empty()) return "sweep.sbatch";
   return request.command + ".sbatch";
@@ -165,11 +170,9 @@ std::vector<std::string> sbatch_lines(const JobRequest& request) {
   auto add_if = [&](const std::string& name, const std::string& value) {
     if (!value.empty()) add("--" + name + "=" + value);
   };
-  const int tasks = request.tasks_per_node > 0 ? request.tasks_per_node
-                                               : (request.gpus_per_node > 0 ? request.gpus_per_node : 1);
   add("--job-name=" + (request.job_name.empty() ? "trafficfm-" + base_name(request.run) : request.job_name));
   add("--nodes=" + std::to_string(request.nodes));
-  add("--ntasks-per-node=" + std::to_string(tasks));
+  add("--ntasks-per-node=" + std::to_string(ranks_per_node(request)));
   if (request.gpus_per_node > 0) add("--gpus-per-node=" + std::to_string(request.gpus_per_node));
   if (request.cpus_per_task > 0) add("--cpus-per-task=" + std::to_string(request.cpus_per_task));
   add_if("mem", request.mem);

@@ -40,6 +40,8 @@ struct SweepEntry {
 };
 std::vector<SweepEntry> read_sweep_file(const std::string& path);
 
+// Ranks per node: --tasks-per-node, else one per GPU, else one.
+int ranks_per_node(const JobRequest& request);
 // Which template a request uses: "pretrain.sbatch", "finetune.sbatch" or "sweep.sbatch".
 std::string template_name(const JobRequest& request);
 // The #SBATCH lines of the request, in order.

@@ -46,12 +46,7 @@ std::string finetune(const std::string& out, const std::string& extra) {
 
 namespace fs = std::filesystem;
 
-core::JsonValue read_json(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return core::JsonValue::parse(s.str());
-}
+core::JsonValue read_json(const std::string& path) { return core::JsonValue::parse(read_text_file(path)); }
 
 TEST(FinetuneCli, ReportFromPretrainedEncoderAgreesWithEval) {
   const std::string out = fixture().dir + "/ft";
@@ -121,13 +116,6 @@ TEST(FinetuneCli, TwoDataParallelRanksReportTheSingleRankNumbers) {
   EXPECT_NEAR(a["accuracy"].as_number(), b["accuracy"].as_number(), 0.05);
 }
 
-std::string file_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 TEST(FinetuneCli, ResumedRunSelectsTheSameModelAsAnUninterruptedOne) {
   // Evaluations at 3, 6, 9, 12; the resumed run restarts from the step-6 checkpoint, so the
   // best model so far (and its score) must come back from that checkpoint, not from memory.
@@ -146,7 +134,7 @@ TEST(FinetuneCli, ResumedRunSelectsTheSameModelAsAnUninterruptedOne) {
   EXPECT_EQ(a["best_step"].as_int(), b["best_step"].as_int());
   EXPECT_EQ(a["macro_f1"].as_number(), b["macro_f1"].as_number());
   EXPECT_EQ(a["confusion"].dump(), b["confusion"].dump());
-  EXPECT_EQ(file_text(straight + "/eval.jsonl"), file_text(split + "/eval.jsonl"));
+  EXPECT_EQ(read_text_file(straight + "/eval.jsonl"), read_text_file(split + "/eval.jsonl"));
 }
 
 TEST(FinetuneCli, RefusesAmbiguousStartsAndUnknownFreeze) {
