@@ -22,7 +22,7 @@ class Communicator {
   virtual ~Communicator() = default;
   virtual int rank() const = 0;
   virtual int size() const = 0;
-  virtual const char* backend() const = 0;  // "mpi" or "nccl"
+  virtual const char* backend() const = 0;  // "mpi", "nccl" or "local"
 
   virtual std::shared_ptr<Work> all_reduce_async(torch::Tensor tensor, ReduceOp op) = 0;
   // input: size() equal chunks along dim 0; output: this rank's reduced chunk.
@@ -51,8 +51,9 @@ std::unique_ptr<Communicator> make_local_communicator();
 
 #ifdef TRAFFICFM_HAVE_NCCL
 // NCCL over the ranks of `bootstrap` (whose rank 0 creates the ncclUniqueId and broadcasts it),
-// on the current CUDA device, with its own stream ordered against the compute stream by events.
-std::unique_ptr<Communicator> make_nccl_communicator(Communicator& bootstrap);
+// on CUDA device `device` (made the calling thread's current device), with its own stream
+// ordered against the compute stream by events. `bootstrap` must outlive it.
+std::unique_ptr<Communicator> make_nccl_communicator(Communicator& bootstrap, int device);
 #endif
 
 }  // namespace trafficfm::distributed

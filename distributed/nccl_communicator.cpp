@@ -24,30 +24,46 @@ void nccl_check(ncclResult_t rc, const char* call) {
 
 ncclDataType_t nccl_type(const torch::Tensor& t) {
   switch (t.scalar_type()) {
-    case torch::kFloat: return ncclFloat32;
-    case torch::kDouble: return ncclFloat64;
-    case torch::kHalf: return ncclFloat16;
-    case torch::kBFloat16: return ncclBfloat16;
-    case torch::kInt: return ncclInt32;
-    case torch::kLong: return ncclInt64;
-    case torch::kByte: return ncclUint8;
-    case torch::kChar: return ncclInt8;
-    default: throw std::invalid_argument("NCCL backend: unsupported dtype");
+    case torch::kFloat:
+      return ncclFloat32;
+    case torch::kDouble:
+      return ncclFloat64;
+    case torch::kHalf:
+      return ncclFloat16;
+    case torch::kBFloat16:
+      return ncclBfloat16;
+    case torch::kInt:
+      return ncclInt32;
+    case torch::kLong:
+      return ncclInt64;
+    case torch::kByte:
+      return ncclUint8;
+    case torch::kChar:
+      return ncclInt8;
+    default:
+      throw std::invalid_argument("NCCL backend: unsupported dtype");
   }
 }
 
 ncclRedOp_t nccl_op(ReduceOp op) {
   switch (op) {
-    case ReduceOp::kSum: return ncclSum;
-    case ReduceOp::kAvg: return ncclAvg;
-    case ReduceOp::kMax: return ncclMax;
+    case ReduceOp::kSum:
+      return ncclSum;
+    case ReduceOp::kAvg:
+      return ncclAvg;
+    case ReduceOp::kMax:
+      return ncclMax;
   }
   return ncclSum;
 }
 
-void check_cuda_tensor(const torch::Tensor& t, const char* what) {
+void check_cuda_tensor(const torch::Tensor& t, const char* what, int device) {
   if (!t.device().is_cuda() || !t.is_contiguous()) {
     throw std::invalid_argument(std::string("NCCL backend: ") + what + " must be a contiguous CUDA tensor");
+  }
+  if (t.device().index() != device) {
+    throw std::invalid_argument(std::string("NCCL backend: ") + what + " is on " + t.device().str() +
+                                ", the communicator on cuda:" + std::to_string(device));
   }
 }
 
@@ -63,7 +79,8 @@ class NcclWork : public Work {
 
 class NcclCommunicator : public Communicator {
  public:
-  NcclCommunicator(Communicator& bootstrap) : bootstrap_(bootstrap) {
+  NcclCommunicator(Communicator& bootstrap, int device) : bootstrap_(bootstrap), device_(device) {
+    cuda_check(cudaSetDevice(device_), "cudaSetDevice");
     rank_ = bootstrap.rank();
     size_ = bootstrap.size();
     ncclUniqueId id;
@@ -74,6 +91,7 @@ class NcclCommunicator : public Communicator {
     nccl_check(ncclCommInitRank(&comm_, size_, id, rank_), "ncclCommInitRank");
   }
   ~NcclCommunicator() override {
+    cudaSetDevice(device_);
     ncclCommDestroy(comm_);
     cudaStreamDestroy(stream_);
   }
@@ -82,15 +100,17 @@ class NcclCommunicator : public Communicator {
   const char* backend() const override { return "nccl"; }
 
   std::shared_ptr<Work> all_reduce_async(torch::Tensor t, ReduceOp op) override {
-    check_cuda_tensor(t, "all_reduce tensor");
+    check_cuda_tensor(t, "all_reduce tensor", device_);
     return launch([&] {
-      nccl_check(ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(), nccl_type(t), nccl_op(op), comm_, stream_),
-                 "ncclAllReduce");
+      nccl_check(
+          ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(), nccl_type(t), nccl_op(op), comm_, stream_),
+          "ncclAllReduce");
     });
   }
-  std::shared_ptr<Work> reduce_scatter_async(torch::Tensor input, torch::Tensor output, ReduceOp op) override {
-    check_cuda_tensor(input, "reduce_scatter input");
-    check_cuda_tensor(output, "reduce_scatter output");
+  std::shared_ptr<Work> reduce_scatter_async(torch::Tensor input, torch::Tensor output,
+                                             ReduceOp op) override {
+    check_cuda_tensor(input, "reduce_scatter input", device_);
+    check_cuda_tensor(output, "reduce_scatter output", device_);
     return launch([&] {
       nccl_check(ncclReduceScatter(input.data_ptr(), output.data_ptr(), output.numel(), nccl_type(input),
                                    nccl_op(op), comm_, stream_),
@@ -98,15 +118,16 @@ class NcclCommunicator : public Communicator {
     });
   }
   std::shared_ptr<Work> all_gather_async(torch::Tensor input, torch::Tensor output) override {
-    check_cuda_tensor(input, "all_gather input");
-    check_cuda_tensor(output, "all_gather output");
+    check_cuda_tensor(input, "all_gather input", device_);
+    check_cuda_tensor(output, "all_gather output", device_);
     return launch([&] {
-      nccl_check(ncclAllGather(input.data_ptr(), output.data_ptr(), input.numel(), nccl_type(input), comm_, stream_),
-                 "ncclAllGather");
+      nccl_check(
+          ncclAllGather(input.data_ptr(), output.data_ptr(), input.numel(), nccl_type(input), comm_, stream_),
+          "ncclAllGather");
     });
   }
   std::shared_ptr<Work> broadcast_async(torch::Tensor t, int root) override {
-    check_cuda_tensor(t, "broadcast tensor");
+    check_cuda_tensor(t, "broadcast tensor", device_);
     return launch([&] {
       nccl_check(ncclBroadcast(t.data_ptr(), t.data_ptr(), t.numel(), nccl_type(t), root, comm_, stream_),
                  "ncclBroadcast");
@@ -115,17 +136,21 @@ class NcclCommunicator : public Communicator {
   void barrier() override {
     bootstrap_.barrier();
     cuda_check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    // The compute stream too: a barrier means this rank's earlier work is done.
+    cuda_check(cudaSetDevice(device_), "cudaSetDevice");
+    cuda_check(cudaStreamSynchronize(nullptr), "cudaStreamSynchronize");
   }
   std::unique_ptr<Communicator> split(int color, int key) override {
     // The sub-communicator's ids travel over a matching split of the bootstrap communicator.
     owned_bootstraps_.push_back(bootstrap_.split(color, key));
-    return std::make_unique<NcclCommunicator>(*owned_bootstraps_.back());
+    return std::make_unique<NcclCommunicator>(*owned_bootstraps_.back(), device_);
   }
 
  private:
   template <typename Op>
   std::shared_ptr<Work> launch(Op&& op) {
     cudaEvent_t ready, done;
+    cuda_check(cudaSetDevice(device_), "cudaSetDevice");  // a no-op on autograd's thread for this device
     cuda_check(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming), "cudaEventCreate");
     cuda_check(cudaEventRecord(ready, nullptr), "cudaEventRecord");
     cuda_check(cudaStreamWaitEvent(stream_, ready, 0), "cudaStreamWaitEvent");
@@ -137,6 +162,7 @@ class NcclCommunicator : public Communicator {
   }
 
   Communicator& bootstrap_;
+  int device_ = 0;
   std::vector<std::unique_ptr<Communicator>> owned_bootstraps_;
   int rank_ = 0, size_ = 1;
   ncclComm_t comm_ = nullptr;
@@ -145,8 +171,8 @@ class NcclCommunicator : public Communicator {
 
 }  // namespace
 
-std::unique_ptr<Communicator> make_nccl_communicator(Communicator& bootstrap) {
-  return std::make_unique<NcclCommunicator>(bootstrap);
+std::unique_ptr<Communicator> make_nccl_communicator(Communicator& bootstrap, int device) {
+  return std::make_unique<NcclCommunicator>(bootstrap, device);
 }
 
 }  // namespace trafficfm::distributed

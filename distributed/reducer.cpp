@@ -1,35 +1,67 @@
 #include "distributed/reducer.h"
 
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/variable.h>
+
+#include <functional>
 #include <stdexcept>
 
 namespace trafficfm::distributed {
+namespace {
+
+// Runs after a parameter's AccumulateGrad node, i.e. once .grad() holds this backward's sum.
+class AfterAccumulation : public torch::autograd::FunctionPostHook {
+ public:
+  explicit AfterAccumulation(std::function<void()> callback) : callback_(std::move(callback)) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
+                                            const torch::autograd::variable_list& /*inputs*/) override {
+    callback_();
+    return outputs;
+  }
+
+ private:
+  std::function<void()> callback_;
+};
+
+bool is_view_of(const torch::Tensor& grad, const torch::Tensor& view) {
+  return grad.defined() && grad.data_ptr() == view.data_ptr() && grad.sizes() == view.sizes() &&
+         grad.strides() == view.strides() && grad.scalar_type() == view.scalar_type();
+}
+
+}  // namespace
 
 Reducer::Reducer(std::vector<NamedParameter> parameters, Communicator& dp, ReducerOptions options)
     : params_(std::move(parameters)), slots_(params_.size()), dp_(dp), options_(options) {
   // Buckets in reverse registration order: the last layers' gradients arrive first.
+  std::vector<std::int64_t> bucket_numel;
   for (std::size_t k = params_.size(); k-- > 0;) {
     const torch::Tensor& p = params_[k].tensor;
     if (!p.requires_grad()) continue;
     const std::size_t bytes = static_cast<std::size_t>(p.numel()) * p.element_size();
-    const bool fresh = buckets_.empty() ||
-                       params_[buckets_.back().parameters.front()].tensor.scalar_type() != p.scalar_type() ||
-                       params_[buckets_.back().parameters.front()].tensor.device() != p.device() ||
-                       (buckets_.back().buffer.numel() * p.element_size() + bytes > options_.bucket_bytes &&
-                        !buckets_.back().parameters.empty());
-    if (fresh) buckets_.push_back(Bucket{torch::empty({0}, p.options()), torch::Tensor(), {}, 0, nullptr});
-    Bucket& b = buckets_.back();
-    slots_[k] = Slot{buckets_.size() - 1, b.buffer.numel(), false};
-    b.buffer = torch::empty({b.buffer.numel() + p.numel()}, p.options().requires_grad(false));
-    b.parameters.push_back(k);
+    const bool fresh =
+        buckets_.empty() ||
+        params_[buckets_.back().parameters.front()].tensor.scalar_type() != p.scalar_type() ||
+        params_[buckets_.back().parameters.front()].tensor.device() != p.device() ||
+        static_cast<std::size_t>(bucket_numel.back()) * p.element_size() + bytes > options_.bucket_bytes;
+    if (fresh) {
+      buckets_.push_back(Bucket{torch::Tensor(), torch::Tensor(), {}, 0, nullptr});
+      bucket_numel.push_back(0);
+    }
+    slots_[k] = Slot{buckets_.size() - 1, bucket_numel.back(), torch::Tensor(), false};
+    bucket_numel.back() += p.numel();
+    buckets_.back().parameters.push_back(k);
   }
-  for (auto& b : buckets_) {
+  for (std::size_t i = 0; i < buckets_.size(); ++i) {
+    Bucket& b = buckets_[i];
+    const auto& first = params_[b.parameters.front()].tensor;
+    const auto options = first.options().requires_grad(false);
+    std::int64_t numel = bucket_numel[i];
     if (options_.shard_gradients) {  // pad so every dp rank gets an equal slice
       const std::int64_t dp_size = dp_.size();
-      const std::int64_t padded = (b.buffer.numel() + dp_size - 1) / dp_size * dp_size;
-      b.buffer = torch::empty({padded}, b.buffer.options());
-      b.shard = torch::empty({padded / dp_size}, b.buffer.options());
+      numel = (numel + dp_size - 1) / dp_size * dp_size;
+      b.shard = torch::empty({numel / dp_size}, options);
     }
-    b.buffer.zero_();
+    b.buffer = torch::zeros({numel}, options);
     b.pending = b.parameters.size();
   }
   if (options_.broadcast_parameters) {
@@ -38,13 +70,21 @@ Reducer::Reducer(std::vector<NamedParameter> parameters, Communicator& dp, Reduc
   }
   for (std::size_t k = 0; k < params_.size(); ++k) {
     if (!params_[k].tensor.requires_grad()) continue;
-    hooks_.emplace_back(k, params_[k].tensor.register_hook([this, k](torch::Tensor grad) { on_gradient(k, grad); }));
+    const torch::Tensor& p = params_[k].tensor;
+    slots_[k].view = buckets_[slots_[k].bucket].buffer.narrow(0, slots_[k].offset, p.numel()).view(p.sizes());
+    attach_gradient_view(k);  // a gradient already there is kept
+    auto accumulator = torch::autograd::impl::grad_accumulator(p);
+    if (!accumulator)
+      throw std::invalid_argument("reducer: parameter '" + params_[k].name + "' is not a leaf");
+    const auto key = accumulator->add_post_hook(
+        std::make_unique<AfterAccumulation>([this, k] { on_gradient_accumulated(k); }));
+    hooks_.emplace_back(std::move(accumulator), key);
   }
 }
 
 Reducer::~Reducer() {
   // The hooks capture `this`: they must not outlive the reducer.
-  for (const auto& [k, handle] : hooks_) params_[k].tensor.remove_hook(handle);
+  for (auto& [accumulator, key] : hooks_) accumulator->del_post_hook(key);
   // Never leave a collective running on buffers that are about to go away.
   for (auto& b : buckets_) {
     if (b.work) {
@@ -54,22 +94,27 @@ Reducer::~Reducer() {
       }
     }
   }
+  // .grad() stays valid: the views keep the bucket storage alive.
 }
 
 void Reducer::set_sync(bool sync) { sync_ = sync; }
 
-void Reducer::on_gradient(std::size_t index, const torch::Tensor& grad) {
-  if (!sync_) return;
-  const Slot& slot = slots_[index];
+void Reducer::attach_gradient_view(std::size_t k) {
+  torch::Tensor& param = params_[k].tensor;
+  const torch::Tensor& view = slots_[k].view;
+  if (is_view_of(param.grad(), view)) return;
   torch::NoGradGuard no_grad;
-  const torch::Tensor& param = params_[index].tensor;
-  auto view = buckets_[slot.bucket].buffer.narrow(0, slot.offset, param.numel());
-  // Earlier micro-batches' gradients (no-sync steps) are in .grad already; this one is not yet.
   if (param.grad().defined()) {
-    torch::add_out(view, param.grad().reshape(-1), grad.reshape(-1));
+    view.copy_(param.grad());
   } else {
-    view.copy_(grad.reshape(-1));
+    view.zero_();
   }
+  param.mutable_grad() = view;
+}
+
+void Reducer::on_gradient_accumulated(std::size_t index) {
+  if (!sync_) return;
+  attach_gradient_view(index);  // a no-op unless .grad() was replaced since the last step
   mark_ready(index);
 }
 
@@ -87,26 +132,17 @@ void Reducer::launch_ready_buckets() {
   // In bucket order only: every rank must issue the same collectives in the same order.
   while (next_to_launch_ < buckets_.size() && buckets_[next_to_launch_].pending == 0) {
     Bucket& b = buckets_[next_to_launch_++];
-    b.work = options_.shard_gradients ? dp_.reduce_scatter_async(b.buffer, b.shard, ReduceOp::kSum)
-                                      : dp_.all_reduce_async(b.buffer, ReduceOp::kSum);
+    const ReduceOp op = options_.loss_divided_by_dp ? ReduceOp::kSum : ReduceOp::kAvg;
+    b.work = options_.shard_gradients ? dp_.reduce_scatter_async(b.buffer, b.shard, op)
+                                      : dp_.all_reduce_async(b.buffer, op);
   }
-}
-
-void Reducer::use_existing_gradient(std::size_t k) {
-  torch::NoGradGuard no_grad;
-  const torch::Tensor& param = params_[k].tensor;
-  auto view = buckets_[slots_[k].bucket].buffer.narrow(0, slots_[k].offset, param.numel());
-  if (param.grad().defined()) {
-    view.copy_(param.grad().reshape(-1));
-  } else {
-    view.zero_();
-  }
-  mark_ready(k);
 }
 
 void Reducer::sync_existing_gradients() {
   for (std::size_t k = 0; k < params_.size(); ++k) {
-    if (params_[k].tensor.requires_grad()) use_existing_gradient(k);
+    if (!params_[k].tensor.requires_grad()) continue;
+    attach_gradient_view(k);
+    mark_ready(k);
   }
   finish();
 }
@@ -120,7 +156,9 @@ void Reducer::finish() {
       missing += (missing.empty() ? "" : ", ") + params_[k].name;
       continue;
     }
-    use_existing_gradient(k);  // an unused parameter contributes its accumulated gradient, or zeros
+    // An unused parameter contributes its accumulated gradient (no-sync micro-batches), or zeros.
+    attach_gradient_view(k);
+    mark_ready(k);
   }
   if (!missing.empty()) {
     for (auto& b : buckets_) {
@@ -129,28 +167,10 @@ void Reducer::finish() {
     throw std::runtime_error("reducer: no gradient for parameter(s) " + missing +
                              " (not used in the forward pass?); set --parallel.find-unused to allow it");
   }
-  torch::NoGradGuard no_grad;
-  const double scale = 1.0 / dp_.size();
   for (auto& b : buckets_) {
     b.work->wait();
     b.work.reset();
-    if (options_.shard_gradients) {
-      b.shard.mul_(scale);
-      for (std::size_t k : b.parameters) slots_[k].ready = false;
-      b.pending = b.parameters.size();
-      continue;
-    }
-    b.buffer.mul_(scale);
-    for (std::size_t k : b.parameters) {
-      torch::Tensor& param = params_[k].tensor;
-      auto synced = b.buffer.narrow(0, slots_[k].offset, param.numel()).view(param.sizes());
-      if (param.grad().defined()) {
-        param.mutable_grad().copy_(synced);
-      } else {
-        param.mutable_grad() = synced.clone();
-      }
-      slots_[k].ready = false;
-    }
+    for (std::size_t k : b.parameters) slots_[k].ready = false;
     b.pending = b.parameters.size();
   }
   next_to_launch_ = 0;

@@ -2,23 +2,34 @@
 // Flashlight's and PyTorch DDP's design):
 //  - parameters are packed, in reverse registration order (roughly the order backward
 //    produces their gradients), into flat buckets of about `bucket_bytes`;
-//  - a hook on each parameter copies its gradient into its bucket slot as soon as autograd
-//    produces it; when a bucket is complete its all-reduce starts on the communicator's thread
-//    while backward goes on (buckets start in order, the same order on every rank);
-//  - finish() waits, averages, and writes the synced gradients into param.grad();
+//  - each parameter's .grad() is a view into its bucket (DDP's gradient_as_bucket_view), so
+//    autograd accumulates gradients straight into the flat buffer: no copy in, no copy out,
+//    and one copy of the gradients in memory instead of two;
+//  - a hook after each parameter's gradient accumulation marks it ready; when a bucket is
+//    complete its all-reduce starts on the communicator's thread while backward goes on
+//    (buckets start in order, the same order on every rank);
+//  - finish() waits: .grad() then holds the averaged gradients (the collective averages, or
+//    the caller divided the loss by dp, see loss_divided_by_dp);
 //  - gradient accumulation: with sync off (no_sync micro-batches) the hooks do nothing and
-//    .grad accumulates as usual; the syncing micro-batch adds the accumulated .grad in;
-//  - bucket buffers are allocated once and reused every step;
+//    .grad accumulates in the bucket as usual; the syncing micro-batch's all-reduce carries
+//    the sum of all micro-batches;
+//  - bucket buffers are allocated once and reused every step. Zero gradients in place
+//    (Module::zero_grad() does); a .grad() replaced by another tensor (set to none, or
+//    assigned) is copied into the bucket once and the view put back;
 //  - parameters are broadcast from dp rank 0 at construction, so ranks start identical;
 //  - a parameter that got no gradient is an error naming it, unless find_unused is set
 //    (then it contributes zeros).
 #pragma once
+#include <torch/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <torch/types.h>
+namespace torch::autograd {
+struct Node;
+}
 
 #include "distributed/communicator.h"
 
@@ -32,6 +43,11 @@ struct ReducerOptions {
   // holds the averaged gradients of its 1/dp slice of each bucket (bucket_shard), and .grad()
   // is left alone (ZeroAdamW reads the shards).
   bool shard_gradients = false;
+  // The caller has divided each rank's loss by dp (the trainer folds 1/dp into the loss weight
+  // it applies anyway), so the gradients only need summing. Saves the averaging pass over all
+  // gradients that an MPI all-reduce would otherwise need after every bucket (NCCL averages
+  // for free, ncclAvg).
+  bool loss_divided_by_dp = false;
 };
 
 struct NamedParameter {
@@ -76,11 +92,13 @@ class Reducer {
   struct Slot {
     std::size_t bucket = 0;
     std::int64_t offset = 0;
+    torch::Tensor view;  // the parameter's slice of the bucket, shaped like the parameter
     bool ready = false;
   };
-  void on_gradient(std::size_t index, const torch::Tensor& grad);
+  void on_gradient_accumulated(std::size_t index);
   void mark_ready(std::size_t index);
-  void use_existing_gradient(std::size_t index);  // its .grad() (or zeros) as this step's gradient
+  // Makes .grad() of parameter k its bucket view again, keeping (copying) its value, or zeros.
+  void attach_gradient_view(std::size_t k);
   void launch_ready_buckets();
 
   std::vector<NamedParameter> params_;
@@ -90,7 +108,9 @@ class Reducer {
   ReducerOptions options_;
   bool sync_ = true;
   std::size_t next_to_launch_ = 0;
-  std::vector<std::pair<std::size_t, unsigned>> hooks_;  // (parameter, hook handle)
+  // The gradient accumulator of each parameter (kept alive: autograd holds it weakly) and the
+  // key of the hook added after it.
+  std::vector<std::pair<std::shared_ptr<torch::autograd::Node>, std::uintptr_t>> hooks_;
 };
 
 }  // namespace trafficfm::distributed

@@ -122,8 +122,10 @@ Trainer::Trainer(Task& task, datasets::Loader& train, datasets::Loader* val, dis
   reducer_options.bucket_bytes = s.options.bucket_bytes;
   reducer_options.find_unused = s.options.find_unused;
   reducer_options.shard_gradients = s.options.optimizer.zero;
+  reducer_options.loss_divided_by_dp = true;  // see the loss weight in the step loop
   s.reducer = std::make_unique<distributed::Reducer>(named, s.grid.dp(), reducer_options);
-  s.optimizer = std::make_unique<TrainerOptimizer>(*s.reducer, s.grid, decay, split, s.options.optimizer, lr_scale);
+  s.optimizer =
+      std::make_unique<TrainerOptimizer>(*s.reducer, s.grid, decay, split, s.options.optimizer, lr_scale);
   CheckpointSettings settings;
   settings.run_dir = s.options.out_dir;
   settings.keep_last = s.options.keep_last;
@@ -147,7 +149,8 @@ void Trainer::evaluate(std::uint64_t step) {
   s.val->restore(datasets::LoaderState{s.val->state().seed, 0, 0});
   s.task.begin_eval();
   std::map<std::string, double> terms;
-  const std::size_t batches = std::max<std::size_t>(1, std::min<std::size_t>(s.options.eval_batches, s.val->steps_per_epoch()));
+  const std::size_t batches =
+      std::max<std::size_t>(1, std::min<std::size_t>(s.options.eval_batches, s.val->steps_per_epoch()));
   for (std::size_t b = 0; b < batches; ++b) {
     const auto batch = s.val->next();
     AutocastScope autocast(s.autocast);
@@ -234,7 +237,9 @@ TrainResult Trainer::run() {
         losses = s.task.losses(batch);
       }
       const double share = batch_share(batch, layout.dp);
-      (losses.at("loss") * (share / static_cast<double>(s.options.accumulation))).backward();
+      // The reducer sums over dp (loss_divided_by_dp): dividing here, on one scalar, makes
+      // that sum the average without another pass over the gradients.
+      (losses.at("loss") * (share / static_cast<double>(s.options.accumulation * layout.dp))).backward();
       s.reducer->finish();
       for (const auto& [name, value] : losses) {
         double& term = terms[name];
@@ -251,15 +256,18 @@ TrainResult Trainer::run() {
     s.grid.world().all_reduce(flags, ReduceOp::kMax);
     if (flags[0].item<double>() > 0) {
       ++counters.skipped_nonfinite;
-      log_warn("step ", step, ": non-finite loss or gradient, update skipped (", ++bad_in_a_row, " in a row)");
+      log_warn("step ", step, ": non-finite loss or gradient, update skipped (", ++bad_in_a_row,
+               " in a row)");
       if (bad_in_a_row >= s.options.max_bad_steps) {
-        log_error("stopping: ", bad_in_a_row, " non-finite steps in a row; the newest checkpoint is from before them");
+        log_error("stopping: ", bad_in_a_row,
+                  " non-finite steps in a row; the newest checkpoint is from before them");
         result.exit_code = 1;
         break;
       }
     } else if (flags[1].item<double>() > 0) {
       ++counters.skipped_spikes;
-      log_warn("step ", step, ": loss ", terms["loss"], " is a spike (z > ", s.options.spike_zscore, "), update skipped");
+      log_warn("step ", step, ": loss ", terms["loss"], " is a spike (z > ", s.options.spike_zscore,
+               "), update skipped");
     } else {
       bad_in_a_row = 0;
       s.optimizer->step(lr, norm);
@@ -276,21 +284,26 @@ TrainResult Trainer::run() {
       for (const auto& [name, value] : terms) line.set(name, value);
       line.set("lr", lr).set("grad_norm", norm).set("step_time_s", seconds).set("data_time_s", data_seconds);
       line.set("samples_per_s", global_samples / seconds);
-      if (s.task.tokens_per_sample() > 0) line.set("tokens_per_s", global_samples * s.task.tokens_per_sample() / seconds);
+      if (s.task.tokens_per_sample() > 0)
+        line.set("tokens_per_s", global_samples * s.task.tokens_per_sample() / seconds);
       if (s.task.flops_per_sample() > 0) {
         const double flops = global_samples * s.task.flops_per_sample() / seconds;
         line.set("model_flops_per_s", flops);
-        if (s.options.peak_flops_per_rank > 0) line.set("mfu", flops / (s.options.peak_flops_per_rank * layout.world));
+        if (s.options.peak_flops_per_rank > 0)
+          line.set("mfu", flops / (s.options.peak_flops_per_rank * layout.world));
       }
       line.set("peak_rss_mb", peak_rss_mb());
       line.set("skipped", counters.skipped_nonfinite + counters.skipped_spikes);
       s.metrics->write(line);
     }
     progress.advance();
-    if (s.val && s.options.eval_every > 0 && counters.step % s.options.eval_every == 0) evaluate(counters.step);
+    if (s.val && s.options.eval_every > 0 && counters.step % s.options.eval_every == 0)
+      evaluate(counters.step);
     // Stop signals and the time-based checkpoint clock are agreed at the step boundary.
-    const bool time_due = s.options.ckpt_minutes > 0 && seconds_since(last_save) >= 60.0 * s.options.ckpt_minutes;
-    auto boundary = torch::tensor({static_cast<double>(stop_signal()), time_due && rank0 ? 1.0 : 0.0}, torch::kDouble);
+    const bool time_due =
+        s.options.ckpt_minutes > 0 && seconds_since(last_save) >= 60.0 * s.options.ckpt_minutes;
+    auto boundary =
+        torch::tensor({static_cast<double>(stop_signal()), time_due && rank0 ? 1.0 : 0.0}, torch::kDouble);
     s.grid.world().all_reduce(boundary, ReduceOp::kMax);
     const int signal = static_cast<int>(boundary[0].item<double>());
     if (signal != 0) {
@@ -304,7 +317,8 @@ TrainResult Trainer::run() {
   }
   if (result.exit_code == 0 && counters.step == s.options.steps && saved_at != counters.step) save();
   s.checkpoint->flush();
-  if (result.exit_code == 0 && s.val && (s.options.eval_every == 0 || counters.step % s.options.eval_every != 0)) {
+  if (result.exit_code == 0 && s.val &&
+      (s.options.eval_every == 0 || counters.step % s.options.eval_every != 0)) {
     evaluate(counters.step);
   }
   progress.finish();
@@ -313,8 +327,8 @@ TrainResult Trainer::run() {
   result.final_loss = terms.count("loss") ? terms["loss"] : 0.0;
   const double elapsed = seconds_since(run_started);
   log_info("train: ", counters.step - first_step, " steps in ", elapsed, " s (",
-           (counters.step - first_step) / std::max(elapsed, 1e-9), " steps/s), final loss ", result.final_loss,
-           ", skipped ", result.skipped_steps, ", samples seen ", counters.samples);
+           (counters.step - first_step) / std::max(elapsed, 1e-9), " steps/s), final loss ",
+           result.final_loss, ", skipped ", result.skipped_steps, ", samples seen ", counters.samples);
   return result;
 }
 

@@ -1,20 +1,19 @@
 #include "launch/torch/training_setup.h"
 
-#include <sched.h>
-
-#include <cstdlib>
-
 #include <ATen/Parallel.h>
 #include <mpi.h>
+#include <sched.h>
 
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
 #include "core/atomic_file.h"
 #include "core/errors.h"
 #include "core/log.h"
+#include "distributed/routed_communicator.h"
 
 namespace trafficfm::launch {
 
@@ -22,47 +21,63 @@ namespace po = core::po;
 
 void add_training_options(po::options_description& options) {
   po::options_description train("Training [train]");
-  train.add_options()
-      ("train.steps", po::value<std::uint64_t>()->default_value(1000), "optimizer steps (unless samples or tokens is set)")
-      ("train.samples", po::value<std::uint64_t>()->default_value(0), "train on this many samples (0: use steps)")
-      ("train.tokens", po::value<double>()->default_value(0), "train on this many tokens (0: use steps)")
-      ("train.batch-size", po::value<std::size_t>()->default_value(32), "samples per micro-batch per data-parallel rank")
-      ("train.accumulation", po::value<std::size_t>()->default_value(1), "micro-batches per optimizer step")
-      ("train.lr", po::value<double>()->default_value(1e-3), "peak learning rate")
-      ("train.min-lr-ratio", po::value<double>()->default_value(0.1), "final rate / peak rate")
-      ("train.warmup", po::value<double>()->default_value(0.05), "linear warmup, as a fraction of the steps")
-      ("train.decay", po::value<std::string>()->default_value("cosine"), "cosine | linear | constant")
-      ("train.weight-decay", po::value<double>()->default_value(0.05), "AdamW decoupled weight decay (not on biases, norms, positions)")
-      ("train.beta1", po::value<double>()->default_value(0.9), "AdamW beta1")
-      ("train.beta2", po::value<double>()->default_value(0.95), "AdamW beta2")
-      ("train.eps", po::value<double>()->default_value(1e-8), "AdamW epsilon")
-      ("train.clip", po::value<double>()->default_value(1.0), "global gradient-norm clip (0: off)")
-      ("train.log-every", po::value<std::uint64_t>()->default_value(10), "steps between metrics lines")
-      ("train.eval-every", po::value<std::uint64_t>()->default_value(0), "steps between val evaluations (0: at the end only)")
-      ("train.eval-batches", po::value<std::size_t>()->default_value(20), "val batches per evaluation and rank")
-      ("train.ckpt-every", po::value<std::uint64_t>()->default_value(0), "steps between checkpoints (0: at the end and on a stop)")
-      ("train.ckpt-minutes", po::value<double>()->default_value(0), "also checkpoint every M minutes (0: off)")
-      ("train.ckpt-async", po::value<bool>()->default_value(false), "write checkpoints on a background thread")
-      ("train.keep-last", po::value<std::size_t>()->default_value(3), "checkpoints kept besides milestones")
-      ("train.milestone-every", po::value<std::uint64_t>()->default_value(0), "keep every checkpoint at a multiple of N steps (0: none)")
-      ("train.max-bad-steps", po::value<std::size_t>()->default_value(5), "non-finite steps in a row that stop the run")
-      ("train.spike-zscore", po::value<double>()->default_value(0), "skip a step whose loss is this many sigma above the recent mean (0: off)")
-      ("train.seed", po::value<std::uint64_t>()->default_value(0), "seed of initialization, data order, masks and dropout")
-      ("train.device", po::value<std::string>()->default_value("cpu"), "cpu | cuda (cuda: bf16 autocast)")
-      ("train.threads", po::value<int>()->default_value(0), "intra-op threads per rank (0: cores / ranks on the node)")
-      ("train.peak-tflops", po::value<double>()->default_value(0), "peak TFLOP/s of one rank's device, for MFU (0: not reported)");
+  train.add_options()("train.steps", po::value<std::uint64_t>()->default_value(1000),
+                      "optimizer steps (unless samples or tokens is set)")(
+      "train.samples", po::value<std::uint64_t>()->default_value(0),
+      "train on this many samples (0: use steps)")("train.tokens", po::value<double>()->default_value(0),
+                                                   "train on this many tokens (0: use steps)")(
+      "train.batch-size", po::value<std::size_t>()->default_value(32),
+      "samples per micro-batch per data-parallel rank")(
+      "train.accumulation", po::value<std::size_t>()->default_value(1), "micro-batches per optimizer step")(
+      "train.lr", po::value<double>()->default_value(1e-3), "peak learning rate")(
+      "train.min-lr-ratio", po::value<double>()->default_value(0.1), "final rate / peak rate")(
+      "train.warmup", po::value<double>()->default_value(0.05), "linear warmup, as a fraction of the steps")(
+      "train.decay", po::value<std::string>()->default_value("cosine"), "cosine | linear | constant")(
+      "train.weight-decay", po::value<double>()->default_value(0.05),
+      "AdamW decoupled weight decay (not on biases, norms, positions)")(
+      "train.beta1", po::value<double>()->default_value(0.9), "AdamW beta1")(
+      "train.beta2", po::value<double>()->default_value(0.95), "AdamW beta2")(
+      "train.eps", po::value<double>()->default_value(1e-8), "AdamW epsilon")(
+      "train.clip", po::value<double>()->default_value(1.0), "global gradient-norm clip (0: off)")(
+      "train.log-every", po::value<std::uint64_t>()->default_value(10), "steps between metrics lines")(
+      "train.eval-every", po::value<std::uint64_t>()->default_value(0),
+      "steps between val evaluations (0: at the end only)")(
+      "train.eval-batches", po::value<std::size_t>()->default_value(20),
+      "val batches per evaluation and rank")("train.ckpt-every", po::value<std::uint64_t>()->default_value(0),
+                                             "steps between checkpoints (0: at the end and on a stop)")(
+      "train.ckpt-minutes", po::value<double>()->default_value(0),
+      "also checkpoint every M minutes (0: off)")("train.ckpt-async", po::value<bool>()->default_value(false),
+                                                  "write checkpoints on a background thread")(
+      "train.keep-last", po::value<std::size_t>()->default_value(3), "checkpoints kept besides milestones")(
+      "train.milestone-every", po::value<std::uint64_t>()->default_value(0),
+      "keep every checkpoint at a multiple of N steps (0: none)")(
+      "train.max-bad-steps", po::value<std::size_t>()->default_value(5),
+      "non-finite steps in a row that stop the run")(
+      "train.spike-zscore", po::value<double>()->default_value(0),
+      "skip a step whose loss is this many sigma above the recent mean (0: off)")(
+      "train.seed", po::value<std::uint64_t>()->default_value(0),
+      "seed of initialization, data order, masks and dropout")(
+      "train.device", po::value<std::string>()->default_value("cpu"), "cpu | cuda (cuda: bf16 autocast)")(
+      "train.threads", po::value<int>()->default_value(0),
+      "intra-op threads per rank (0: cores / ranks on the node)")(
+      "train.peak-tflops", po::value<double>()->default_value(0),
+      "peak TFLOP/s of one rank's device, for MFU (0: not reported)");
   po::options_description parallel("Parallelism [parallel]");
-  parallel.add_options()
-      ("parallel.tp", po::value<int>()->default_value(1), "tensor-parallel ranks (contiguous); dp = world / tp")
-      ("parallel.zero", po::value<int>()->default_value(0), "0 | 1: ZeRO-1, optimizer state sharded across dp ranks")
-      ("parallel.find-unused", po::value<bool>()->default_value(false), "parameters without a gradient contribute zeros instead of an error")
-      ("parallel.bucket-mb", po::value<double>()->default_value(25.0), "gradient-sync bucket size in MB");
+  parallel.add_options()("parallel.tp", po::value<int>()->default_value(1),
+                         "tensor-parallel ranks (contiguous); dp = world / tp")(
+      "parallel.zero", po::value<int>()->default_value(0),
+      "0 | 1: ZeRO-1, optimizer state sharded across dp ranks")(
+      "parallel.find-unused", po::value<bool>()->default_value(false),
+      "parameters without a gradient contribute zeros instead of an error")(
+      "parallel.bucket-mb", po::value<double>()->default_value(25.0), "gradient-sync bucket size in MB");
   po::options_description data("Data [data]");
-  data.add_options()
-      ("data.prefetch", po::value<std::size_t>()->default_value(2), "batches assembled ahead on the loader thread")
-      ("data.window-blocks", po::value<std::size_t>()->default_value(16), "shuffle window in HDF5 chunks")
-      ("data.verify-hashes", po::value<bool>()->default_value(true), "check shard SHA-256 against the manifest at open")
-      ("data.skip-bad-shards", po::value<bool>()->default_value(false), "leave out (and count) shards that fail the checks");
+  data.add_options()("data.prefetch", po::value<std::size_t>()->default_value(2),
+                     "batches assembled ahead on the loader thread")(
+      "data.window-blocks", po::value<std::size_t>()->default_value(16), "shuffle window in HDF5 chunks")(
+      "data.verify-hashes", po::value<bool>()->default_value(true),
+      "check shard SHA-256 against the manifest at open")(
+      "data.skip-bad-shards", po::value<bool>()->default_value(false),
+      "leave out (and count) shards that fail the checks");
   options.add(train).add(parallel).add(data);
 }
 
@@ -91,10 +106,42 @@ void log_slurm_job() {
     return std::string(value ? value : fallback);
   };
   std::string line = std::string("slurm: job ") + job;
-  if (std::getenv("SLURM_ARRAY_TASK_ID")) line += " (array " + env("SLURM_ARRAY_JOB_ID", "?") + "_" + env("SLURM_ARRAY_TASK_ID", "?") + ")";
-  line += ", restart count " + env("SLURM_RESTART_COUNT", "0") + ", " + env("SLURM_JOB_NUM_NODES", "1") + " node(s) " +
-          env("SLURM_JOB_NODELIST", "?");
+  if (std::getenv("SLURM_ARRAY_TASK_ID"))
+    line += " (array " + env("SLURM_ARRAY_JOB_ID", "?") + "_" + env("SLURM_ARRAY_TASK_ID", "?") + ")";
+  line += ", restart count " + env("SLURM_RESTART_COUNT", "0") + ", " + env("SLURM_JOB_NUM_NODES", "1") +
+          " node(s) " + env("SLURM_JOB_NODELIST", "?");
   core::log_info(line);
+}
+
+// One GPU per local rank. A launcher that gives each rank its own GPU (CUDA_VISIBLE_DEVICES
+// per task) leaves every rank seeing one device: device 0.
+int cuda_device_for(const distributed::LaunchEnv& env) {
+  const int visible = static_cast<int>(torch::cuda::device_count());
+  if (visible > 1 && env.local_size > visible) {
+    throw core::UsageError("--train.device cuda: " + std::to_string(env.local_size) +
+                           " ranks on this node but " + std::to_string(visible) +
+                           " GPUs visible (one GPU per rank)");
+  }
+  return visible == 1 ? 0 : env.local_rank;
+}
+
+// Several ranks: MPI for host tensors; on GPUs, NCCL for the CUDA tensors (gradients,
+// tensor-parallel activations) routed by device.
+std::unique_ptr<distributed::Communicator> make_world_communicator(const distributed::LaunchEnv& env,
+                                                                   const torch::Device& device) {
+  if (env.world_size == 1) return distributed::make_local_communicator();
+  auto host = distributed::make_mpi_world_communicator();
+  if (!device.is_cuda()) return host;
+#ifdef TRAFFICFM_HAVE_NCCL
+  const int gpu = device.index();
+  return distributed::make_routed_communicator(std::move(host), torch::kCUDA,
+                                               [gpu](distributed::Communicator& bootstrap) {
+                                                 return distributed::make_nccl_communicator(bootstrap, gpu);
+                                               });
+#else
+  throw core::UsageError("--train.device cuda on " + std::to_string(env.world_size) +
+                         " ranks needs NCCL, and this build found none (CUDA and nccl.h at configure time)");
+#endif
 }
 
 }  // namespace
@@ -103,24 +150,21 @@ std::unique_ptr<TrainingSetup> make_training_setup(const po::variables_map& valu
   auto setup = std::make_unique<TrainingSetup>();
   setup->session = std::make_unique<distributed::MpiSession>();
   const auto& env = setup->session->env();
-  setup->world = env.world_size > 1 ? distributed::make_mpi_world_communicator() : distributed::make_local_communicator();
+  const std::string device = values["train.device"].as<std::string>();
+  if (device == "cuda") {
+    if (!torch::cuda::is_available())
+      throw core::UsageError("--train.device cuda: this LibTorch sees no CUDA device");
+    setup->device = torch::Device(torch::kCUDA, cuda_device_for(env));
+  } else if (device != "cpu") {
+    throw core::UsageError("--train.device must be cpu or cuda, not '" + device + "'");
+  }
+  setup->world = make_world_communicator(env, setup->device);
   const int tp = values["parallel.tp"].as<int>();
   if (tp < 1 || env.world_size % tp != 0) {
     throw core::UsageError("--parallel.tp " + std::to_string(tp) + " does not divide the " +
                            std::to_string(env.world_size) + " ranks");
   }
   setup->grid = std::make_unique<distributed::ProcessGrid>(*setup->world, tp);
-  const std::string device = values["train.device"].as<std::string>();
-  if (device == "cuda") {
-    if (!torch::cuda::is_available()) throw core::UsageError("--train.device cuda: this LibTorch sees no CUDA device");
-    if (env.world_size > 1) {
-      throw core::UsageError("--train.device cuda runs one rank for now: the multi-rank trainer syncs over MPI on host "
-                             "tensors (the NCCL grid is not wired into the trainer yet)");
-    }
-    setup->device = torch::Device(torch::kCUDA, env.local_rank % static_cast<int>(torch::cuda::device_count()));
-  } else if (device != "cpu") {
-    throw core::UsageError("--train.device must be cpu or cuda, not '" + device + "'");
-  }
   int threads = values["train.threads"].as<int>();
   if (threads <= 0) threads = default_threads(env.local_size);
   at::set_num_threads(threads);
@@ -128,8 +172,9 @@ std::unique_ptr<TrainingSetup> make_training_setup(const po::variables_map& valu
   return setup;
 }
 
-datasets::LoaderOptions loader_options(const po::variables_map& values, const std::string& corpus, const std::string& split,
-                                       const distributed::ProcessGrid& grid, std::vector<std::string> columns) {
+datasets::LoaderOptions loader_options(const po::variables_map& values, const std::string& corpus,
+                                       const std::string& split, const distributed::ProcessGrid& grid,
+                                       std::vector<std::string> columns) {
   datasets::LoaderOptions o;
   o.corpus = corpus;
   o.split = split;
@@ -147,9 +192,11 @@ datasets::LoaderOptions loader_options(const po::variables_map& values, const st
   return o;
 }
 
-std::uint64_t training_steps(const po::variables_map& values, const distributed::ProcessGrid& grid, double tokens_per_sample) {
-  const double global_batch = static_cast<double>(grid.layout().dp * values["train.batch-size"].as<std::size_t>() *
-                                                  values["train.accumulation"].as<std::size_t>());
+std::uint64_t training_steps(const po::variables_map& values, const distributed::ProcessGrid& grid,
+                             double tokens_per_sample) {
+  const double global_batch =
+      static_cast<double>(grid.layout().dp * values["train.batch-size"].as<std::size_t>() *
+                          values["train.accumulation"].as<std::size_t>());
   const auto samples = values["train.samples"].as<std::uint64_t>();
   const double tokens = values["train.tokens"].as<double>();
   if (samples > 0 && tokens > 0) throw core::UsageError("give --train.samples or --train.tokens, not both");
@@ -169,7 +216,8 @@ core::TrainerOptions trainer_options(const po::variables_map& values, const po::
   o.accumulation = values["train.accumulation"].as<std::size_t>();
   o.schedule.peak = values["train.lr"].as<double>();
   o.schedule.total_steps = steps;
-  o.schedule.warmup_steps = static_cast<std::uint64_t>(values["train.warmup"].as<double>() * static_cast<double>(steps));
+  o.schedule.warmup_steps =
+      static_cast<std::uint64_t>(values["train.warmup"].as<double>() * static_cast<double>(steps));
   o.schedule.min_ratio = values["train.min-lr-ratio"].as<double>();
   o.schedule.decay = values["train.decay"].as<std::string>();
   o.schedule.at(0);  // rejects an unknown decay name now
@@ -216,7 +264,8 @@ int run_collectively(const TrainingSetup& setup, const std::function<int()>& bod
   return core::kExitFailure;
 }
 
-void prepare_run_directory(const std::string& out_dir, const std::string& config_ini, const distributed::ProcessGrid& grid) {
+void prepare_run_directory(const std::string& out_dir, const std::string& config_ini,
+                           const distributed::ProcessGrid& grid) {
   std::filesystem::create_directories(out_dir + "/log");
   core::open_log_file(out_dir + "/log/rank-" + std::to_string(grid.layout().rank) + ".log");
   log_slurm_job();

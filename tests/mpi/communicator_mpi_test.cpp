@@ -3,6 +3,7 @@
 
 #include "distributed/communicator.h"
 #include "distributed/process_grid.h"
+#include "distributed/routed_communicator.h"
 
 namespace trafficfm::distributed {
 namespace {
@@ -75,6 +76,72 @@ TEST(ProcessGrid, TensorParallelRanksAreContiguous) {
   auto t = torch::full({1}, static_cast<float>(c.rank()));
   grid.tp().all_reduce(t, ReduceOp::kSum);
   EXPECT_FLOAT_EQ(t.item<float>(), static_cast<float>(4 * (c.rank() / 2) + 1));
+}
+
+// Stands in for NCCL on a machine without GPUs: takes "device" (meta) tensors and counts the
+// collectives it gets, over the ranks of the host communicator it was built from.
+class CountingDeviceBackend : public Communicator {
+ public:
+  explicit CountingDeviceBackend(Communicator& host, int* calls)
+      : rank_(host.rank()), size_(host.size()), calls_(calls) {}
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  const char* backend() const override { return "counting"; }
+  std::shared_ptr<Work> all_reduce_async(torch::Tensor t, ReduceOp) override { return count(t); }
+  std::shared_ptr<Work> reduce_scatter_async(torch::Tensor input, torch::Tensor, ReduceOp) override {
+    return count(input);
+  }
+  std::shared_ptr<Work> all_gather_async(torch::Tensor input, torch::Tensor) override { return count(input); }
+  std::shared_ptr<Work> broadcast_async(torch::Tensor t, int) override { return count(t); }
+  void barrier() override { ++*calls_; }
+  std::unique_ptr<Communicator> split(int, int) override {
+    throw std::logic_error("the router splits the host");
+  }
+
+ private:
+  struct Done : Work {
+    void wait() override {}
+  };
+  std::shared_ptr<Work> count(const torch::Tensor& t) {
+    if (!t.is_meta()) throw std::logic_error("a host tensor reached the device backend");
+    ++*calls_;
+    return std::make_shared<Done>();
+  }
+  int rank_, size_;
+  int* calls_;
+};
+
+TEST(RoutedCommunicator, DeviceTensorsGoToTheDeviceBackendAndHostTensorsToMpi) {
+  int device_calls = 0;
+  std::vector<int> backend_sizes;
+  auto factory = [&](Communicator& host) -> std::unique_ptr<Communicator> {
+    backend_sizes.push_back(host.size());
+    return std::make_unique<CountingDeviceBackend>(host, &device_calls);
+  };
+  auto routed = make_routed_communicator(make_mpi_world_communicator(), torch::kMeta, factory);
+  const int n = routed->size(), r = routed->rank();
+  EXPECT_STREQ(routed->backend(), "counting");
+  auto host = torch::full({3}, static_cast<float>(r + 1));
+  routed->all_reduce(host, ReduceOp::kSum);  // really summed over MPI
+  EXPECT_FLOAT_EQ(host[0].item<float>(), n * (n + 1) / 2.0f);
+  EXPECT_EQ(device_calls, 0);
+  auto device = torch::empty({n * 2}, torch::TensorOptions().device(torch::kMeta));
+  routed->all_reduce(device, ReduceOp::kAvg);
+  routed->reduce_scatter(device, torch::empty({2}, torch::TensorOptions().device(torch::kMeta)),
+                         ReduceOp::kSum);
+  routed->all_gather(torch::empty({2}, torch::TensorOptions().device(torch::kMeta)), device);
+  routed->broadcast(device, 0);
+  EXPECT_EQ(device_calls, 4);
+  EXPECT_THROW(routed->reduce_scatter(device, torch::empty({2}), ReduceOp::kSum), std::invalid_argument);
+  // A split routes the same way, with a device backend over the split's ranks.
+  auto pairs = routed->split(r / 2, r);
+  EXPECT_EQ(backend_sizes.back(), pairs->size());
+  EXPECT_EQ(pairs->size(), std::min(2, n - (r / 2) * 2));
+  auto one = torch::ones({1});
+  pairs->all_reduce(one, ReduceOp::kSum);
+  EXPECT_FLOAT_EQ(one.item<float>(), static_cast<float>(pairs->size()));
+  pairs->all_reduce(device, ReduceOp::kSum);
+  EXPECT_EQ(device_calls, 5);
 }
 
 }  // namespace

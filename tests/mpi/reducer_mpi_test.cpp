@@ -76,6 +76,40 @@ TEST(Reducer, HalfBatchPerRankGivesFullBatchGradients) {
   }
 }
 
+// .grad() is a view into the bucket (no copies in or out); a gradient set to none or replaced
+// between steps is taken into the bucket again; a loss divided by dp needs only a sum.
+TEST(Reducer, GradientsLiveInTheBucketAndSurviveBeingReplaced) {
+  Communicator& c = world();
+  const int n = 8 * c.size();
+  torch::manual_seed(7 + 100 * c.rank());
+  Mlp m;
+  ReducerOptions options;
+  options.loss_divided_by_dp = true;
+  Reducer reducer(named(m), c, options);
+  ASSERT_EQ(reducer.buckets(), 1u);
+  auto [x, y] = batch(n);
+  const int share = n / c.size();
+  auto xs = x.narrow(0, c.rank() * share, share), ys = y.narrow(0, c.rank() * share, share);
+  const auto want = reference_grads(n);
+  for (int step = 0; step < 4; ++step) {
+    if (step == 1) m.zero_grad(/*set_to_none=*/true);
+    if (step == 2) {
+      m.zero_grad();
+      m.a->weight.mutable_grad() = torch::zeros_like(m.a->weight);  // a foreign tensor
+    }
+    if (step == 3) m.zero_grad();
+    (torch::mse_loss(m.forward(xs), ys) / c.size()).backward();
+    reducer.finish();
+    std::vector<torch::Tensor> g;
+    for (auto& p : m.parameters()) {
+      g.push_back(p.grad());
+      EXPECT_EQ(p.grad().storage().data(), m.a->weight.grad().storage().data())
+          << "step " << step << ": a gradient outside the bucket";
+    }
+    expect_close(g, want);
+  }
+}
+
 TEST(Reducer, GradientAccumulationSyncsOnlyTheLastMicroBatch) {
   Communicator& c = world();
   const int n = 8 * c.size();
