@@ -3,9 +3,9 @@
 // them. Every call is issued in the same order on every rank of the communicator. The *_async
 // forms return a Work to wait on; the tensors must stay alive and untouched until then.
 #pragma once
-#include <memory>
-
 #include <torch/types.h>
+
+#include <memory>
 
 namespace trafficfm::distributed {
 
@@ -26,13 +26,21 @@ class Communicator {
 
   virtual std::shared_ptr<Work> all_reduce_async(torch::Tensor tensor, ReduceOp op) = 0;
   // input: size() equal chunks along dim 0; output: this rank's reduced chunk.
-  virtual std::shared_ptr<Work> reduce_scatter_async(torch::Tensor input, torch::Tensor output, ReduceOp op) = 0;
+  virtual std::shared_ptr<Work> reduce_scatter_async(torch::Tensor input, torch::Tensor output,
+                                                     ReduceOp op) = 0;
   // output: size() chunks along dim 0, chunk r = rank r's input.
   virtual std::shared_ptr<Work> all_gather_async(torch::Tensor input, torch::Tensor output) = 0;
   virtual std::shared_ptr<Work> broadcast_async(torch::Tensor tensor, int root) = 0;
   virtual void barrier() = 0;
   // A communicator over the ranks that pass the same `color`, ordered by `key`.
   virtual std::unique_ptr<Communicator> split(int color, int key) = 0;
+  // A flat buffer for this communicator's collectives. The MPI backend, when every rank is on
+  // one node, places float buffers in memory the node's ranks share, where all-reduce and
+  // reduce-scatter on the whole buffer run faster (node_shared_memory.h). Collective: every
+  // rank calls it in the same order with the same size and options.
+  virtual torch::Tensor allocate_buffer(std::int64_t numel, const torch::TensorOptions& options) {
+    return at::empty({numel}, options);
+  }
 
   void all_reduce(torch::Tensor tensor, ReduceOp op) { all_reduce_async(tensor, op)->wait(); }
   void reduce_scatter(torch::Tensor input, torch::Tensor output, ReduceOp op) {

@@ -61,7 +61,7 @@ Reducer::Reducer(std::vector<NamedParameter> parameters, Communicator& dp, Reduc
       numel = (numel + dp_size - 1) / dp_size * dp_size;
       b.shard = torch::empty({numel / dp_size}, options);
     }
-    b.buffer = torch::zeros({numel}, options);
+    b.buffer = dp_.allocate_buffer(numel, options).zero_();  // node shared memory on one CPU node
     b.pending = b.parameters.size();
   }
   if (options_.broadcast_parameters) {

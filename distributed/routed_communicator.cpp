@@ -43,6 +43,9 @@ class RoutedCommunicator : public Communicator {
     host_->barrier();
     device_->barrier();
   }
+  torch::Tensor allocate_buffer(std::int64_t numel, const torch::TensorOptions& options) override {
+    return (options.device().type() == device_type_ ? *device_ : *host_).allocate_buffer(numel, options);
+  }
   std::unique_ptr<Communicator> split(int color, int key) override {
     return std::make_unique<RoutedCommunicator>(host_->split(color, key), device_type_, make_device_backend_);
   }

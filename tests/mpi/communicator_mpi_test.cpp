@@ -1,6 +1,11 @@
 // The MPI tensor communicator against values computed by hand on every rank.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <fstream>
+#include <sstream>
+#include <string>
+
 #include "distributed/communicator.h"
 #include "distributed/process_grid.h"
 #include "distributed/routed_communicator.h"
@@ -57,6 +62,60 @@ TEST(MpiCommunicator, AsyncOperationsCompleteInOrderAndErrorsAreReported) {
   }
   EXPECT_THROW(c.all_reduce_async(torch::ones({2}, torch::kHalf), ReduceOp::kSum), std::invalid_argument);
   EXPECT_THROW(c.all_reduce_async(torch::ones({4, 4}).t(), ReduceOp::kSum), std::invalid_argument);
+}
+
+// Whether `data` lies in a mapping of this project's node shared memory (/proc/self/maps).
+bool in_node_shared_memory(const void* data) {
+  std::ifstream maps("/proc/self/maps");
+  const auto address = reinterpret_cast<std::uintptr_t>(data);
+  for (std::string line; std::getline(maps, line);) {
+    if (line.find("/trafficfm-") == std::string::npos) continue;
+    std::uintptr_t begin = 0, end = 0;
+    char dash = 0;
+    std::istringstream(line) >> std::hex >> begin >> dash >> end;
+    if (address >= begin && address < end) return true;
+  }
+  return false;
+}
+
+// On one node, allocate_buffer() gives shared memory whose all-reduce and reduce-scatter run
+// without MPI messages: the results must be MPI's, and bitwise equal on every rank.
+TEST(MpiCommunicator, NodeSharedBuffersReduceLikeMpi) {
+  Communicator& c = world();
+  const int n = c.size(), r = c.rank();
+  const std::int64_t numel = 100003;  // not a multiple of the ranks or of the block
+  auto shared = c.allocate_buffer(numel, torch::kFloat);
+  EXPECT_TRUE(in_node_shared_memory(shared.data_ptr()));
+  torch::manual_seed(100 + r);
+  auto values = torch::randn({numel});
+  shared.copy_(values);
+  auto plain = values.clone();
+  c.all_reduce(shared, ReduceOp::kSum);
+  c.all_reduce(plain, ReduceOp::kSum);
+  EXPECT_TRUE(torch::allclose(shared, plain, 1e-5, 1e-6)) << (shared - plain).abs().max();
+  auto from_rank0 = shared.clone();
+  c.broadcast(from_rank0, 0);
+  EXPECT_TRUE(torch::equal(shared, from_rank0)) << "ranks differ after the shared all-reduce";
+
+  // A slice of a double buffer, averaged; the rest of the buffer is left alone.
+  auto doubles = c.allocate_buffer(1000, torch::kDouble);
+  doubles.fill_(-1.0);
+  auto slice = doubles.narrow(0, 17, 500);
+  slice.copy_(torch::arange(500, torch::kDouble) * (r + 1));
+  c.all_reduce(slice, ReduceOp::kAvg);
+  EXPECT_TRUE(torch::allclose(slice, torch::arange(500, torch::kDouble) * ((n + 1) / 2.0)));
+  EXPECT_EQ(doubles.narrow(0, 0, 17).sum().item<double>(), -17.0);
+  EXPECT_EQ(doubles.narrow(0, 517, 483).sum().item<double>(), -483.0);
+
+  // Reduce-scatter: this rank's chunk of the sum.
+  auto input = c.allocate_buffer(n * 1001, torch::kFloat);
+  input.copy_(torch::arange(n * 1001, torch::kFloat) + r);
+  auto out = torch::empty({1001});
+  c.reduce_scatter(input, out, ReduceOp::kSum);
+  auto expected = (torch::arange(1001, torch::kFloat) + 1001 * r) * n + n * (n - 1) / 2.0f;
+  EXPECT_TRUE(torch::allclose(out, expected));
+  // The input is the caller's to reuse once the call returns.
+  EXPECT_TRUE(torch::equal(input, torch::arange(n * 1001, torch::kFloat) + r));
 }
 
 TEST(ProcessGrid, TensorParallelRanksAreContiguous) {
