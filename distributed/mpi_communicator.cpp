@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -284,7 +285,7 @@ class MpiCommunicator : public Communicator {
   // block at a time (the block stays in cache between the sum and the copies). Every element
   // is summed by one rank in rank order, so all ranks end bitwise equal.
   void shared_all_reduce(const torch::Tensor& t, const SharedRegion& region, bool average) {
-    check(MPI_Barrier(comm_), "MPI_Barrier");  // every rank's input is written
+    polite_barrier();  // every rank's input is written
     const std::int64_t numel = t.numel(), slice = (numel + size_ - 1) / size_;
     const std::int64_t begin = std::min(numel, rank_ * slice), end = std::min(numel, begin + slice);
     const std::size_t element = t.element_size();
@@ -300,18 +301,31 @@ class MpiCommunicator : public Communicator {
                     (stop - at) * element);
       }
     }
-    check(MPI_Barrier(comm_), "MPI_Barrier");  // every slice is written everywhere
+    polite_barrier();  // every slice is written everywhere
+  }
+
+  // A barrier that sleeps while it waits. MPI_Barrier spins, and a bucket's collective starts
+  // while backward still runs: spinning there would take the core from this rank's own
+  // compute thread until the slowest rank's bucket is ready.
+  void polite_barrier() {
+    MPI_Request request = MPI_REQUEST_NULL;
+    check(MPI_Ibarrier(comm_, &request), "MPI_Ibarrier");
+    for (int done = 0;;) {
+      check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test");
+      if (done) return;
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
   }
 
   void shared_reduce_scatter(const torch::Tensor& input, const torch::Tensor& output,
                              const SharedRegion& region, bool average) {
-    check(MPI_Barrier(comm_), "MPI_Barrier");
+    polite_barrier();
     std::vector<const char*> parts;
     for (int k = 0; k < size_; ++k) parts.push_back(region.mapping->part(k) + region.offset);
     const std::int64_t slice = output.numel();
     sum_parts(input.scalar_type(), parts, rank_ * slice, (rank_ + 1) * slice, average,
               static_cast<char*>(output.data_ptr()));
-    check(MPI_Barrier(comm_), "MPI_Barrier");  // no rank writes its input again while others read it
+    polite_barrier();  // no rank writes its input again while others read it
   }
 
   void run() {
