@@ -21,63 +21,49 @@ namespace po = core::po;
 
 void add_training_options(po::options_description& options) {
   po::options_description train("Training [train]");
-  train.add_options()("train.steps", po::value<std::uint64_t>()->default_value(1000),
-                      "optimizer steps (unless samples or tokens is set)")(
-      "train.samples", po::value<std::uint64_t>()->default_value(0),
-      "train on this many samples (0: use steps)")("train.tokens", po::value<double>()->default_value(0),
-                                                   "train on this many tokens (0: use steps)")(
-      "train.batch-size", po::value<std::size_t>()->default_value(32),
-      "samples per micro-batch per data-parallel rank")(
-      "train.accumulation", po::value<std::size_t>()->default_value(1), "micro-batches per optimizer step")(
-      "train.lr", po::value<double>()->default_value(1e-3), "peak learning rate")(
-      "train.min-lr-ratio", po::value<double>()->default_value(0.1), "final rate / peak rate")(
-      "train.warmup", po::value<double>()->default_value(0.05), "linear warmup, as a fraction of the steps")(
-      "train.decay", po::value<std::string>()->default_value("cosine"), "cosine | linear | constant")(
-      "train.weight-decay", po::value<double>()->default_value(0.05),
-      "AdamW decoupled weight decay (not on biases, norms, positions)")(
-      "train.beta1", po::value<double>()->default_value(0.9), "AdamW beta1")(
-      "train.beta2", po::value<double>()->default_value(0.95), "AdamW beta2")(
-      "train.eps", po::value<double>()->default_value(1e-8), "AdamW epsilon")(
-      "train.clip", po::value<double>()->default_value(1.0), "global gradient-norm clip (0: off)")(
-      "train.log-every", po::value<std::uint64_t>()->default_value(10), "steps between metrics lines")(
-      "train.eval-every", po::value<std::uint64_t>()->default_value(0),
-      "steps between val evaluations (0: at the end only)")(
-      "train.eval-batches", po::value<std::size_t>()->default_value(20),
-      "val batches per evaluation and rank")("train.ckpt-every", po::value<std::uint64_t>()->default_value(0),
-                                             "steps between checkpoints (0: at the end and on a stop)")(
-      "train.ckpt-minutes", po::value<double>()->default_value(0),
-      "also checkpoint every M minutes (0: off)")("train.ckpt-async", po::value<bool>()->default_value(false),
-                                                  "write checkpoints on a background thread")(
-      "train.keep-last", po::value<std::size_t>()->default_value(3), "checkpoints kept besides milestones")(
-      "train.milestone-every", po::value<std::uint64_t>()->default_value(0),
-      "keep every checkpoint at a multiple of N steps (0: none)")(
-      "train.max-bad-steps", po::value<std::size_t>()->default_value(5),
-      "non-finite steps in a row that stop the run")(
-      "train.spike-zscore", po::value<double>()->default_value(0),
-      "skip a step whose loss is this many sigma above the recent mean (0: off)")(
-      "train.seed", po::value<std::uint64_t>()->default_value(0),
-      "seed of initialization, data order, masks and dropout")(
-      "train.device", po::value<std::string>()->default_value("cpu"), "cpu | cuda (cuda: bf16 autocast)")(
-      "train.threads", po::value<int>()->default_value(0),
-      "intra-op threads per rank (0: cores / ranks on the node)")(
-      "train.peak-tflops", po::value<double>()->default_value(0),
-      "peak TFLOP/s of one rank's device, for MFU (0: not reported)");
+  // clang-format off
+  train.add_options()
+      ("train.steps", po::value<std::uint64_t>()->default_value(1000), "optimizer steps (unless samples or tokens is set)")
+      ("train.samples", po::value<std::uint64_t>()->default_value(0), "train on this many samples (0: use steps)")
+      ("train.tokens", po::value<double>()->default_value(0), "train on this many tokens (0: use steps)")
+      ("train.batch-size", po::value<std::size_t>()->default_value(32), "samples per micro-batch per data-parallel rank")
+      ("train.accumulation", po::value<std::size_t>()->default_value(1), "micro-batches per optimizer step")
+      ("train.lr", po::value<double>()->default_value(1e-3), "peak learning rate")
+      ("train.min-lr-ratio", po::value<double>()->default_value(0.1), "final rate / peak rate")
+      ("train.warmup", po::value<double>()->default_value(0.05), "linear warmup, as a fraction of the steps")
+      ("train.decay", po::value<std::string>()->default_value("cosine"), "cosine | linear | constant")
+      ("train.weight-decay", po::value<double>()->default_value(0.05), "AdamW decoupled weight decay (not on biases, norms, positions)")
+      ("train.beta1", po::value<double>()->default_value(0.9), "AdamW beta1")
+      ("train.beta2", po::value<double>()->default_value(0.95), "AdamW beta2")
+      ("train.eps", po::value<double>()->default_value(1e-8), "AdamW epsilon")
+      ("train.clip", po::value<double>()->default_value(1.0), "global gradient-norm clip (0: off)")
+      ("train.log-every", po::value<std::uint64_t>()->default_value(10), "steps between metrics lines")
+      ("train.eval-every", po::value<std::uint64_t>()->default_value(0), "steps between val evaluations (0: at the end only)")
+      ("train.eval-batches", po::value<std::size_t>()->default_value(20), "val batches per evaluation and rank")
+      ("train.ckpt-every", po::value<std::uint64_t>()->default_value(0), "steps between checkpoints (0: at the end and on a stop)")
+      ("train.ckpt-minutes", po::value<double>()->default_value(0), "also checkpoint every M minutes (0: off)")
+      ("train.ckpt-async", po::value<bool>()->default_value(false), "write checkpoints on a background thread")
+      ("train.keep-last", po::value<std::size_t>()->default_value(3), "checkpoints kept besides milestones")
+      ("train.milestone-every", po::value<std::uint64_t>()->default_value(0), "keep every checkpoint at a multiple of N steps (0: none)")
+      ("train.max-bad-steps", po::value<std::size_t>()->default_value(5), "non-finite steps in a row that stop the run")
+      ("train.spike-zscore", po::value<double>()->default_value(0), "skip a step whose loss is this many sigma above the recent mean (0: off)")
+      ("train.seed", po::value<std::uint64_t>()->default_value(0), "seed of initialization, data order, masks and dropout")
+      ("train.device", po::value<std::string>()->default_value("cpu"), "cpu | cuda (cuda: bf16 autocast)")
+      ("train.threads", po::value<int>()->default_value(0), "intra-op threads per rank (0: cores / ranks on the node)")
+      ("train.peak-tflops", po::value<double>()->default_value(0), "peak TFLOP/s of one rank's device, for MFU (0: not reported)");
   po::options_description parallel("Parallelism [parallel]");
-  parallel.add_options()("parallel.tp", po::value<int>()->default_value(1),
-                         "tensor-parallel ranks (contiguous); dp = world / tp")(
-      "parallel.zero", po::value<int>()->default_value(0),
-      "0 | 1: ZeRO-1, optimizer state sharded across dp ranks")(
-      "parallel.find-unused", po::value<bool>()->default_value(false),
-      "parameters without a gradient contribute zeros instead of an error")(
-      "parallel.bucket-mb", po::value<double>()->default_value(25.0), "gradient-sync bucket size in MB");
+  parallel.add_options()
+      ("parallel.tp", po::value<int>()->default_value(1), "tensor-parallel ranks (contiguous); dp = world / tp")
+      ("parallel.zero", po::value<int>()->default_value(0), "0 | 1: ZeRO-1, optimizer state sharded across dp ranks")
+      ("parallel.find-unused", po::value<bool>()->default_value(false), "parameters without a gradient contribute zeros instead of an error")
+      ("parallel.bucket-mb", po::value<double>()->default_value(25.0), "gradient-sync bucket size in MB");
   po::options_description data("Data [data]");
-  data.add_options()("data.prefetch", po::value<std::size_t>()->default_value(2),
-                     "batches assembled ahead on the loader thread")(
-      "data.window-blocks", po::value<std::size_t>()->default_value(16), "shuffle window in HDF5 chunks")(
-      "data.verify-hashes", po::value<bool>()->default_value(true),
-      "check shard SHA-256 against the manifest at open")(
-      "data.skip-bad-shards", po::value<bool>()->default_value(false),
-      "leave out (and count) shards that fail the checks");
+  data.add_options()
+      ("data.prefetch", po::value<std::size_t>()->default_value(2), "batches assembled ahead on the loader thread")
+      ("data.window-blocks", po::value<std::size_t>()->default_value(16), "shuffle window in HDF5 chunks")
+      ("data.verify-hashes", po::value<bool>()->default_value(true), "check shard SHA-256 against the manifest at open")
+      ("data.skip-bad-shards", po::value<bool>()->default_value(false), "leave out (and count) shards that fail the checks");
+  // clang-format on
   options.add(train).add(parallel).add(data);
 }
 
