@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -188,10 +187,16 @@ class MpiCommunicator : public Communicator {
         !can_sum_parts(c10::typeMetaToScalarType(options.dtype())) || numel == 0) {
       return at::empty({numel}, options);
     }
-    const std::size_t part_bytes =
-        shared_part_bytes(static_cast<std::size_t>(numel) * options.dtype().itemsize());
+    const std::size_t part_bytes = static_cast<std::size_t>(numel) * options.dtype().itemsize();
     std::shared_ptr<NodeSharedMapping> mapping;
-    submit([&] { mapping = map_shared(part_bytes); })->wait();
+    submit([&] {
+      // The shared collectives' barrier, on its own page, made with the first buffer.
+      if (!node_barrier_) {
+        if (auto page = map_shared(NodeBarrier::kBytes, 1))
+          node_barrier_ = std::make_unique<NodeBarrier>(std::move(page), size_);
+      }
+      if (node_barrier_) mapping = map_shared(part_bytes, size_);
+    })->wait();
     if (!mapping) return at::empty({numel}, options);
     {
       std::lock_guard<std::mutex> lock(segments_mutex_);
@@ -248,7 +253,7 @@ class MpiCommunicator : public Communicator {
 
   // Collective, on the worker thread: rank 0 creates the object, the others open it, and all
   // agree whether everyone succeeded (a full /dev/shm falls back to ordinary memory).
-  std::shared_ptr<NodeSharedMapping> map_shared(std::size_t part_bytes) {
+  std::shared_ptr<NodeSharedMapping> map_shared(std::size_t part_bytes, int parts) {
     char name[96] = {};
     std::shared_ptr<NodeSharedMapping> mapping;
     std::string problem;
@@ -256,7 +261,7 @@ class MpiCommunicator : public Communicator {
       std::snprintf(name, sizeof name, "/trafficfm-%ld-%p-%d", static_cast<long>(getpid()),
                     static_cast<void*>(this), next_segment_++);
       try {
-        mapping = NodeSharedMapping::create(name, part_bytes, size_);
+        mapping = NodeSharedMapping::create(name, shared_part_bytes(part_bytes), parts);
       } catch (const std::exception& e) {
         problem = e.what();
         name[0] = '\0';
@@ -265,7 +270,7 @@ class MpiCommunicator : public Communicator {
     check(MPI_Bcast(name, sizeof name, MPI_CHAR, 0, comm_), "MPI_Bcast");
     if (rank_ != 0 && name[0] != '\0') {
       try {
-        mapping = NodeSharedMapping::open(name, part_bytes, size_);
+        mapping = NodeSharedMapping::open(name, shared_part_bytes(part_bytes), parts);
       } catch (const std::exception& e) {
         problem = e.what();
       }
@@ -285,7 +290,7 @@ class MpiCommunicator : public Communicator {
   // block at a time (the block stays in cache between the sum and the copies). Every element
   // is summed by one rank in rank order, so all ranks end bitwise equal.
   void shared_all_reduce(const torch::Tensor& t, const SharedRegion& region, bool average) {
-    polite_barrier();  // every rank's input is written
+    node_barrier_->wait();  // every rank's input is written
     const std::int64_t numel = t.numel(), slice = (numel + size_ - 1) / size_;
     const std::int64_t begin = std::min(numel, rank_ * slice), end = std::min(numel, begin + slice);
     const std::size_t element = t.element_size();
@@ -301,31 +306,18 @@ class MpiCommunicator : public Communicator {
                     (stop - at) * element);
       }
     }
-    polite_barrier();  // every slice is written everywhere
-  }
-
-  // A barrier that sleeps while it waits. MPI_Barrier spins, and a bucket's collective starts
-  // while backward still runs: spinning there would take the core from this rank's own
-  // compute thread until the slowest rank's bucket is ready.
-  void polite_barrier() {
-    MPI_Request request = MPI_REQUEST_NULL;
-    check(MPI_Ibarrier(comm_, &request), "MPI_Ibarrier");
-    for (int done = 0;;) {
-      check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test");
-      if (done) return;
-      std::this_thread::sleep_for(std::chrono::microseconds(50));
-    }
+    node_barrier_->wait();  // every slice is written everywhere
   }
 
   void shared_reduce_scatter(const torch::Tensor& input, const torch::Tensor& output,
                              const SharedRegion& region, bool average) {
-    polite_barrier();
+    node_barrier_->wait();
     std::vector<const char*> parts;
     for (int k = 0; k < size_; ++k) parts.push_back(region.mapping->part(k) + region.offset);
     const std::int64_t slice = output.numel();
     sum_parts(input.scalar_type(), parts, rank_ * slice, (rank_ + 1) * slice, average,
               static_cast<char*>(output.data_ptr()));
-    polite_barrier();  // no rank writes its input again while others read it
+    node_barrier_->wait();  // no rank writes its input again while others read it
   }
 
   void run() {
@@ -352,6 +344,7 @@ class MpiCommunicator : public Communicator {
   bool one_node_ = false;
   std::mutex segments_mutex_;
   std::vector<std::weak_ptr<NodeSharedMapping>> segments_;  // from allocate_buffer()
+  std::unique_ptr<NodeBarrier> node_barrier_;               // made with the first of them
   int next_segment_ = 0;
   std::thread worker_;
 };

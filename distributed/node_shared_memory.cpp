@@ -1,11 +1,15 @@
 #include "distributed/node_shared_memory.h"
 
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <stdexcept>
 
@@ -39,7 +43,49 @@ void sum_parts_typed(const std::vector<const char*>& parts, std::int64_t begin, 
   }
 }
 
+// The barrier's two words, on separate cache lines: ranks arriving hammer `arrived`, while
+// sleepers watch `generation`.
+using Word = std::atomic<std::uint32_t>;
+static_assert(sizeof(Word) == sizeof(std::uint32_t) && Word::is_always_lock_free,
+              "the futex word must be a plain 32-bit integer");
+Word& arrived_word(char* page) { return *reinterpret_cast<Word*>(page); }
+Word& generation_word(char* page) { return *reinterpret_cast<Word*>(page + 64); }
+
+// Not FUTEX_PRIVATE_FLAG: the waiters are in different processes.
+long futex(Word& word, int op, std::uint32_t value) {
+  return syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), op, value, nullptr, nullptr, 0);
+}
+
 }  // namespace
+
+NodeBarrier::NodeBarrier(std::shared_ptr<NodeSharedMapping> page, int ranks)
+    : page_(std::move(page)), ranks_(ranks) {
+  if (page_->part_bytes() < kBytes) throw std::invalid_argument("NodeBarrier: page too small");
+}
+
+// Sense reversal by a generation count: the last rank to arrive resets the count before it
+// advances the generation, so a rank that hurries on to the next barrier counts afresh.
+void NodeBarrier::wait() {
+  char* page = page_->part(0);
+  Word& arrived = arrived_word(page);
+  Word& generation = generation_word(page);
+  const std::uint32_t current = generation.load(std::memory_order_acquire);
+  if (arrived.fetch_add(1, std::memory_order_acq_rel) + 1 == static_cast<std::uint32_t>(ranks_)) {
+    arrived.store(0, std::memory_order_relaxed);
+    generation.fetch_add(1, std::memory_order_release);
+    futex(generation, FUTEX_WAKE, INT_MAX);
+    return;
+  }
+  // A few polls first: when the peers are already on their way, a sleep and a wake-up cost
+  // more than the wait itself.
+  for (int poll = 0; poll < 64; ++poll) {
+    if (generation.load(std::memory_order_acquire) != current) return;
+  }
+  while (generation.load(std::memory_order_acquire) == current) {
+    // Returns at once (EAGAIN) if the generation moved on since the load: no lost wake-up.
+    futex(generation, FUTEX_WAIT, current);
+  }
+}
 
 std::size_t shared_part_bytes(std::size_t bytes) {
   const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));

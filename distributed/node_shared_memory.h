@@ -44,6 +44,23 @@ class NodeSharedMapping {
   int parts_;
 };
 
+// A barrier of a node's ranks on a page they share. A rank that arrives early sleeps in the
+// kernel (a futex on the shared page) until the last one wakes it. Waiting costs no CPU: a
+// bucket's all-reduce starts while backward still runs, and polling for a slower peer, even
+// with sleeps between polls, took the core from this rank's own compute thread thousands of
+// times a second. Every rank calls wait() the same number of times (from one thread each).
+class NodeBarrier {
+ public:
+  // `page`: a mapping every rank opened, at least kBytes, zero-filled at creation.
+  NodeBarrier(std::shared_ptr<NodeSharedMapping> page, int ranks);
+  void wait();
+  static constexpr std::size_t kBytes = 128;
+
+ private:
+  std::shared_ptr<NodeSharedMapping> page_;
+  int ranks_;
+};
+
 // Page-rounded size of one rank's part for a buffer of `bytes`.
 std::size_t shared_part_bytes(std::size_t bytes);
 

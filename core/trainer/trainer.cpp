@@ -221,7 +221,9 @@ TrainResult Trainer::run() {
     const std::uint64_t step = counters.step;
     s.task.begin_step(step, s.options.steps);
     const double lr = s.options.schedule.at(step);
-    model.zero_grad();
+    // Zeroed in place, not set to none (LibTorch 2.x's default): the reducer's gradients are
+    // views into its buckets, and a fresh .grad() would cost a copy back into them.
+    model.zero_grad(/*set_to_none=*/false);
     terms.clear();
     double data_seconds = 0;
     std::size_t samples = 0;
