@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "core/atomic_file.h"
+#include "core/file_tree.h"
 #include "core/json.h"
 #include "core/json_value.h"
 #include "core/sha256.h"
@@ -196,7 +197,7 @@ std::vector<std::uint64_t> CheckpointStore::apply_retention(std::size_t keep_las
     // Uncommitted directories newer than the newest commit may be another rank's write in
     // progress: leave them.
     if (recent || milestone || (!is_committed && step > newest)) continue;
-    fs::remove_all(entry.path());
+    remove_tree(entry.path().string());
     removed.push_back(step);
   }
   std::sort(removed.begin(), removed.end());

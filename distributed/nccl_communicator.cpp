@@ -88,7 +88,15 @@ class NcclCommunicator : public Communicator {
     auto bytes = torch::from_blob(&id, {static_cast<std::int64_t>(sizeof id)}, torch::kByte);
     bootstrap.broadcast(bytes, 0);
     cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
-    nccl_check(ncclCommInitRank(&comm_, size_, id, rank_), "ncclCommInitRank");
+    const ncclResult_t init = ncclCommInitRank(&comm_, size_, id, rank_);
+    if (init == ncclInvalidUsage) {
+      // The usual cause: several ranks of one host on one GPU, which NCCL refuses.
+      throw std::runtime_error(
+          "ncclCommInitRank on cuda:" + std::to_string(device_) + ": " + ncclGetErrorString(init) +
+          " (two ranks of this host on one GPU? Give each rank its own GPU, or, to share one "
+          "for a test, a distinct NCCL_HOSTID per rank: docs/distributed.md)");
+    }
+    nccl_check(init, "ncclCommInitRank");
   }
   ~NcclCommunicator() override {
     cudaSetDevice(device_);

@@ -1,6 +1,7 @@
 #include "distributed/tensor_parallel_layers.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/version.h>
 
 #include <cmath>
 #include <stdexcept>
@@ -145,10 +146,19 @@ torch::Tensor ParallelSelfAttention::forward(const torch::Tensor& x, const torch
   auto q = qkv_local.select(3, 0).transpose(1, 2);  // [b, h, t, d]
   auto k = qkv_local.select(3, 1).transpose(1, 2);
   auto v = qkv_local.select(3, 2).transpose(1, 2);
+#if TORCH_VERSION_MAJOR >= 2
+  // LibTorch 2.x: the fused kernel (memory-efficient attention on GPUs) never materialises the
+  // [b, h, t, t] scores and probabilities, which bound the batch on a GPU and cost most of its
+  // memory traffic. The same softmax(q·kᵀ/√d + bias)·v as below.
+  c10::optional<torch::Tensor> mask;
+  if (bias.defined()) mask = bias.to(q.scalar_type());
+  auto context = at::scaled_dot_product_attention(q, k, v, mask);
+#else
   auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(head_dim));
   if (bias.defined()) scores = scores + bias;
-  auto context = torch::matmul(scores.softmax(-1), v).transpose(1, 2).reshape({b, t, local_heads * head_dim});
-  return out->forward(context);
+  auto context = torch::matmul(scores.softmax(-1), v);
+#endif
+  return out->forward(context.transpose(1, 2).reshape({b, t, local_heads * head_dim}));
 }
 
 ParallelTransformerBlock::ParallelTransformerBlock(std::int64_t dim, std::int64_t heads, std::int64_t mlp_dim,

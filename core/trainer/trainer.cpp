@@ -2,6 +2,7 @@
 
 #include <ATen/autocast_mode.h>
 #include <sys/resource.h>
+#include <torch/version.h>
 
 #include <chrono>
 #include <cmath>
@@ -75,12 +76,21 @@ struct AutocastScope {
   bool active;
   explicit AutocastScope(bool on) : active(on) {
     if (!active) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+#else
     at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
     at::autocast::set_enabled(true);
+#endif
   }
   ~AutocastScope() {
     if (!active) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
     at::autocast::set_enabled(false);
+#endif
     at::autocast::clear_cache();
   }
 };

@@ -1,14 +1,14 @@
 #include "datasets/synth/generator.h"
 
 #include <pcap/pcap.h>
-#include <sys/stat.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
+#include <system_error>
 #include <unordered_set>
 
 #include "core/atomic_file.h"
@@ -222,9 +222,10 @@ SynthSummary generate_corpus(const SynthOptions& options, const FlowCallback& on
   if (options.class_weights.size() > kClassCount || !(cumulative.back() > 0)) {
     throw std::invalid_argument("synth: need one non-negative weight per class, not all zero");
   }
-  if (mkdir(options.out_dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    throw std::runtime_error("synth: cannot create directory '" + options.out_dir + "': " + std::strerror(errno));
-  }
+  std::error_code made;  // parents too, like prep's --out
+  std::filesystem::create_directories(options.out_dir, made);
+  if (made)
+    throw std::runtime_error("synth: cannot create directory '" + options.out_dir + "': " + made.message());
 
   const HostTable hosts = make_hosts(options.hosts, options.seed);
   core::Rng arrivals(options.seed, kArrivalStream);

@@ -125,7 +125,7 @@ TEST(FinetuneCli, ResumedRunSelectsTheSameModelAsAnUninterruptedOne) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = run_command(finetune(split, common + " --train.ckpt-every 6"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  fs::remove_all(split + "/checkpoints/step-00000012");  // as if stopped after step 6
+  remove_tree(split + "/checkpoints/step-00000012");  // as if stopped after step 6
   fs::remove(split + "/report.json");
   r = run_command(finetune(split, common + " --train.ckpt-every 6 --resume auto"));
   ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -63,7 +63,7 @@ void expect_resume_identical(int ranks) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // As if the run had died after step 11: only the step-6 checkpoint is left, metrics.jsonl
   // has lines up to step 12 (the resumed run must drop steps 7-12 and redo them).
-  fs::remove_all(base + "-split/checkpoints/step-00000012");
+  remove_tree(base + "-split/checkpoints/step-00000012");
   r = run_command(launcher + pretrain(base + "-split", "--train.steps 12 --resume auto"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("continuing from"), std::string::npos) << r.output;

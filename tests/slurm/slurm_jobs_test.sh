@@ -95,7 +95,11 @@ for i in $(seq 300); do [ "$(metric_lines "$work/preempted")" -ge 10 ] && break;
 scancel --signal=USR1 --batch "$job"
 for i in $(seq 120); do [ "$(job_field "$job" Restarts)" = 1 ] && break; sleep 1; done
 check "the job was requeued once" test "$(job_field "$job" Restarts)" = 1
-scontrol update JobId="$job" StartTime=now  # else a requeued job waits ~2 minutes to start again
+# Else a requeued job waits ~2 minutes to start again. Not `now`: slurmd refuses a launch whose
+# credential is from the same second as the revocation of the job's previous one ("Job
+# credential revoked"), which is what Slurm's own delay avoids.
+sleep 2
+scontrol update JobId="$job" StartTime=now
 # Meanwhile, the uninterrupted reference run, same 2 ranks, outside Slurm.
 mpirun --oversubscribe -np 2 "$bin" pretrain --config "$config" --corpus "$work/corpus" --out "$work/straight" \
   --train.steps $steps --train.ckpt-every 1000 > "$work/straight.out" 2>&1
