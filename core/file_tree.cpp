@@ -28,18 +28,13 @@ int remove_entry(const char* path, const struct stat*, int type, struct FTW*) {
 }  // namespace
 
 void remove_tree(const std::string& path) {
-  struct stat st;
-  if (::lstat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return;
-    throw std::runtime_error(path + ": cannot remove: " + std::strerror(errno));
-  }
   failed_entry.clear();
   failed_errno = 0;
-  if (::nftw(path.c_str(), remove_entry, 32, FTW_DEPTH | FTW_PHYS) != 0) {
-    if (failed_errno != 0)
-      throw std::runtime_error(failed_entry + ": cannot remove: " + std::strerror(failed_errno));
-    throw std::runtime_error(path + ": cannot remove: " + std::strerror(errno));
-  }
+  if (::nftw(path.c_str(), remove_entry, 32, FTW_DEPTH | FTW_PHYS) == 0) return;
+  if (failed_errno != 0)
+    throw std::runtime_error(failed_entry + ": cannot remove: " + std::strerror(failed_errno));
+  if (errno == ENOENT) return;  // nothing there to begin with
+  throw std::runtime_error(path + ": cannot remove: " + std::strerror(errno));
 }
 
 }  // namespace trafficfm::core

@@ -71,26 +71,26 @@ void truncate_metrics_after(const std::string& path, std::uint64_t step) {
   std::ofstream(path, std::ios::trunc) << kept;
 }
 
+// bf16 autocast on CUDA. LibTorch 2.4 names the device in the calls (the old names warn).
+void set_cuda_bf16_autocast(bool enabled) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+  at::autocast::set_autocast_enabled(at::kCUDA, enabled);
+#else
+  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+  at::autocast::set_enabled(enabled);
+#endif
+}
+
 // bf16 autocast on CUDA for the forward pass (a no-op on CPU).
 struct AutocastScope {
   bool active;
   explicit AutocastScope(bool on) : active(on) {
-    if (!active) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-#else
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
-#endif
+    if (active) set_cuda_bf16_autocast(true);
   }
   ~AutocastScope() {
     if (!active) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
-#else
-    at::autocast::set_enabled(false);
-#endif
+    set_cuda_bf16_autocast(false);
     at::autocast::clear_cache();
   }
 };

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "core/file_tree.h"
+
 namespace trafficfm::testing {
 
 std::string trafficfm_binary() {
@@ -36,7 +38,7 @@ std::string make_temp_dir(const std::string& prefix) {
 }
 
 void remove_tree(const std::string& path) {
-  if (path.size() > 5) std::system(("rm -rf '" + path + "'").c_str());
+  if (path.size() > 5) core::remove_tree(path);  // the guard: never "/" or "/tmp" by mistake
 }
 
 CommandResult run_command(const std::string& command, bool merge_stderr) {
