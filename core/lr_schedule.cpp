@@ -6,11 +6,12 @@
 
 namespace trafficfm::core {
 
-double LrSchedule::at(std::uint64_t step) const {
-  if (warmup_steps > 0 && step < warmup_steps) return peak * static_cast<double>(step + 1) / warmup_steps;
+double LrSchedule::over(double begin, double end) const {
+  const double warmup = static_cast<double>(warmup_steps), total = static_cast<double>(total_steps);
+  if (warmup_steps > 0 && begin < warmup) return peak * std::min(end, warmup) / warmup;
   const double floor = peak * min_ratio;
-  const std::uint64_t span = total_steps > warmup_steps ? total_steps - warmup_steps : 1;
-  const double progress = std::min(1.0, static_cast<double>(step - std::min(step, warmup_steps)) / span);
+  const double span = total > warmup ? total - warmup : 1.0;
+  const double progress = std::min(1.0, std::max(0.0, begin - warmup) / span);
   if (decay == "cosine") return floor + (peak - floor) * 0.5 * (1.0 + std::cos(M_PI * progress));
   if (decay == "linear") return floor + (peak - floor) * (1.0 - progress);
   if (decay == "constant") return peak;

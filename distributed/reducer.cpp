@@ -4,6 +4,7 @@
 #include <torch/csrc/autograd/variable.h>
 
 #include <functional>
+#include <set>
 #include <stdexcept>
 
 namespace trafficfm::distributed {
@@ -28,10 +29,21 @@ bool is_view_of(const torch::Tensor& grad, const torch::Tensor& view) {
          grad.strides() == view.strides() && grad.scalar_type() == view.scalar_type();
 }
 
+// A tensor listed twice (a tied weight: LibTorch's named_parameters() lists it under each of
+// its names) must get one bucket slot, one hook and one update: the first name is kept.
+std::vector<NamedParameter> unique_tensors(std::vector<NamedParameter> parameters) {
+  std::vector<NamedParameter> out;
+  std::set<const void*> seen;
+  for (auto& p : parameters) {
+    if (seen.insert(p.tensor.unsafeGetTensorImpl()).second) out.push_back(std::move(p));
+  }
+  return out;
+}
+
 }  // namespace
 
 Reducer::Reducer(std::vector<NamedParameter> parameters, Communicator& dp, ReducerOptions options)
-    : params_(std::move(parameters)), slots_(params_.size()), dp_(dp), options_(options) {
+    : params_(unique_tensors(std::move(parameters))), slots_(params_.size()), dp_(dp), options_(options) {
   // Buckets in reverse registration order: the last layers' gradients arrive first.
   std::vector<std::int64_t> bucket_numel;
   for (std::size_t k = params_.size(); k-- > 0;) {

@@ -18,7 +18,9 @@
 //    assigned) is copied into the bucket once and the view put back;
 //  - parameters are broadcast from dp rank 0 at construction, so ranks start identical;
 //  - a parameter that got no gradient is an error naming it, unless find_unused is set
-//    (then it contributes zeros).
+//    (then it contributes zeros);
+//  - a tensor given twice (a tied weight, listed under each name) is one parameter, under its
+//    first name: parameters() is the de-duplicated list that optimizers follow.
 #pragma once
 #include <torch/types.h>
 

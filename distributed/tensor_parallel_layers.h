@@ -51,7 +51,10 @@ torch::Tensor vocab_parallel_cross_entropy(const torch::Tensor& logits_shard, co
                                            Communicator& tp);
 
 // Dropout whose mask is the same on every tp rank (replicated activations) or differs per tp
-// rank (split activations); both are seeded and carried in checkpoints.
+// rank (split activations); both generators are seeded from (seed, dp rank, tp rank). They are
+// not in checkpoints: only the tensor-parallel test uses this class so far (MMAE draws its
+// randomness per sample, models/common/sample_random.h). A model that trains with it must
+// carry both states in its checkpoint for exact resume.
 class TensorParallelRng {
  public:
   TensorParallelRng(std::uint64_t seed, int dp_rank, int tp_rank);

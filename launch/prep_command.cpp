@@ -44,6 +44,8 @@ po::options_description prep_options() {
       ("anonymize", po::value<std::string>()->default_value("on"),
        "on | off: zero IP addresses, ports and checksums in encoded bytes (off = byte-compatible with YaTC)")
       ("split-by", po::value<std::string>()->default_value("flow"), "flow (5-tuple hash) | file")
+      ("dedup", po::value<std::string>()->default_value("on"),
+       "on | off: drop a sample whose encoded content is already in another split (one rank's files)")
       ("pseudonym-key", po::value<std::string>()->default_value(""),
        "flows: key of the host pseudonyms (default: random per corpus, not stored)")
       ("overwrite", po::bool_switch(), "replace an existing corpus in --out");
@@ -169,6 +171,9 @@ int run_prep(const std::vector<std::string>& args) {
   prep.flow_options.idle_timeout_s = values["flow.idle-timeout"].as<double>();
   prep.flow_options.active_timeout_s = values["flow.active-timeout"].as<double>();
   prep.split_by = values["split-by"].as<std::string>();
+  const std::string dedup = values["dedup"].as<std::string>();
+  if (dedup != "on" && dedup != "off") throw core::UsageError("trafficfm prep: --dedup must be on or off, not '" + dedup + "'");
+  prep.dedup_across_splits = dedup == "on";
   if (prep.split_by != "flow" && prep.split_by != "file") throw core::UsageError("trafficfm prep: --split-by must be flow or file");
   prep.val_fraction = values["split.val"].as<double>();
   prep.test_fraction = values["split.test"].as<double>();

@@ -22,8 +22,10 @@ class Task {
   // Named loss terms for one micro-batch; "loss" is the one that is optimized. Called in
   // training mode with gradients, and (by evaluation) under NoGradGuard in eval mode.
   virtual std::map<std::string, torch::Tensor> losses(const datasets::Batch& batch) = 0;
-  // Before the step's first micro-batch: step in [0, total) (schedules inside the objective).
-  virtual void begin_step(std::uint64_t /*step*/, std::uint64_t /*total_steps*/) {}
+  // Before the step's first micro-batch, for schedules inside the objective: where the run
+  // stands, `position` in [0, total), in the run's unit (steps, or samples for a run defined in
+  // samples, so that a resume at another dp keeps the schedule).
+  virtual void begin_step(std::uint64_t /*position*/, std::uint64_t /*total*/) {}
   // After the optimizer update (an EMA teacher follows the student here).
   virtual void end_step() {}
   // Modules whose state the checkpoint holds: the model first (named ""), then any other

@@ -53,6 +53,27 @@ void average_over_dp(std::map<std::string, double>& terms, distributed::Communic
   for (auto& [name, value] : terms) value = t[i++].item<double>();
 }
 
+// Buffers that a forward pass updates from its own rank's batch (BatchNorm running statistics)
+// would differ per dp rank, while a checkpoint holds dp rank 0's: a resume would then hand every
+// rank rank 0's. Averaged over dp after every step (as SyncBatchNorm's statistics would be), they
+// are the same on every rank by construction, so the checkpoint holds every rank's state. In
+// float64: n equal float32 values sum and divide back exactly, so buffers that already agree
+// (constants, a selection score) stay bitwise unchanged.
+void average_buffers_over_dp(const std::vector<torch::Tensor>& buffers, distributed::Communicator& dp) {
+  if (dp.size() == 1 || buffers.empty()) return;
+  std::vector<torch::Tensor> flat;
+  for (const auto& b : buffers) flat.push_back(b.detach().reshape(-1).to(torch::kCPU, torch::kDouble));
+  auto all = torch::cat(flat);
+  dp.all_reduce(all, ReduceOp::kSum);
+  all.div_(static_cast<double>(dp.size()));
+  torch::NoGradGuard no_grad;
+  std::int64_t at = 0;
+  for (const auto& b : buffers) {
+    b.copy_(all.narrow(0, at, b.numel()).view(b.sizes()));
+    at += b.numel();
+  }
+}
+
 // A resumed run continues metrics.jsonl after the checkpoint's step: lines of steps it will
 // repeat (logged after that checkpoint by the interrupted run) are dropped.
 void truncate_metrics_after(const std::string& path, std::uint64_t step) {
@@ -107,6 +128,7 @@ struct Trainer::State {
   std::unique_ptr<TrainerOptimizer> optimizer;
   std::unique_ptr<TrainerCheckpoint> checkpoint;
   std::unique_ptr<MetricsWriter> metrics, eval_metrics;
+  std::vector<torch::Tensor> rank_buffers;  // floating-point buffers of the checkpoint modules
   bool autocast = false;
   State(Task& t, datasets::Loader& l, datasets::Loader* v, distributed::ProcessGrid& g, TrainerOptions o)
       : task(t), loader(l), val(v), grid(g), options(std::move(o)) {}
@@ -118,22 +140,28 @@ Trainer::Trainer(Task& task, datasets::Loader& train, datasets::Loader* val, dis
   State& s = *state_;
   torch::nn::Module& model = s.task.model();
   std::vector<distributed::NamedParameter> named;
-  std::vector<bool> decay, split;
-  std::vector<double> lr_scale;
-  const auto tp_params = distributed::tensor_parallel_parameters(model);
-  for (auto& p : model.named_parameters()) {
-    named.push_back({p.key(), p.value()});
-    // No decay on biases and norms (1-d) nor on what the task names (positions, tokens).
-    decay.push_back(p.value().dim() >= 2 && !s.task.no_weight_decay(p.key()));
-    split.push_back(tp_params.is_split(p.value()));
-    lr_scale.push_back(s.task.lr_scale(p.key()));
-  }
+  for (auto& p : model.named_parameters()) named.push_back({p.key(), p.value()});
   distributed::ReducerOptions reducer_options;
   reducer_options.bucket_bytes = s.options.bucket_bytes;
   reducer_options.find_unused = s.options.find_unused;
   reducer_options.shard_gradients = s.options.optimizer.zero;
   reducer_options.loss_divided_by_dp = true;  // see the loss weight in the step loop
   s.reducer = std::make_unique<distributed::Reducer>(named, s.grid.dp(), reducer_options);
+  // Per parameter in the reducer's list, which holds a tied tensor once (one update, not two).
+  std::vector<bool> decay, split;
+  std::vector<double> lr_scale;
+  const auto tp_params = distributed::tensor_parallel_parameters(model);
+  for (const auto& p : s.reducer->parameters()) {
+    // No decay on biases and norms (1-d) nor on what the task names (positions, tokens).
+    decay.push_back(p.tensor.dim() >= 2 && !s.task.no_weight_decay(p.name));
+    split.push_back(tp_params.is_split(p.tensor));
+    lr_scale.push_back(s.task.lr_scale(p.name));
+  }
+  for (const auto& [prefix, module] : s.task.checkpoint_modules()) {
+    for (const auto& b : module->named_buffers()) {
+      if (b.value().is_floating_point()) s.rank_buffers.push_back(b.value());
+    }
+  }
   s.optimizer =
       std::make_unique<TrainerOptimizer>(*s.reducer, s.grid, decay, split, s.options.optimizer, lr_scale);
   CheckpointSettings settings;
@@ -156,7 +184,9 @@ void Trainer::evaluate(std::uint64_t step) {
   model.eval();
   torch::NoGradGuard no_grad;
   // The same val batches every time (from the start of the split), so evaluations compare.
-  s.val->restore(datasets::LoaderState{s.val->state().seed, 0, 0});
+  auto start = s.val->state();
+  start.epoch = start.position = 0;
+  s.val->restore(start);
   s.task.begin_eval();
   std::map<std::string, double> terms;
   const std::size_t batches =
@@ -201,6 +231,19 @@ TrainResult Trainer::run() {
     log_info("resume: state restored in ", seconds_since(restore_started), " s");
   }
   result.resumed_from = counters.step;
+  // The run's length and schedule are in its own unit: steps, or (a run defined in samples)
+  // nominal samples, one global batch per step. A resume at another dp then ends after the same
+  // number of samples, with the learning rate and the task's schedules where they were.
+  const bool by_samples = s.options.samples > 0;
+  const std::uint64_t unit =
+      by_samples ? s.loader.batch_size() * static_cast<std::uint64_t>(layout.dp) * s.options.accumulation : 1;
+  const std::uint64_t total = by_samples ? s.options.samples : s.options.steps;
+  if (counters.position == kNoPosition) counters.position = counters.step * unit;  // an older checkpoint
+  const std::uint64_t planned_steps = counters.step + (total - std::min(total, counters.position) + unit - 1) / unit;
+  if (by_samples && counters.step > 0 && planned_steps != s.options.steps) {
+    log_info("resume: ", total - std::min(total, counters.position), " samples left at ", unit,
+             " per step: ", planned_steps, " steps in all");
+  }
   if (rank0) {
     const std::string path = s.options.out_dir + "/metrics.jsonl";
     if (counters.step > 0) truncate_metrics_after(path, counters.step);
@@ -209,7 +252,7 @@ TrainResult Trainer::run() {
     if (counters.step > 0) truncate_metrics_after(eval_path, counters.step);
     s.eval_metrics = std::make_unique<MetricsWriter>(eval_path, /*truncate=*/counters.step == 0);
   }
-  Progress progress("train", s.options.steps, "steps");
+  Progress progress("train", planned_steps, "steps");
   progress.advance(counters.step);
   std::size_t bad_in_a_row = 0;
   std::uint64_t saved_at = counters.step > 0 ? counters.step : UINT64_MAX;
@@ -226,11 +269,12 @@ TrainResult Trainer::run() {
     saved_at = counters.step;
     last_save = Clock::now();
   };
-  while (counters.step < s.options.steps) {
+  while (counters.position < total) {
     const auto started = Clock::now();
     const std::uint64_t step = counters.step;
-    s.task.begin_step(step, s.options.steps);
-    const double lr = s.options.schedule.at(step);
+    s.task.begin_step(counters.position, total);
+    const double lr =
+        s.options.schedule.over(static_cast<double>(counters.position), static_cast<double>(counters.position + unit));
     // Zeroed in place, not set to none (LibTorch 2.x's default): the reducer's gradients are
     // views into its buckets, and a fresh .grad() would cost a copy back into them.
     model.zero_grad(/*set_to_none=*/false);
@@ -285,12 +329,15 @@ TrainResult Trainer::run() {
       s.optimizer->step(lr, norm);
       s.task.end_step();
     }
+    average_buffers_over_dp(s.rank_buffers, s.grid.dp());
     counters.step = step + 1;
+    counters.position += unit;
+    const bool last = counters.position >= total;
     const std::uint64_t global_samples = samples * static_cast<std::uint64_t>(layout.dp);
     counters.samples += global_samples;
     counters.tokens += static_cast<double>(global_samples) * s.task.tokens_per_sample();
     const double seconds = seconds_since(started);
-    if (rank0 && (counters.step % s.options.log_every == 0 || counters.step == s.options.steps)) {
+    if (rank0 && (counters.step % s.options.log_every == 0 || last)) {
       JsonObject line;
       line.set("step", counters.step);
       for (const auto& [name, value] : terms) line.set(name, value);
@@ -325,9 +372,9 @@ TrainResult Trainer::run() {
       break;
     }
     const bool step_due = s.options.ckpt_every > 0 && counters.step % s.options.ckpt_every == 0;
-    if ((step_due || boundary[1].item<double>() > 0) && counters.step < s.options.steps) save();
+    if ((step_due || boundary[1].item<double>() > 0) && !last) save();
   }
-  if (result.exit_code == 0 && counters.step == s.options.steps && saved_at != counters.step) save();
+  if (result.exit_code == 0 && counters.position >= total && saved_at != counters.step) save();
   s.checkpoint->flush();
   if (result.exit_code == 0 && s.val &&
       (s.options.eval_every == 0 || counters.step % s.options.eval_every != 0)) {

@@ -20,6 +20,10 @@ namespace trafficfm::core {
 struct TrainerOptions {
   std::string out_dir;
   std::uint64_t steps = 100;
+  // > 0: the run is defined in samples: it ends after this many (one global batch of
+  // dp x batch x accumulation per step) and `schedule` counts samples; `steps` is then only the
+  // estimate for this layout. A resume at another dp keeps the length and the schedule.
+  std::uint64_t samples = 0;
   std::size_t accumulation = 1;  // micro-batches per optimizer step
   LrSchedule schedule;
   OptimizerOptions optimizer;

@@ -136,7 +136,8 @@ void TrainerCheckpoint::save(const TrainerCounters& counters) {
     parts.emplace_back("model.pt", [tensors = std::move(model_tensors)](const ByteSink& sink) { pickle_tensors_to(tensors, sink); });
     parts.emplace_back("optim.pt", [tensors = std::move(optim_tensors)](const ByteSink& sink) { pickle_tensors_to(tensors, sink); });
     JsonObject state;
-    state.set("step", counters.step).set("samples", counters.samples).set("tokens", counters.tokens);
+    state.set("step", counters.step).set("position", counters.position);
+    state.set("samples", counters.samples).set("tokens", counters.tokens);
     state.set("skipped_nonfinite", counters.skipped_nonfinite).set("skipped_spikes", counters.skipped_spikes);
     state.set("spike_history", counters.spike_history);
     state.set_raw("loader", counters.loader.to_json());
@@ -262,15 +263,14 @@ bool TrainerCheckpoint::restore(TrainerCounters& counters) {
 
   const JsonValue state = JsonValue::parse(store_.read_part(dir, "trainer.json"));
   counters.step = static_cast<std::uint64_t>(state["step"].as_int());
+  counters.position = state.has("position") ? static_cast<std::uint64_t>(state["position"].as_int()) : kNoPosition;
   counters.samples = static_cast<std::uint64_t>(state["samples"].as_int());
   counters.tokens = state["tokens"].as_number();
   counters.skipped_nonfinite = static_cast<std::uint64_t>(state["skipped_nonfinite"].as_int());
   counters.skipped_spikes = static_cast<std::uint64_t>(state["skipped_spikes"].as_int());
   counters.spike_history.clear();
   for (const auto& v : state["spike_history"].as_array()) counters.spike_history.push_back(v.as_number());
-  counters.loader.seed = static_cast<std::uint64_t>(state["loader"]["seed"].as_int());
-  counters.loader.epoch = static_cast<std::uint64_t>(state["loader"]["epoch"].as_int());
-  counters.loader.position = static_cast<std::uint64_t>(state["loader"]["position"].as_int());
+  counters.loader = datasets::LoaderState::from_json(state["loader"].dump());
 
   const auto& saved_layout = meta["layout"];
   if (saved_layout["world"].as_int() == layout.world && saved_layout["tp"].as_int() == layout.tp) {

@@ -6,8 +6,9 @@
 //   optim.pt      rank 0: AdamW moments per parameter, whole (gathered over tp and, under
 //                 ZeRO-1, over dp), and the step count
 //   rank-R.pt     every rank: its RNG states (CPU, and CUDA where used)
-//   trainer.json  rank 0: step, samples and tokens seen, guard counters, the loader position
-//                 (global, so any dp size continues the epoch exactly)
+//   trainer.json  rank 0: step, schedule position, samples and tokens seen, guard counters,
+//                 the loader position (global, so any dp size continues the epoch exactly) with
+//                 the corpus fingerprint and loader settings that define the order
 //
 // Because tensors are stored whole, a checkpoint loads at any tp and dp: each rank takes its
 // slice (resharding is a slice). Saving gathers to rank 0, which is right for models up to a
@@ -33,8 +34,14 @@
 
 namespace trafficfm::core {
 
+// A checkpoint written before the schedule position was recorded.
+constexpr std::uint64_t kNoPosition = UINT64_MAX;
+
 struct TrainerCounters {
   std::uint64_t step = 0;
+  // Where the schedule stands, in the run's unit: steps, or nominal samples for a run defined
+  // in samples (TrainerOptions::samples).
+  std::uint64_t position = 0;
   std::uint64_t samples = 0;  // global samples consumed
   double tokens = 0;          // global tokens consumed
   std::uint64_t skipped_nonfinite = 0, skipped_spikes = 0;

@@ -26,7 +26,8 @@ std::vector<ColumnSpec> with_common_columns(std::vector<ColumnSpec> columns) {
 }  // namespace
 
 CorpusWriter::CorpusWriter(std::string dir, std::string encoder_name, std::vector<ColumnSpec> encoder_columns,
-                           std::uint64_t shard_target_bytes, ShardWriteOptions options, int rank, int world)
+                           std::uint64_t shard_target_bytes, ShardWriteOptions options, int rank, int world,
+                           bool dedup_across_splits)
     : dir_(std::move(dir)),
       encoder_name_(std::move(encoder_name)),
       target_bytes_(shard_target_bytes),
@@ -36,14 +37,30 @@ CorpusWriter::CorpusWriter(std::string dir, std::string encoder_name, std::vecto
   const auto schema = with_common_columns(std::move(encoder_columns));
   for (int s = 0; s < 3; ++s) buffers_.emplace_back(schema);
   label_column_ = schema.size() - 2;
+  dedup_ = dedup_across_splits;
 }
 
-void CorpusWriter::commit_row(int split, std::int32_t label, std::uint64_t flow_hash) {
+bool CorpusWriter::commit_row(int split, std::int32_t label, std::uint64_t flow_hash) {
   ColumnBuffer& buffer = buffers_[split];
+  if (dedup_) {
+    // The row being completed is the last bytes_per_sample() bytes of each encoder column.
+    core::Sha256 content;
+    for (std::size_t c = 0; c < label_column_; ++c) {
+      const std::size_t width = buffer.specs()[c].bytes_per_sample();
+      const auto& bytes = buffer.data(c);
+      content.update(bytes.data() + bytes.size() - width, width);
+    }
+    const auto [it, fresh] = first_split_.emplace(content.hex_digest().substr(0, 32), split);
+    if (!fresh && it->second != split) {
+      buffer.abandon_row();
+      return false;
+    }
+  }
   buffer.put(label_column_, label);
   buffer.put(label_column_ + 1, flow_hash);
   buffer.end_row();
   if (buffer.bytes() >= target_bytes_) flush(split);
+  return true;
 }
 
 void CorpusWriter::flush(int split) {

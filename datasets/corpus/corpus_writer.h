@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "datasets/corpus/columns.h"
@@ -18,12 +19,18 @@ int choose_split(std::uint64_t hash, double val_fraction, double test_fraction);
 class CorpusWriter {
  public:
   CorpusWriter(std::string dir, std::string encoder_name, std::vector<ColumnSpec> encoder_columns,
-               std::uint64_t shard_target_bytes, ShardWriteOptions options, int rank, int world);
+               std::uint64_t shard_target_bytes, ShardWriteOptions options, int rank, int world,
+               bool dedup_across_splits = true);
 
   // The buffer a sample of `split` is appended to; columns [0, encoder columns) are the
   // encoder's, then `label` and `flow_hash` (filled by commit_row).
   ColumnBuffer& row_buffer(int split) { return buffers_[split]; }
-  void commit_row(int split, std::int32_t label, std::uint64_t flow_hash);
+  // Completes the row; false when it was dropped instead: with dedup_across_splits, a sample
+  // whose encoded content (every encoder column, byte for byte) this writer already stored in
+  // another split. Near-identical flows (a scan's probes, identical once anonymization zeroes
+  // addresses and ports) have different 5-tuples, so the split hash alone puts copies of one
+  // sample into train and test. Copies within one split are kept.
+  bool commit_row(int split, std::int32_t label, std::uint64_t flow_hash);
   void finish();  // writes what is buffered
 
   const std::vector<ShardInfo>& shards() const { return shards_; }
@@ -35,6 +42,8 @@ class CorpusWriter {
   std::string encoder_name_;
   std::vector<ColumnBuffer> buffers_;
   std::size_t label_column_;
+  bool dedup_;
+  std::unordered_map<std::string, int> first_split_;  // content digest -> split it went to
   std::uint64_t target_bytes_;
   ShardWriteOptions options_;
   int rank_, world_;

@@ -14,7 +14,15 @@
 namespace trafficfm::datasets {
 
 std::string LoaderState::to_json() const {
-  return core::JsonObject().set("seed", seed).set("epoch", epoch).set("position", position).str();
+  return core::JsonObject()
+      .set("seed", seed)
+      .set("epoch", epoch)
+      .set("position", position)
+      .set("corpus", corpus)
+      .set("order", order)
+      .set("window_blocks", window_blocks)
+      .set("block_rows", block_rows)
+      .str();
 }
 
 LoaderState LoaderState::from_json(const std::string& text) {
@@ -23,6 +31,12 @@ LoaderState LoaderState::from_json(const std::string& text) {
   s.seed = static_cast<std::uint64_t>(j["seed"].as_int());
   s.epoch = static_cast<std::uint64_t>(j["epoch"].as_int());
   s.position = static_cast<std::uint64_t>(j["position"].as_int());
+  if (j.has("corpus")) {
+    s.corpus = j["corpus"].as_string();
+    s.order = j["order"].as_string();
+    s.window_blocks = static_cast<std::uint64_t>(j["window_blocks"].as_int());
+    s.block_rows = static_cast<std::uint64_t>(j["block_rows"].as_int());
+  }
   return s;
 }
 
@@ -99,6 +113,7 @@ Loader::Loader(const LoaderOptions& options) : options_(options), manifest_(read
       source->path = path;
       source->rows = info.samples;
       const std::size_t block = options_.block_rows ? options_.block_rows : std::max<std::size_t>(1, check.chunk_rows());
+      block_rows_ = std::max<std::uint64_t>(block_rows_, block);
       for (std::uint64_t first = 0; first < info.samples; first += block) {
         const auto rows = static_cast<std::uint32_t>(std::min<std::uint64_t>(block, info.samples - first));
         blocks_.push_back({static_cast<std::uint32_t>(shards_.size()), first, rows, total_samples_ + first});
@@ -115,6 +130,7 @@ Loader::Loader(const LoaderOptions& options) : options_(options), manifest_(read
     throw std::runtime_error(options_.corpus + ": split '" + options_.split + "' has no samples");
   }
   if (!options_.subset.empty()) keep_only_subset();
+  fingerprint();
   consumed_.seed = produced_.seed = options_.seed;
   start_worker();
 }
@@ -145,6 +161,27 @@ void Loader::keep_only_subset() {
   }
   blocks_ = std::move(runs);
   total_samples_ = subset.size();
+}
+
+void Loader::fingerprint() {
+  core::Sha256 corpus, order;
+  const std::string split = options_.split + "\n";
+  corpus.update(split.data(), split.size());
+  for (const auto& info : manifest_.shards_of(options_.split)) {
+    const std::string line = info.file + " " + info.sha256 + " " + std::to_string(info.samples) + "\n";
+    corpus.update(line.data(), line.size());
+  }
+  const std::string window = std::to_string(options_.window_blocks) + "\n";
+  order.update(window.data(), window.size());
+  for (const auto& b : blocks_) {
+    const std::uint64_t fields[4] = {b.shard, b.first_row, b.rows, b.first_sample};
+    order.update(fields, sizeof fields);
+  }
+  consumed_.corpus = corpus.hex_digest().substr(0, 16);
+  consumed_.order = order.hex_digest().substr(0, 16);
+  consumed_.window_blocks = options_.window_blocks;
+  consumed_.block_rows = block_rows_;
+  produced_ = consumed_;
 }
 
 std::uint64_t Loader::steps_per_epoch() const {
@@ -268,9 +305,31 @@ void Loader::restore(const LoaderState& state) {
     throw std::invalid_argument("loader: state was saved with seed " + std::to_string(state.seed) + ", this loader has " +
                                 std::to_string(options_.seed));
   }
+  const LoaderState now = consumed_;
+  if (!state.corpus.empty() && (state.corpus != now.corpus || state.order != now.order)) {
+    std::string what;
+    if (state.corpus != now.corpus)
+      what += "corpus fingerprint " + state.corpus + " (saved) vs " + now.corpus + " (now): the corpus was rebuilt or changed; ";
+    if (state.window_blocks != now.window_blocks)
+      what += "--data.window-blocks " + std::to_string(state.window_blocks) + " (saved) vs " +
+              std::to_string(now.window_blocks) + " (now); ";
+    if (state.block_rows != now.block_rows)
+      what += "block rows " + std::to_string(state.block_rows) + " (saved) vs " + std::to_string(now.block_rows) + " (now); ";
+    if (what.empty())
+      what += "order fingerprint " + state.order + " (saved) vs " + now.order + " (now): another sample subset or block layout; ";
+    throw std::invalid_argument(options_.corpus + " split '" + options_.split +
+                                "': the saved data position belongs to another data order (" + what +
+                                "resume with the corpus and data settings of the original run, or start a new run)");
+  }
   if (state.position > total_samples_) throw std::invalid_argument("loader: state position beyond the epoch");
   stop_worker();
-  consumed_ = produced_ = state;
+  consumed_ = state;
+  // The fingerprints stay this loader's (a state saved without them gets them from now on).
+  consumed_.corpus = now.corpus;
+  consumed_.order = now.order;
+  consumed_.window_blocks = now.window_blocks;
+  consumed_.block_rows = now.block_rows;
+  produced_ = consumed_;
   order_.reset();
   start_worker();
 }

@@ -4,7 +4,9 @@
 // the global positions [s*G, (s+1)*G), G = dp_size * batch_size, and rank r takes its even
 // share of them; the last step of an epoch takes what is left (no sample skipped, none twice).
 // The position is the whole state: state() after a batch and restore() before the next give
-// exactly the batches an uninterrupted run would see, also at a different dp_size.
+// exactly the batches an uninterrupted run would see, also at a different dp_size. The state
+// also records the corpus and order fingerprints: restore() refuses a state from another corpus
+// build or other order-defining settings (window, block rows, sample subset), naming both.
 //
 // Shards are checked when the loader opens (SHA-256 against the manifest, HDF5 structure):
 // a bad one is an error naming it, or with skip_bad_shards is left out and counted. Batches
@@ -63,6 +65,13 @@ struct LoaderState {
   std::uint64_t seed = 0;
   std::uint64_t epoch = 0;
   std::uint64_t position = 0;  // global samples of this epoch already consumed
+  // What the order depends on besides the seed, so that a resume onto a rebuilt corpus or
+  // changed loader settings is refused instead of silently continuing another order. Empty
+  // (a state saved before they were recorded): not checked.
+  std::string corpus;               // digest of the split's shards: files, SHA-256s, sample counts
+  std::string order;                // digest of the sample blocks (block rows, subset) and window
+  std::uint64_t window_blocks = 0;  // for the message: --data.window-blocks
+  std::uint64_t block_rows = 0;     // for the message: rows per block (HDF5 chunk rows)
   std::string to_json() const;
   static LoaderState from_json(const std::string& text);
 };
@@ -82,6 +91,7 @@ class Loader {
   std::uint64_t samples_per_epoch() const { return total_samples_; }
   std::uint64_t steps_per_epoch() const;
   std::size_t skipped_shards() const { return skipped_shards_; }
+  std::size_t batch_size() const { return options_.batch_size; }
   const std::vector<ColumnSpec>& columns() const { return specs_; }
   const Manifest& manifest() const { return manifest_; }
 
@@ -89,6 +99,7 @@ class Loader {
   struct ShardSource;
   Batch assemble(std::uint64_t epoch, std::uint64_t step, std::uint64_t begin, std::uint64_t end);
   void keep_only_subset();
+  void fingerprint();
   void worker_loop();
   void start_worker();
   void stop_worker();
@@ -100,6 +111,7 @@ class Loader {
   std::vector<std::unique_ptr<ShardSource>> shards_;
   std::vector<SampleBlock> blocks_;
   std::uint64_t total_samples_ = 0;
+  std::uint64_t block_rows_ = 0;  // rows per block before a subset is taken (the largest)
   std::size_t skipped_shards_ = 0;
   std::unique_ptr<EpochOrder> order_;  // the worker's; rebuilt when the epoch changes
   std::uint64_t order_epoch_ = 0;

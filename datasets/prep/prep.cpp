@@ -38,7 +38,7 @@ class RankPrep {
         labels_(labels),
         encoder_(make_encoder(options.encoder, options.encoder_options)),
         writer_(options.out_dir, encoder_->name(), encoder_->schema(), options.shard_bytes, options.shard_options,
-                options.rank, options.world) {
+                options.rank, options.world, options.dedup_across_splits) {
     flow_options_ = options.flow_options;
     encoder_->adjust(flow_options_);
   }
@@ -89,7 +89,10 @@ class RankPrep {
 
   // Completes the row just encoded into `split`'s buffer.
   void store(int split, const FlowKey& key, int label) {
-    writer_.commit_row(split, label, key.hash());
+    if (!writer_.commit_row(split, label, key.hash())) {
+      ++result_.counts.duplicates_dropped;
+      return;
+    }
     const std::string name = label >= 0 && labels_ ? labels_->names()[label] : "unlabeled";
     ++result_.counts.samples[std::string(kSplitNames[split]) + "/" + name];
   }
@@ -165,6 +168,7 @@ void PrepCounts::merge(const PrepCounts& o) {
   flows += o.flows;
   flow_log_rows += o.flow_log_rows;
   bad_flow_log_rows += o.bad_flow_log_rows;
+  duplicates_dropped += o.duplicates_dropped;
   for (std::size_t i = 0; i < decode.size(); ++i) decode[i] += o.decode[i];
   for (const auto& [k, v] : o.link_types) link_types[k] += v;
   for (const auto& [k, v] : o.samples) samples[k] += v;
@@ -189,6 +193,7 @@ core::JsonObject PrepCounts::to_json() const {
       .set("flows", flows)
       .set("flow_log_rows", flow_log_rows)
       .set("bad_flow_log_rows", bad_flow_log_rows)
+      .set("duplicates_dropped", duplicates_dropped)
       .set("packets_by_decode_status", decoded)
       .set("files_by_link_type", links)
       .set("samples_by_split_and_label", per_split)
@@ -209,6 +214,7 @@ PrepCounts PrepCounts::from_json(const std::string& text) {
   c.flows = u(j["flows"]);
   c.flow_log_rows = u(j["flow_log_rows"]);
   c.bad_flow_log_rows = u(j["bad_flow_log_rows"]);
+  if (j.has("duplicates_dropped")) c.duplicates_dropped = u(j["duplicates_dropped"]);
   for (int i = 0; i < static_cast<int>(DecodeStatus::kCount); ++i) {
     const char* name = decode_status_name(static_cast<DecodeStatus>(i));
     if (j["packets_by_decode_status"].has(name)) c.decode[i] = u(j["packets_by_decode_status"][name]);
@@ -279,6 +285,7 @@ Manifest merge_results(const PrepOptions& options, const std::vector<PrepResult>
   m.encoder = encoder->name();
   m.encoder_settings_json = encoder->settings()
                                 .set("split_by", options.split_by)
+                                .set("dedup_across_splits", options.dedup_across_splits)
                                 .set("val_fraction", options.val_fraction)
                                 .set("test_fraction", options.test_fraction)
                                 .set("idle_timeout_s", options.flow_options.idle_timeout_s)
@@ -306,8 +313,11 @@ std::string format_summary(const Manifest& m) {
     out << "labels: " << u("label_rows_matched") << " of " << u("label_rows") << " TCP/UDP label rows matched a flow ("
         << (100.0 * u("label_rows_matched") / u("label_rows")) << "%)\n";
   }
-  out << "samples: train " << m.samples("train") << ", val " << m.samples("val") << ", test " << m.samples("test")
-      << "\n";
+  out << "samples: train " << m.samples("train") << ", val " << m.samples("val") << ", test " << m.samples("test");
+  if (s.has("duplicates_dropped")) {
+    out << "; " << u("duplicates_dropped") << " dropped as identical to a sample of another split";
+  }
+  out << "\n";
   if (s.has("files_by_link_type")) {
     out << "files by link type:";
     for (const auto& [k, v] : s["files_by_link_type"].as_object()) out << "  " << k << ": " << v.as_int();

@@ -24,6 +24,8 @@ struct PrepOptions {
   EncoderOptions encoder_options;
   FlowTableOptions flow_options;
   std::string split_by = "flow";  // "flow" (5-tuple hash) or "file"
+  // Drop a sample whose encoded content is already stored in another split (CorpusWriter).
+  bool dedup_across_splits = true;
   double val_fraction = 0.1;
   double test_fraction = 0.1;
   std::uint64_t shard_bytes = 64ull << 20;
@@ -37,6 +39,7 @@ struct PrepOptions {
 struct PrepCounts {
   std::uint64_t files = 0, files_failed = 0, files_truncated = 0;
   std::uint64_t packets = 0, bytes = 0, flows = 0, flow_log_rows = 0, bad_flow_log_rows = 0;
+  std::uint64_t duplicates_dropped = 0;  // samples identical to one already in another split
   std::array<std::uint64_t, static_cast<int>(DecodeStatus::kCount)> decode{};  // packets by decode status
   std::map<std::string, std::uint64_t> link_types;    // "DLT 1" -> files
   std::map<std::string, std::uint64_t> samples;       // "train/label" -> samples

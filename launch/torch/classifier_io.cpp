@@ -118,6 +118,16 @@ void save_classifier(torch::nn::Module& module, const std::string& config_json, 
   core::write_file_atomically(out_dir + "/model.json", json.str() + "\n");
 }
 
+std::string split_policy_member(const std::string& corpus) {
+  const auto settings = core::JsonValue::parse(datasets::read_manifest(corpus).encoder_settings_json);
+  core::JsonObject policy;
+  policy.set("split_by", settings.has("split_by") ? settings["split_by"].as_string() : std::string("flow"));
+  if (settings.has("val_fraction")) policy.set("val_fraction", settings["val_fraction"].as_number());
+  if (settings.has("test_fraction")) policy.set("test_fraction", settings["test_fraction"].as_number());
+  policy.set("dedup_across_splits", settings.has("dedup_across_splits") && settings["dedup_across_splits"].as_bool());
+  return "\"split_policy\": " + policy.str();
+}
+
 void write_report(const core::ClassificationReport& report, const std::string& extra_json_members,
                   const std::string& json_path) {
   std::string json = report.to_json();

@@ -38,6 +38,11 @@ void save_classifier(torch::nn::Module& module, const std::string& config_json, 
                      distributed::ProcessGrid& grid);
 
 // report.json (the report plus `extra` fields, a JSON object's members) and report.txt.
+// `"split_policy": {...}`, a JSON member for reports: how the corpus assigned samples to splits
+// (split_by flow|file, the fractions, whether identical samples were kept out of two splits),
+// from its manifest; "dedup_across_splits" is false for a corpus prepared before it existed.
+std::string split_policy_member(const std::string& corpus);
+
 void write_report(const core::ClassificationReport& report, const std::string& extra_json_members,
                   const std::string& json_path);
 

@@ -83,7 +83,7 @@ int run_eval(const std::vector<std::string>& given) {
       std::cout << "eval: " << values["from"].as<std::string>() << " on " << corpus << " (" << split << ", "
                 << report.samples << " samples)\n" << report.table() << std::flush;
       const std::string path = values["report"].as<std::string>();
-      if (!path.empty()) write_report(report, "\"split\": \"" + split + "\"", path);
+      if (!path.empty()) write_report(report, "\"split\": \"" + split + "\", " + split_policy_member(corpus), path);
     }
     return core::kExitOk;
   });

@@ -82,7 +82,8 @@ int run_finetune(const std::vector<std::string>& args) {
     const std::uint64_t steps_per_epoch = static_cast<std::uint64_t>(std::ceil(train_options.subset.size() / global_batch));
     const std::uint64_t steps = epochs > 0 ? static_cast<std::uint64_t>(std::ceil(epochs * steps_per_epoch))
                                            : training_steps(values, grid, 0);
-    auto trainer_opts = trainer_options(values, options, out, steps);
+    auto trainer_opts =
+        trainer_options(values, options, out, steps, epochs > 0 ? 0 : training_samples(values, 0), global_batch);
     trainer_opts.resume = resume == "auto";
     if (trainer_opts.eval_every == 0) trainer_opts.eval_every = std::max<std::uint64_t>(1, steps_per_epoch);
     trainer_opts.eval_batches = SIZE_MAX;  // model selection sees all of val
@@ -112,8 +113,12 @@ int run_finetune(const std::vector<std::string>& args) {
       core::log_info("finetune: selected the model of step ", task.best_step(), " (val macro-F1 ",
                      task.best_val_macro_f1(), ")");
     }
+    // Without a test split the report is on val, which also chose the model: labelled as such
+    // everywhere it appears, never as a test score.
     const bool has_test = plan.samples.count("test") && !plan.samples.at("test").empty();
     const std::string split = has_test ? "test" : "val";
+    const std::string split_label = has_test ? "test" : "val, used for model selection (the corpus has no test split)";
+    if (!has_test) core::log_warn("finetune: no test sample of the kept classes; reporting on ", split_label);
     auto eval_options = loader_options(values, corpus, split, grid, model.columns());
     eval_options.subset = plan.samples.count(split) ? plan.samples.at(split) : std::vector<std::uint64_t>{};
     if (eval_options.subset.empty()) throw std::runtime_error(corpus + ": no test or val sample of the kept classes");
@@ -121,14 +126,16 @@ int run_finetune(const std::vector<std::string>& args) {
     save_classifier(classifier->module(), task.config_json(), out, grid);
     if (grid.layout().rank == 0) {
       core::JsonObject extra;
-      extra.set("split", split).set("best_step", task.best_step()).set("val_macro_f1", task.best_val_macro_f1());
+      extra.set("split", split).set("held_out", has_test).set("split_label", split_label);
+      extra.set("best_step", task.best_step()).set("val_macro_f1", task.best_val_macro_f1());
       extra.set("from", scratch ? std::string("scratch") : from).set("label_fraction", plan_options.label_fraction);
       extra.set("shots", static_cast<std::uint64_t>(plan_options.shots)).set("seed", seed);
       extra.set("labeled_train_samples", static_cast<std::uint64_t>(train_options.subset.size()));
-      const std::string members = extra.str().substr(1, extra.str().size() - 2);
+      const std::string members = extra.str().substr(1, extra.str().size() - 2) + ", " + split_policy_member(corpus);
       write_report(report, members, out + "/report.json");
-      std::cout << "finetune: " << split << " split, " << report.samples << " samples\n" << report.table() << std::flush;
-      core::log_info("finetune: ", split, " accuracy ", report.accuracy, ", macro-F1 ", report.macro_f1,
+      std::cout << "finetune: " << split_label << " split, " << report.samples << " samples\n"
+                << report.table() << std::flush;
+      core::log_info("finetune: ", split_label, " accuracy ", report.accuracy, ", macro-F1 ", report.macro_f1,
                      ", weighted-F1 ", report.weighted_f1, " -> ", out, "/report.json");
     }
     return core::kExitOk;

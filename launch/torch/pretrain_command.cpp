@@ -59,7 +59,8 @@ int run_pretrain(const std::vector<std::string>& args) {
   return run_collectively(*setup, [&] {
   auto task = model.make_pretrain_task({*setup->grid, values, setup->seed, setup->device});
   const std::uint64_t steps = training_steps(values, *setup->grid, task->tokens_per_sample());
-  auto trainer_opts = trainer_options(values, options, out, steps);
+  auto trainer_opts = trainer_options(values, options, out, steps, training_samples(values, task->tokens_per_sample()),
+                                      global_batch(values, *setup->grid));
   trainer_opts.resume = resume == "auto";
   prepare_run_directory(out, trainer_opts.config_ini, *setup->grid);
   datasets::Loader train(loader_options(values, corpus, "train", *setup->grid, model.columns()));

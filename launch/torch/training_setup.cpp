@@ -28,7 +28,8 @@ void add_training_options(po::options_description& options) {
       ("train.tokens", po::value<double>()->default_value(0), "train on this many tokens (0: use steps)")
       ("train.batch-size", po::value<std::size_t>()->default_value(32), "samples per micro-batch per data-parallel rank")
       ("train.accumulation", po::value<std::size_t>()->default_value(1), "micro-batches per optimizer step")
-      ("train.lr", po::value<double>()->default_value(1e-3), "peak learning rate")
+      ("train.lr", po::value<double>()->default_value(1e-3), "peak learning rate (at a global batch of lr-batch, when set)")
+      ("train.lr-batch", po::value<std::uint64_t>()->default_value(0), "global batch at which lr applies: the peak is lr x global batch / lr-batch (0: lr as given)")
       ("train.min-lr-ratio", po::value<double>()->default_value(0.1), "final rate / peak rate")
       ("train.warmup", po::value<double>()->default_value(0.05), "linear warmup, as a fraction of the steps")
       ("train.decay", po::value<std::string>()->default_value("cosine"), "cosine | linear | constant")
@@ -194,16 +195,37 @@ std::uint64_t training_steps(const po::variables_map& values, const distributed:
   return values["train.steps"].as<std::uint64_t>();
 }
 
+std::uint64_t training_samples(const po::variables_map& values, double tokens_per_sample) {
+  const double tokens = values["train.tokens"].as<double>();
+  if (tokens > 0 && tokens_per_sample > 0) return static_cast<std::uint64_t>(std::ceil(tokens / tokens_per_sample));
+  return values["train.samples"].as<std::uint64_t>();
+}
+
+double global_batch(const po::variables_map& values, const distributed::ProcessGrid& grid) {
+  return static_cast<double>(grid.layout().dp * values["train.batch-size"].as<std::size_t>() *
+                             values["train.accumulation"].as<std::size_t>());
+}
+
 core::TrainerOptions trainer_options(const po::variables_map& values, const po::options_description& options,
-                                     const std::string& out_dir, std::uint64_t steps) {
+                                     const std::string& out_dir, std::uint64_t steps, std::uint64_t samples,
+                                     double batch) {
   core::TrainerOptions o;
   o.out_dir = out_dir;
   o.steps = steps;
+  o.samples = samples;
   o.accumulation = values["train.accumulation"].as<std::size_t>();
-  o.schedule.peak = values["train.lr"].as<double>();
-  o.schedule.total_steps = steps;
+  const auto lr_batch = values["train.lr-batch"].as<std::uint64_t>();
+  o.schedule.peak = values["train.lr"].as<double>() * (lr_batch > 0 ? batch / static_cast<double>(lr_batch) : 1.0);
+  if (lr_batch > 0) {
+    core::log_info("lr: ", values["train.lr"].as<double>(), " at a global batch of ", lr_batch, " -> peak ",
+                   o.schedule.peak, " at this run's ", batch);
+  }
+  // In the run's unit: samples for a run defined in samples (its schedule then survives a
+  // resume at another dp), else steps.
+  const std::uint64_t units = samples > 0 ? samples : steps;
+  o.schedule.total_steps = units;
   o.schedule.warmup_steps =
-      static_cast<std::uint64_t>(values["train.warmup"].as<double>() * static_cast<double>(steps));
+      static_cast<std::uint64_t>(values["train.warmup"].as<double>() * static_cast<double>(units));
   o.schedule.min_ratio = values["train.min-lr-ratio"].as<double>();
   o.schedule.decay = values["train.decay"].as<std::string>();
   o.schedule.at(0);  // rejects an unknown decay name now

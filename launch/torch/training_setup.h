@@ -39,8 +39,18 @@ datasets::LoaderOptions loader_options(const core::po::variables_map& values, co
 std::uint64_t training_steps(const core::po::variables_map& values, const distributed::ProcessGrid& grid,
                              double tokens_per_sample);
 
+// The run's length in samples when it is defined in samples (--train.samples, or --train.tokens
+// over tokens_per_sample); 0 when it is defined in steps.
+std::uint64_t training_samples(const core::po::variables_map& values, double tokens_per_sample);
+
+// dp x batch-size x accumulation.
+double global_batch(const core::po::variables_map& values, const distributed::ProcessGrid& grid);
+
+// `samples` > 0: the run is defined in samples (TrainerOptions::samples). `batch`: the global
+// batch, which scales the peak learning rate when --train.lr-batch is set.
 core::TrainerOptions trainer_options(const core::po::variables_map& values, const core::po::options_description& options,
-                                     const std::string& out_dir, std::uint64_t steps);
+                                     const std::string& out_dir, std::uint64_t steps, std::uint64_t samples,
+                                     double batch);
 
 // Runs `body` (the part that talks to other ranks). When it throws on one rank of several, the
 // error is logged and the whole job is aborted (MPI_Abort with the usual exit code) instead of

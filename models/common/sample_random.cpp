@@ -23,10 +23,23 @@ torch::Tensor per_sample_uniform(const std::vector<std::uint64_t>& keys, std::in
   return out;
 }
 
-torch::Tensor drop_path_scales(const std::vector<std::uint64_t>& keys, double p, std::uint64_t stream) {
+torch::Tensor drop_path_scales(const std::vector<std::uint64_t>& keys, double p, std::uint64_t stream,
+                               std::int64_t branches) {
   if (p <= 0) return {};
-  const auto u = per_sample_uniform(keys, 1, stream).view({-1});
+  const auto u = per_sample_uniform(keys, branches, stream);
   return (u >= p).to(torch::kFloat) / (1.0 - p);
+}
+
+std::vector<torch::Tensor> block_drop_path_scales(const std::vector<std::uint64_t>& keys, std::int64_t depth,
+                                                  double max_rate, std::uint64_t stream, torch::Device device) {
+  std::vector<torch::Tensor> keep;
+  if (max_rate <= 0) return keep;
+  for (std::int64_t b = 0; b < depth; ++b) {
+    const double rate = depth > 1 ? max_rate * static_cast<double>(b) / static_cast<double>(depth - 1) : max_rate;
+    auto scales = drop_path_scales(keys, rate, stream + static_cast<std::uint64_t>(b), 2);
+    keep.push_back(scales.defined() ? scales.to(device) : scales);
+  }
+  return keep;
 }
 
 }  // namespace trafficfm::models

@@ -12,10 +12,10 @@ VitBlock::VitBlock(std::int64_t dim, std::int64_t heads, std::int64_t mlp_dim, d
 
 torch::Tensor VitBlock::forward(const torch::Tensor& x, const torch::Tensor& keep, const torch::Tensor& bias) {
   auto a = attention->forward(ln1->forward(x), bias);
-  if (keep.defined()) a = a * keep.view({-1, 1, 1});
+  if (keep.defined()) a = a * keep.select(1, 0).view({-1, 1, 1});
   auto h = x + a;
   auto m = fc2->forward(torch::gelu(fc1->forward(ln2->forward(h))));
-  if (keep.defined()) m = m * keep.view({-1, 1, 1});
+  if (keep.defined()) m = m * keep.select(1, 1).view({-1, 1, 1});
   return h + m;
 }
 

@@ -1,7 +1,8 @@
 // A pre-norm ViT block on the tensor-parallel layers (heads and MLP split across tp ranks):
-// x + drop_path(attn(ln(x), bias)), then x + drop_path(mlp(ln(x))). Drop path takes a per-sample
-// scale computed by the caller from per-sample random numbers (models/common/sample_random.h),
-// so it is the same on every tp rank and for a sample on any dp rank.
+// x + drop_path(attn(ln(x), bias)), then x + drop_path(mlp(ln(x))). Drop path takes per-sample
+// scales for each branch, drawn independently (as timm's and MMAE's blocks do), computed by the
+// caller from per-sample random numbers (models/common/sample_random.h), so they are the same on
+// every tp rank and for a sample on any dp rank.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -15,7 +16,8 @@ namespace trafficfm::models {
 
 struct VitBlock : torch::nn::Module {
   VitBlock(std::int64_t dim, std::int64_t heads, std::int64_t mlp_dim, distributed::Communicator& tp);
-  // keep: [batch] drop-path scales (0 or 1/(1-p)), or undefined for none; bias: optional
+  // keep: [batch, 2] drop-path scales (0 or 1/(1-p)) of the attention and the MLP branch, or
+  // undefined for none; bias: optional
   // attention-score bias [batch, 1, seq, seq].
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& keep = {}, const torch::Tensor& bias = {});
   torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};

@@ -82,11 +82,16 @@ LabelPlan make_label_plan(const std::string& corpus, const LabelPlanOptions& opt
   if (manifest.label_names.empty()) throw std::runtime_error(corpus + ": the corpus has no labels (prep --labels)");
   const auto splits = present_splits(manifest);
   std::map<std::string, std::vector<std::int32_t>> labels;
-  std::vector<std::uint64_t> total(manifest.label_names.size(), 0);
+  // Classes are chosen from train and val counts only: which classes exist must not depend on
+  // the test split (a class seen only in test would be chosen by looking at test).
+  std::vector<std::uint64_t> total(manifest.label_names.size(), 0), in_train(manifest.label_names.size(), 0);
   for (const auto& split : splits) {
     labels[split] = read_split_labels(corpus, split);
+    if (split == "test") continue;
     for (auto id : labels[split]) {
-      if (id >= 0 && id < static_cast<int>(total.size())) ++total[id];
+      if (id < 0 || id >= static_cast<int>(total.size())) continue;
+      ++total[id];
+      if (split == "train") ++in_train[id];
     }
   }
   LabelPlan plan;
@@ -95,7 +100,7 @@ LabelPlan make_label_plan(const std::string& corpus, const LabelPlanOptions& opt
   for (std::size_t id = 0; id < manifest.label_names.size(); ++id) {
     const auto& name = manifest.label_names[id];
     const bool excluded = std::find(options.exclude.begin(), options.exclude.end(), name) != options.exclude.end();
-    if (excluded || total[id] < options.min_class_samples) continue;
+    if (excluded || total[id] < options.min_class_samples || in_train[id] == 0) continue;
     plan.corpus_to_class[id] = static_cast<int>(plan.classes.size());
     plan.classes.push_back(name);
   }

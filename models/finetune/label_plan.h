@@ -1,6 +1,7 @@
 // Which labels a fine-tuning run learns and from which samples. The classes are the corpus
-// labels with at least `min_class_samples` labeled samples over all splits, minus those named
-// in `exclude` (an "Unspecified" category, say). The labeled training share is a seeded,
+// labels with at least `min_class_samples` labeled samples in train and val together (test is
+// never looked at to choose them) and at least one in train, minus those named in `exclude`
+// (an "Unspecified" category, say). The labeled training share is a seeded,
 // stratified choice per class: `shots` samples (all when fewer) or, without shots, a
 // `label_fraction` of them (at least one). val and test keep every sample of the kept classes.
 // The plan is written to the run directory, so a run can be repeated and audited.

@@ -31,14 +31,9 @@ MmaeClassifier::MmaeClassifier(const MmaeConfig& config, std::int64_t classes, d
 
 std::pair<torch::Tensor, torch::Tensor> MmaeClassifier::forward(const datasets::Batch& batch) {
   const MmaeInputs in = mmae_inputs(batch, token_packet_, seed_, device_);
-  std::vector<torch::Tensor> keep;
-  if (net_->is_training() && config_.drop_path > 0) {
-    for (std::int64_t b = 0; b < config_.depth; ++b) {
-      const double rate = config_.depth > 1 ? config_.drop_path * b / (config_.depth - 1) : config_.drop_path;
-      auto scales = drop_path_scales(in.keys, rate, kDropPathStream + b);
-      keep.push_back(scales.defined() ? scales.to(device_) : scales);
-    }
-  }
+  const auto keep = net_->is_training()
+                        ? block_drop_path_scales(in.keys, config_.depth, config_.drop_path, kDropPathStream, device_)
+                        : std::vector<torch::Tensor>{};
   const auto features = net_->encoder->forward(net_->encoder->embed(in.payload), keep);
   return {net_->head->forward(features.select(1, 0)), in.labels};
 }

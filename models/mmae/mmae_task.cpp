@@ -91,14 +91,8 @@ std::map<std::string, torch::Tensor> MmaeTask::losses(const datasets::Batch& bat
     stats_encoder_->train(training);
     partner = mutual_best_pairs(stats_encoder_->forward(in.stats)).to(device_);
   }
-  std::vector<torch::Tensor> keep;
-  if (training && config_.drop_path > 0) {
-    for (std::int64_t b = 0; b < config_.depth; ++b) {
-      const double rate = config_.depth > 1 ? config_.drop_path * b / (config_.depth - 1) : config_.drop_path;
-      auto scales = drop_path_scales(in.keys, rate, kDropPathStream + b);
-      keep.push_back(scales.defined() ? scales.to(device_) : scales);
-    }
-  }
+  const auto keep = training ? block_drop_path_scales(in.keys, config_.depth, config_.drop_path, kDropPathStream, device_)
+                             : std::vector<torch::Tensor>{};
   const MmaeOutput out = student_->masked(in, mask, partner, keep);
   const auto per_token = (out.reconstruction - target).pow(2).mean(-1);  // [B, 400]
   std::map<std::string, torch::Tensor> terms;

@@ -67,6 +67,11 @@ TEST(FinetuneCli, ReportFromPretrainedEncoderAgreesWithEval) {
   }
   EXPECT_EQ(total, report["samples"].as_int());
   EXPECT_TRUE(std::filesystem::exists(out + "/report.txt"));
+  // The report says what it measured on and how the corpus made its splits.
+  EXPECT_EQ(report["split"].as_string(), "test");
+  EXPECT_TRUE(report["held_out"].as_bool());
+  EXPECT_EQ(report["split_policy"]["split_by"].as_string(), "flow");
+  EXPECT_TRUE(report["split_policy"]["dedup_across_splits"].as_bool());
   // eval of the selected model on the same split gives the same confusion matrix.
   r = run_command(trafficfm_binary() + " eval --from " + out + " --corpus " + fixture().corpus + " --split test --report " +
                   out + "/eval.json");
@@ -135,6 +140,24 @@ TEST(FinetuneCli, ResumedRunSelectsTheSameModelAsAnUninterruptedOne) {
   EXPECT_EQ(a["macro_f1"].as_number(), b["macro_f1"].as_number());
   EXPECT_EQ(a["confusion"].dump(), b["confusion"].dump());
   EXPECT_EQ(read_text_file(straight + "/eval.jsonl"), read_text_file(split + "/eval.jsonl"));
+}
+
+TEST(FinetuneCli, WithoutATestSplitTheReportIsLabelledAsTheSelectionSplit) {
+  // The fixture's captures prepared again without a test split: val both selects the model
+  // and is reported on, which the report must say instead of passing it off as a test score.
+  const std::string corpus = fixture().dir + "/no-test";
+  auto r = run_command(trafficfm_binary() + " prep --input " + fixture().dir + "/captures --labels " + fixture().dir +
+                       "/captures/labels.csv --out " + corpus + " --encoder mmae --split.test 0 --log.level warn");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string out = fixture().dir + "/ft-no-test";
+  r = run_command(trafficfm_binary() + " finetune --config " + fixture().config + " --corpus " + corpus +
+                  " --from-scratch --train.steps 2 --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("val, used for model selection"), std::string::npos) << r.output;
+  const auto report = read_json(out + "/report.json");
+  EXPECT_EQ(report["split"].as_string(), "val");
+  EXPECT_FALSE(report["held_out"].as_bool());
+  EXPECT_NE(report["split_label"].as_string().find("used for model selection"), std::string::npos);
 }
 
 TEST(FinetuneCli, RefusesAmbiguousStartsAndUnknownFreeze) {

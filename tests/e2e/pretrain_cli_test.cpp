@@ -54,23 +54,38 @@ std::vector<std::string> metric_prefixes(const std::string& run) {
   return lines;
 }
 
+std::vector<std::string> lines_of(const std::string& path) {
+  std::vector<std::string> lines;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(line);
+  return lines;
+}
+
+// Evaluations at steps 4, 8 and 12: the last two come after the resume, with the FlowMix
+// statistics encoder's BatchNorm running statistics restored on every dp rank (they are kept
+// equal across ranks, so dp rank 0's checkpoint holds them all).
 void expect_resume_identical(int ranks) {
   const std::string base = fixture().dir + "/resume" + std::to_string(ranks);
   const std::string launcher = ranks > 1 ? mpirun(ranks) : "";
-  auto r = run_command(launcher + pretrain(base + "-straight", "--train.steps 12"));
+  auto r = run_command(launcher + pretrain(base + "-straight", "--train.steps 12 --train.eval-every 4"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run_command(launcher + pretrain(base + "-split", "--train.steps 12 --train.ckpt-every 6"));
+  r = run_command(launcher + pretrain(base + "-split", "--train.steps 12 --train.eval-every 4 --train.ckpt-every 6"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // As if the run had died after step 11: only the step-6 checkpoint is left, metrics.jsonl
   // has lines up to step 12 (the resumed run must drop steps 7-12 and redo them).
   remove_tree(base + "-split/checkpoints/step-00000012");
-  r = run_command(launcher + pretrain(base + "-split", "--train.steps 12 --resume auto"));
+  r = run_command(launcher + pretrain(base + "-split", "--train.steps 12 --train.eval-every 4 --resume auto"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("continuing from"), std::string::npos) << r.output;
   const auto a = metric_prefixes(base + "-straight"), b = metric_prefixes(base + "-split");
   ASSERT_EQ(a.size(), 12u);
   ASSERT_EQ(b.size(), 12u);
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "step " << i + 1;
+  const auto eval_a = lines_of(base + "-straight/eval.jsonl"), eval_b = lines_of(base + "-split/eval.jsonl");
+  ASSERT_EQ(eval_a.size(), 3u);
+  ASSERT_EQ(eval_b.size(), 3u);
+  for (std::size_t i = 0; i < eval_a.size(); ++i) EXPECT_EQ(eval_a[i], eval_b[i]) << "evaluation " << i + 1;
 }
 
 TEST(PretrainCli, ResumeIsBitwiseIdenticalOnOneRank) { expect_resume_identical(1); }

@@ -155,5 +155,44 @@ TEST(Reducer, UnusedParameterIsAnErrorNamingItUnlessAllowed) {
   EXPECT_TRUE(torch::allclose(m.unused->weight.grad(), torch::zeros({4, 4})));
 }
 
+// A tied weight (one tensor under two names, as LibTorch's named_parameters() lists it) gets
+// one bucket slot: a second slot would take a second hook, a second view and a second update.
+struct Tied : torch::nn::Module {
+  torch::Tensor w;
+  std::shared_ptr<torch::nn::Module> inner;
+  Tied() {
+    w = register_parameter("w", torch::randn({6, 6}));
+    inner = register_module("inner", std::make_shared<torch::nn::Module>());
+    inner->register_parameter("w", w);  // the same tensor again
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return torch::tanh(x.matmul(w)).matmul(w); }
+};
+
+TEST(Reducer, ATiedWeightIsOneParameterWithTheGradientOfBothUses) {
+  Communicator& c = world();
+  const int n = 4 * c.size();
+  torch::manual_seed(11);
+  Tied reference;
+  ASSERT_EQ(reference.named_parameters().size(), 2u);
+  torch::manual_seed(99);
+  const auto x = torch::randn({n, 6}), y = torch::randn({n, 6});
+  torch::mse_loss(reference.forward(x), y).backward();
+  torch::manual_seed(11 + c.rank());  // the broadcast makes the ranks agree
+  Tied m;
+  std::vector<NamedParameter> named_list;
+  for (auto& p : m.named_parameters()) named_list.push_back({p.key(), p.value()});
+  Reducer reducer(named_list, c);
+  ASSERT_EQ(reducer.parameters().size(), 1u);
+  EXPECT_EQ(reducer.parameters()[0].name, "w");
+  const int share = n / c.size();
+  for (int step = 0; step < 2; ++step) {
+    m.zero_grad();
+    torch::mse_loss(m.forward(x.narrow(0, c.rank() * share, share)), y.narrow(0, c.rank() * share, share)).backward();
+    reducer.finish();
+    EXPECT_TRUE(torch::allclose(m.w.grad(), reference.w.grad(), 1e-5, 1e-7))
+        << "step " << step << " max diff " << (m.w.grad() - reference.w.grad()).abs().max().item<float>();
+  }
+}
+
 }  // namespace
 }  // namespace trafficfm::distributed

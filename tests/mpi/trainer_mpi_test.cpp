@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/checkpoint_store.h"
+#include "core/json_value.h"
 #include "core/trainer/trainer.h"
 #include "distributed/communicator.h"
 #include "tests/support/corpus_fixture.h"
@@ -17,19 +18,28 @@ namespace trafficfm::core {
 namespace {
 
 // Byte classifier over the mmae encoding: the smallest Task that trains on a real corpus.
+// With `batch_norm`, a BatchNorm whose running statistics (buffers, updated from each rank's own
+// batch) decide the val loss.
 class ByteClassifier : public Task {
  public:
-  ByteClassifier() {
+  explicit ByteClassifier(bool batch_norm = false) {
     torch::manual_seed(5);
-    net_ = torch::nn::Sequential(torch::nn::Linear(1600, 32), torch::nn::ReLU(), torch::nn::Dropout(0.1),
-                                 torch::nn::Linear(32, 6));
+    net_ = torch::nn::Sequential(torch::nn::Linear(1600, 32));
+    if (batch_norm) net_->push_back(torch::nn::BatchNorm1d(32));
+    net_->push_back(torch::nn::ReLU());
+    net_->push_back(torch::nn::Dropout(0.1));
+    net_->push_back(torch::nn::Linear(32, 6));
   }
   torch::nn::Module& model() override { return *net_; }
   std::map<std::string, torch::Tensor> losses(const datasets::Batch& batch) override {
     const auto n = static_cast<std::int64_t>(batch.rows);
     auto bytes = torch::from_blob(const_cast<std::uint8_t*>(batch.column<std::uint8_t>("bytes")), {n, 1600}, torch::kUInt8);
     auto labels = torch::from_blob(const_cast<std::int32_t*>(batch.column<std::int32_t>("label")), {n}, torch::kInt32);
+    // BatchNorm takes no batch statistics from one row (an epoch's last share): running ones then.
+    const bool one_row = net_->is_training() && n < 2;
+    if (one_row) net_->eval();
     auto logits = net_->forward(bytes.to(torch::kFloat) / 255.0);
+    if (one_row) net_->train();
     auto ce = torch::nn::functional::cross_entropy(logits, labels.to(torch::kLong));
     return {{"loss", ce}, {"ce", ce}, {"accuracy", (logits.argmax(1) == labels).to(torch::kFloat).mean()}};
   }
@@ -58,8 +68,10 @@ World& world() {
   return w;
 }
 
-// `samples` > 0: train on the split's first `samples` samples only.
-TrainResult train(const std::string& out, std::uint64_t steps, bool resume, std::uint64_t samples = 0) {
+// `samples` > 0: train on the split's first `samples` samples only. `run_samples` > 0: the run
+// is defined in samples (its schedule counts samples too).
+TrainResult train(const std::string& out, std::uint64_t steps, bool resume, std::uint64_t samples = 0,
+                  std::size_t accumulation = 2, std::uint64_t run_samples = 0, std::uint64_t ckpt_every = 0) {
   World& w = world();
   ByteClassifier task;
   datasets::LoaderOptions lo;
@@ -75,9 +87,12 @@ TrainResult train(const std::string& out, std::uint64_t steps, bool resume, std:
   o.out_dir = out;
   o.steps = steps;
   o.log_every = 1;
-  o.schedule = LrSchedule{3e-3, 5, 40, 0.1, "cosine"};
+  o.schedule = run_samples > 0 ? LrSchedule{3e-3, 20, run_samples, 0.1, "cosine"} : LrSchedule{3e-3, 5, 40, 0.1, "cosine"};
+  o.samples = run_samples;
+  o.ckpt_every = ckpt_every;
+  o.keep_last = 100;
   o.resume = resume;
-  o.accumulation = 2;
+  o.accumulation = accumulation;
   Trainer trainer(task, loader, nullptr, *w.grid, o);
   return trainer.run();
 }
@@ -107,6 +122,154 @@ TEST(Trainer, ResumeIsBitwiseIdenticalToTheUninterruptedRun) {
     ASSERT_EQ(b.size(), 40u);
     for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "step " << i + 1;
     EXPECT_NE(a.front(), a.back());  // it trained
+  }
+}
+
+std::vector<JsonValue> metric_values(const std::string& out) {
+  std::ifstream in(out + "/metrics.jsonl");
+  std::vector<JsonValue> lines;
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(JsonValue::parse(line));
+  return lines;
+}
+
+TEST(Trainer, ARunDefinedInSamplesKeepsItsLengthAndScheduleWhenTheGlobalBatchChanges) {
+  // 200 samples at 32 x dp per step, checkpoint after step 2, resumed at half the global batch
+  // (accumulation 1 instead of 2: for the schedule the same as half the dp ranks).
+  World& w = world();
+  const std::string out = w.dir + "/by-samples";
+  const std::uint64_t total = 200, dp = static_cast<std::uint64_t>(w.grid->layout().dp);
+  const std::uint64_t first_batch = 32 * dp, second_batch = 16 * dp;
+  const auto first = train(out, 0, false, 0, 2, total, 2);
+  EXPECT_EQ(first.steps_done, (total + first_batch - 1) / first_batch);
+  w.comm->barrier();
+  if (w.comm->rank() == 0) {
+    for (std::uint64_t step = 3; step <= first.steps_done; ++step) {
+      if (std::filesystem::exists(CheckpointStore(out).step_dir(step))) testing::remove_tree(CheckpointStore(out).step_dir(step));
+    }
+  }
+  w.comm->barrier();
+  const auto resumed = train(out, 0, true, 0, 1, total, 0);
+  EXPECT_EQ(resumed.resumed_from, 2u);
+  const std::uint64_t left = total - 2 * first_batch;
+  EXPECT_EQ(resumed.steps_done, 2 + (left + second_batch - 1) / second_batch);
+  if (w.comm->rank() == 0) {
+    const LrSchedule schedule{3e-3, 20, total, 0.1, "cosine"};
+    const auto lines = metric_values(out);
+    ASSERT_EQ(lines.size(), resumed.steps_done);
+    std::uint64_t position = 0;
+    for (const auto& line : lines) {
+      const auto step = static_cast<std::uint64_t>(line["step"].as_int());
+      const std::uint64_t batch = step <= 2 ? first_batch : second_batch;
+      const double want = schedule.over(static_cast<double>(position), static_cast<double>(position + batch));
+      EXPECT_DOUBLE_EQ(line["lr"].as_number(), want) << "step " << step;
+      position += batch;
+    }
+    EXPECT_GE(position, total);
+    EXPECT_LT(position - second_batch, total);  // no step more than the samples need
+  }
+}
+
+// A weight tied into two places is updated once per step: the first AdamW step moves every
+// element by the learning rate (m / sqrt(v) = ±1), a second update would move it by twice that.
+class TiedClassifier : public Task {
+ public:
+  TiedClassifier() {
+    torch::manual_seed(5);
+    net_ = std::make_shared<torch::nn::Module>();
+    in_ = net_->register_module("in", torch::nn::Linear(1600, 16));
+    square_ = net_->register_module("square", torch::nn::Linear(16, 16));
+    net_->register_module("tied", std::make_shared<torch::nn::Module>())->register_parameter("weight", square_->weight);
+    out_ = net_->register_module("out", torch::nn::Linear(16, 6));
+  }
+  torch::nn::Module& model() override { return *net_; }
+  std::map<std::string, torch::Tensor> losses(const datasets::Batch& batch) override {
+    const auto n = static_cast<std::int64_t>(batch.rows);
+    auto bytes = torch::from_blob(const_cast<std::uint8_t*>(batch.column<std::uint8_t>("bytes")), {n, 1600}, torch::kUInt8);
+    auto labels = torch::from_blob(const_cast<std::int32_t*>(batch.column<std::int32_t>("label")), {n}, torch::kInt32);
+    auto h = torch::tanh(square_->forward(torch::tanh(square_->forward(in_->forward(bytes.to(torch::kFloat) / 255.0)))));
+    return {{"loss", torch::nn::functional::cross_entropy(out_->forward(h), labels.to(torch::kLong))}};
+  }
+  torch::Tensor tied() const { return square_->weight; }
+
+ private:
+  std::shared_ptr<torch::nn::Module> net_;
+  torch::nn::Linear in_{nullptr}, square_{nullptr}, out_{nullptr};
+};
+
+TEST(Trainer, ATiedWeightIsUpdatedOncePerStep) {
+  World& w = world();
+  TiedClassifier task;
+  ASSERT_EQ(task.model().named_parameters().size(), 7u);  // the tied weight under two names
+  datasets::LoaderOptions lo;
+  lo.corpus = w.dir + "/corpus";
+  lo.dp_rank = w.grid->layout().dp_rank;
+  lo.dp_size = w.grid->layout().dp;
+  lo.batch_size = 16;
+  datasets::Loader loader(lo);
+  TrainerOptions o;
+  o.out_dir = w.dir + "/tied";
+  o.steps = 1;
+  o.schedule = LrSchedule{1e-2, 0, 1, 1.0, "constant"};
+  o.optimizer.weight_decay = 0;
+  o.optimizer.clip_norm = 0;
+  Trainer trainer(task, loader, nullptr, *w.grid, o);
+  const auto before = task.tied().detach().clone();
+  trainer.run();
+  const double moved = (task.tied().detach() - before).abs().max().item<double>();
+  EXPECT_NEAR(moved, 1e-2, 1e-4) << "the tied weight moved by " << moved << " in one step";
+}
+
+// Every dp rank evaluates its share of val with its own BatchNorm statistics; after a resume each
+// rank must have its own statistics back, which dp rank 0's checkpoint can only hold when they
+// are the same on every rank (the trainer averages them over dp at every step).
+void train_with_eval(const std::string& out, std::uint64_t steps, bool resume) {
+  World& w = world();
+  ByteClassifier task(/*batch_norm=*/true);
+  auto lo = [&](const std::string& split) {
+    datasets::LoaderOptions o;
+    o.corpus = w.dir + "/corpus";
+    o.split = split;
+    o.dp_rank = w.grid->layout().dp_rank;
+    o.dp_size = w.grid->layout().dp;
+    o.batch_size = 12;
+    o.seed = 3;
+    return o;
+  };
+  datasets::Loader train(lo("train")), val(lo("val"));
+  TrainerOptions o;
+  o.out_dir = out;
+  o.steps = steps;
+  o.log_every = 1;
+  o.eval_every = 5;
+  o.eval_batches = 3;
+  o.schedule = LrSchedule{3e-3, 2, 20, 0.1, "cosine"};
+  o.resume = resume;
+  Trainer trainer(task, train, &val, *w.grid, o);
+  trainer.run();
+}
+
+TEST(Trainer, ResumeRestoresPerRankBufferStatisticsSoEvaluationsMatch) {
+  World& w = world();
+  const std::string straight = w.dir + "/bn-straight", split = w.dir + "/bn-split";
+  train_with_eval(straight, 20, false);
+  train_with_eval(split, 10, false);
+  train_with_eval(split, 20, true);
+  if (w.comm->rank() == 0) {
+    auto lines = [](const std::string& path) {
+      std::ifstream in(path);
+      std::vector<std::string> out;
+      std::string line;
+      while (std::getline(in, line)) out.push_back(line);
+      return out;
+    };
+    const auto a = lines(straight + "/eval.jsonl"), b = lines(split + "/eval.jsonl");
+    ASSERT_EQ(a.size(), 4u);
+    ASSERT_EQ(b.size(), 4u);
+    for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "evaluation " << i + 1;
+    const auto m = metric_lines(straight), n = metric_lines(split);
+    ASSERT_EQ(m.size(), 20u);
+    EXPECT_EQ(m, n);
   }
 }
 

@@ -95,6 +95,45 @@ TEST_F(LoaderTest, ResumeGivesExactlyTheSameBatches) {
   }
 }
 
+TEST_F(LoaderTest, RestoreRefusesAnotherCorpusBuildOrOrderSettingsNamingBoth) {
+  Loader first(options(0, 1, 16));
+  for (int i = 0; i < 3; ++i) first.next();
+  const LoaderState saved = LoaderState::from_json(first.state().to_json());
+  EXPECT_EQ(saved.corpus.size(), 16u);
+  EXPECT_EQ(saved.window_blocks, 3u);
+  auto expect_refused = [&](const LoaderOptions& o, const std::string& named) {
+    Loader other(o);
+    try {
+      other.restore(saved);
+      FAIL() << "restored onto " << named;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(named), std::string::npos) << e.what();
+    }
+  };
+  // The same corpus built again from other captures (a rebuilt corpus).
+  const std::string rebuilt = testing::make_synth_corpus(dir_ + "/rebuilt", {300, 4});
+  auto o = options(0, 1, 16);
+  o.corpus = rebuilt;
+  expect_refused(o, "corpus fingerprint " + saved.corpus + " (saved)");
+  o = options(0, 1, 16);
+  o.window_blocks = 5;
+  expect_refused(o, "--data.window-blocks 3 (saved) vs 5 (now)");
+  o = options(0, 1, 16);
+  o.block_rows = 8;
+  expect_refused(o, "block rows " + std::to_string(saved.block_rows) + " (saved) vs 8 (now)");
+  o = options(0, 1, 16);
+  o.subset = {1, 2, 3, 5, 8, 13, 21, 34};
+  expect_refused(o, "order fingerprint");
+  // A state saved before fingerprints were recorded still restores; batch size and dp are
+  // not part of the order.
+  Loader old(options(0, 2, 8));
+  old.restore(LoaderState::from_json("{\"seed\": 42, \"epoch\": 0, \"position\": 48}"));
+  EXPECT_EQ(old.state().corpus, saved.corpus);
+  Loader wider(options(1, 2, 8));
+  wider.restore(saved);
+  EXPECT_EQ(wider.state().position, saved.position);
+}
+
 TEST_F(LoaderTest, RestoreAtAnotherDpSizeKeepsTheEpochExact) {
   std::set<std::uint64_t> seen;
   std::uint64_t total = 0;

@@ -27,5 +27,16 @@ TEST(LrSchedule, LinearConstantAndUnknown) {
   EXPECT_THROW(bad.at(3), std::invalid_argument);
 }
 
+TEST(LrSchedule, InSamplesTheRateFollowsThePositionNotTheBatch) {
+  LrSchedule s{1.0, 100, 1000, 0.1, "cosine"};  // warmup and total in samples
+  EXPECT_DOUBLE_EQ(s.over(0, 16), 0.16);         // a first step of 16 samples
+  EXPECT_DOUBLE_EQ(s.over(96, 112), 1.0);        // warmup ends inside this step
+  // A step of 32 samples and one of 8 from the same position get the same rate: a resume at
+  // another dp continues the schedule the run started with.
+  EXPECT_DOUBLE_EQ(s.over(480, 512), s.over(480, 488));
+  EXPECT_NEAR(s.over(550, 566), 0.55, 1e-12);  // halfway through the decay
+  EXPECT_NEAR(s.over(1000, 1016), 0.1, 1e-12);
+}
+
 }  // namespace
 }  // namespace trafficfm::core
