@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("loader: %llu samples (%s, %zu columns) in %.3f s = %.0f samples/s, %.1f MB/s, batch %zu\n",
-              static_cast<unsigned long long>(samples), loader.manifest().encoder.c_str(), loader.columns().size(),
-              seconds, samples / seconds, bytes / seconds / 1e6, options.batch_size);
+              static_cast<unsigned long long>(samples), loader.manifest().encoder.c_str(),
+              loader.columns().size(), seconds, samples / seconds, bytes / seconds / 1e6, options.batch_size);
   return 0;
 }

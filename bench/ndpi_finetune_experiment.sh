@@ -7,14 +7,19 @@
 #      seeds 1 2 3; classes: categories with >= 40 labeled flows, not Unspecified;
 #   4. each ablation switch (--mmae.flowmix/teacher/pmp off) pretrains a few steps;
 #   5. summary: test macro-F1 and accuracy, mean ± std over the seeds (summary.md).
-#   bench/ndpi_finetune_experiment.sh [WORK_DIR]   (env: PRETRAIN_STEPS, FINETUNE_STEPS, FRACTIONS, THREADS)
+#   bench/ndpi_finetune_experiment.sh [WORK_DIR]   (env: PRETRAIN_STEPS, FINETUNE_STEPS, FRACTIONS, THREADS,
+#   TRAFFICFM_SHARED_DATA; exits 1 when the data or the build is missing)
 # The same step budget for every run (1,000 steps of 32 by default: about 63 epochs of the 10%
 # labels, 6 of the 100%; a 150-step budget underfits and compares nothing).
 # Stages whose output exists are skipped, so an interrupted run continues.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-data="$here/../shared/data"
-[ -d "$data/ndpi/pcap" ] || { echo "skipped: $data/ndpi not present (real data lives beside the checkout)"; exit 0; }
+data="${TRAFFICFM_SHARED_DATA:-$here/../shared/data}"
+# No data, no experiment: a failure, never a silent success that a script could take for a result.
+for need in "$data/ndpi/pcap" "$data/ndpi/flows.csv" "$data/pretrain"; do
+  [ -e "$need" ] || { echo "ndpi_finetune_experiment: $need not found (real data lives beside the checkout, or set TRAFFICFM_SHARED_DATA)" >&2; exit 1; }
+done
+[ -x "$here/build/launch/trafficfm" ] || { echo "ndpi_finetune_experiment: $here/build/launch/trafficfm not built (scripts/setup.sh)" >&2; exit 1; }
 work="${1:-/tmp/trafficfm-ndpi-experiment}"
 bin="$here/build/launch/trafficfm"
 config="$here/configs/mmae-tiny.ini"

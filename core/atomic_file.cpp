@@ -24,9 +24,7 @@ std::string parent_directory(const std::string& path) {
 
 }  // namespace
 
-std::string temporary_path_for(const std::string& path) {
-  return path + ".tmp." + std::to_string(getpid());
-}
+std::string temporary_path_for(const std::string& path) { return path + ".tmp." + std::to_string(getpid()); }
 
 void fsync_path(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY);
@@ -53,7 +51,8 @@ void write_file_atomically(const std::string& path, const std::string& contents)
 }
 
 void write_file_atomically(const std::string& path, const void* data, std::size_t size, bool sync_directory) {
-  write_file_atomically(path, [&](const ByteSink& sink) { sink(data, size); }, sync_directory);
+  write_file_atomically(
+      path, [&](const ByteSink& sink) { sink(data, size); }, sync_directory);
 }
 
 void write_file_atomically(const std::string& path, const std::function<void(const ByteSink&)>& produce,

@@ -20,7 +20,8 @@ void write_file_atomically(const std::string& path, const std::string& contents)
 // `sync_directory` false leaves the rename's durability to a later fsync of the same
 // directory (a checkpoint fsyncs its directory once, when it writes COMMIT, instead of once
 // per part: each directory fsync is a journal commit).
-void write_file_atomically(const std::string& path, const void* data, std::size_t size, bool sync_directory = true);
+void write_file_atomically(const std::string& path, const void* data, std::size_t size,
+                           bool sync_directory = true);
 
 // Streaming form: `produce` hands its bytes to the sink in any number of pieces, which go
 // straight to the file (a serializer writes tensors from their own memory, no staging copy).

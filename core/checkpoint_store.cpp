@@ -46,10 +46,12 @@ std::string checkpoint_dir_name(std::uint64_t step) {
 
 CheckpointStore::CheckpointStore(std::string run_dir) : root_(std::move(run_dir) + "/checkpoints") {}
 
-std::string CheckpointStore::step_dir(std::uint64_t step) const { return root_ + "/" + checkpoint_dir_name(step); }
+std::string CheckpointStore::step_dir(std::uint64_t step) const {
+  return root_ + "/" + checkpoint_dir_name(step);
+}
 
-CheckpointStore::WrittenPart CheckpointStore::write_part(std::uint64_t step, const std::string& name,
-                                                         const std::function<void(const ByteSink&)>& produce) const {
+CheckpointStore::WrittenPart CheckpointStore::write_part(
+    std::uint64_t step, const std::string& name, const std::function<void(const ByteSink&)>& produce) const {
   if (name.empty() || name.find('/') != std::string::npos || name == "meta.json" || name == "COMMIT") {
     throw std::invalid_argument("checkpoint part name '" + name + "' is reserved or not a plain file name");
   }
@@ -75,17 +77,20 @@ CheckpointStore::WrittenPart CheckpointStore::write_part(std::uint64_t step, con
   return write_part(step, name, [&](const ByteSink& sink) { sink(bytes.data(), bytes.size()); });
 }
 
-void CheckpointStore::commit(std::uint64_t step, const std::vector<std::string>& parts, const std::string& meta_json,
+void CheckpointStore::commit(std::uint64_t step, const std::vector<std::string>& parts,
+                             const std::string& meta_json,
                              const std::map<std::string, std::string>& known_sha256) const {
   const std::string dir = step_dir(step);
   std::string files = "{";
   for (std::size_t i = 0; i < parts.size(); ++i) {
     const std::string path = dir + "/" + parts[i];
-    if (!fs::exists(path)) throw std::runtime_error("checkpoint " + dir + ": part '" + parts[i] + "' is missing");
+    if (!fs::exists(path))
+      throw std::runtime_error("checkpoint " + dir + ": part '" + parts[i] + "' is missing");
     const auto known = known_sha256.find(parts[i]);
     const std::string sha256 = known != known_sha256.end() ? known->second : sha256_file(path);
     const auto bytes = static_cast<std::uint64_t>(fs::file_size(path));
-    files += (i ? ", " : "") + json_escape(parts[i]) + ": " + JsonObject().set("sha256", sha256).set("bytes", bytes).str();
+    files += (i ? ", " : "") + json_escape(parts[i]) + ": " +
+             JsonObject().set("sha256", sha256).set("bytes", bytes).str();
   }
   files += "}";
   // meta_json is an object: splice "files" in before its closing brace.
@@ -93,7 +98,8 @@ void CheckpointStore::commit(std::uint64_t step, const std::vector<std::string>&
   const auto close = meta.find_last_of('}');
   if (close == std::string::npos) throw std::invalid_argument("checkpoint meta must be a JSON object");
   const bool empty = meta.find_first_not_of(" \t\n{", 0) == close;
-  meta.insert(close, std::string(empty ? "" : ", ") + "\"step\": " + std::to_string(step) + ", \"files\": " + files);
+  meta.insert(close,
+              std::string(empty ? "" : ", ") + "\"step\": " + std::to_string(step) + ", \"files\": " + files);
   write_file_atomically(dir + "/meta.json", meta + "\n");
   write_file_atomically(dir + "/COMMIT", checkpoint_dir_name(step) + "\n");
   write_file_atomically(root_ + "/latest", checkpoint_dir_name(step) + "\n");
@@ -149,7 +155,8 @@ std::string resolve_checkpoint_dir(const std::string& path) {
   if (store.newest_valid(found, &warnings)) return found.dir;
   std::string detail;
   for (const auto& w : warnings) detail += "\n  " + w;
-  throw std::runtime_error("no valid checkpoint in " + path + (detail.empty() ? " (none written)" : ":" + detail));
+  throw std::runtime_error("no valid checkpoint in " + path +
+                           (detail.empty() ? " (none written)" : ":" + detail));
 }
 
 bool CheckpointStore::newest_valid(Found& found, std::vector<std::string>* warnings) const {
@@ -182,7 +189,8 @@ std::string CheckpointStore::read_part(const std::string& dir, const std::string
   return read_file(dir + "/" + name);
 }
 
-std::vector<std::uint64_t> CheckpointStore::apply_retention(std::size_t keep_last, std::uint64_t milestone_every) const {
+std::vector<std::uint64_t> CheckpointStore::apply_retention(std::size_t keep_last,
+                                                            std::uint64_t milestone_every) const {
   std::vector<std::uint64_t> removed;
   const auto committed = committed_steps();
   if (committed.empty()) return removed;

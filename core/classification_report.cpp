@@ -51,17 +51,25 @@ std::string ClassificationReport::to_json() const {
   JsonObject per;
   for (std::size_t c = 0; c < classes.size(); ++c) {
     const auto& m = per_class[c];
-    per.set(classes[c], JsonObject().set("precision", m.precision).set("recall", m.recall).set("f1", m.f1).set("support", m.support));
+    per.set(classes[c], JsonObject()
+                            .set("precision", m.precision)
+                            .set("recall", m.recall)
+                            .set("f1", m.f1)
+                            .set("support", m.support));
   }
   std::string rows = "[";
   for (std::size_t t = 0; t < confusion.size(); ++t) {
     rows += t ? ", [" : "[";
-    for (std::size_t p = 0; p < confusion[t].size(); ++p) rows += (p ? ", " : "") + std::to_string(confusion[t][p]);
+    for (std::size_t p = 0; p < confusion[t].size(); ++p)
+      rows += (p ? ", " : "") + std::to_string(confusion[t][p]);
     rows += "]";
   }
   rows += "]";
   JsonObject out;
-  out.set("accuracy", accuracy).set("macro_f1", macro_f1).set("weighted_f1", weighted_f1).set("samples", samples);
+  out.set("accuracy", accuracy)
+      .set("macro_f1", macro_f1)
+      .set("weighted_f1", weighted_f1)
+      .set("samples", samples);
   out.set("classes", classes).set("per_class", per).set_raw("confusion", rows);
   return out.str();
 }
@@ -71,18 +79,20 @@ std::string ClassificationReport::table() const {
   for (const auto& c : classes) width = std::max(width, c.size() + 2);
   std::string out;
   char line[512];
-  std::snprintf(line, sizeof line, "%-*s %9s %9s %9s %9s\n", static_cast<int>(width), "class", "precision", "recall", "f1",
-                "support");
+  std::snprintf(line, sizeof line, "%-*s %9s %9s %9s %9s\n", static_cast<int>(width), "class", "precision",
+                "recall", "f1", "support");
   out += line;
   for (std::size_t c = 0; c < classes.size(); ++c) {
     const auto& m = per_class[c];
-    std::snprintf(line, sizeof line, "%-*s %9.4f %9.4f %9.4f %9llu\n", static_cast<int>(width), classes[c].c_str(),
-                  m.precision, m.recall, m.f1, static_cast<unsigned long long>(m.support));
+    std::snprintf(line, sizeof line, "%-*s %9.4f %9.4f %9.4f %9llu\n", static_cast<int>(width),
+                  classes[c].c_str(), m.precision, m.recall, m.f1,
+                  static_cast<unsigned long long>(m.support));
     out += line;
   }
-  std::snprintf(line, sizeof line, "\n%-*s %9.4f\n%-*s %9.4f\n%-*s %9.4f   (%llu samples)\n", static_cast<int>(width),
-                "accuracy", accuracy, static_cast<int>(width), "macro F1", macro_f1, static_cast<int>(width),
-                "weighted F1", weighted_f1, static_cast<unsigned long long>(samples));
+  std::snprintf(line, sizeof line, "\n%-*s %9.4f\n%-*s %9.4f\n%-*s %9.4f   (%llu samples)\n",
+                static_cast<int>(width), "accuracy", accuracy, static_cast<int>(width), "macro F1", macro_f1,
+                static_cast<int>(width), "weighted F1", weighted_f1,
+                static_cast<unsigned long long>(samples));
   out += line;
   out += "\nconfusion (rows: true class, columns: predicted, in the order above)\n";
   for (std::size_t t = 0; t < confusion.size(); ++t) {

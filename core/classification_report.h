@@ -21,8 +21,9 @@ struct ClassificationReport {
   std::uint64_t samples = 0;
   double accuracy = 0, macro_f1 = 0, weighted_f1 = 0;
 
-  std::string to_json() const;  // {"accuracy", "macro_f1", "weighted_f1", "samples", "classes", "per_class", "confusion"}
-  std::string table() const;    // per-class rows, the averages, then the confusion matrix
+  std::string to_json()
+      const;  // {"accuracy", "macro_f1", "weighted_f1", "samples", "classes", "per_class", "confusion"}
+  std::string table() const;  // per-class rows, the averages, then the confusion matrix
 };
 
 // `confusion` is square with one row per class. Throws std::invalid_argument otherwise.

@@ -10,11 +10,21 @@ std::string json_escape(const std::string& text) {
   std::string out = "\"";
   for (unsigned char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -46,9 +56,7 @@ std::string json_string_array(const std::vector<std::string>& values) {
   return text + "]";
 }
 
-JsonObject& JsonObject::set(const std::string& key, double value) {
-  return set_raw(key, json_number(value));
-}
+JsonObject& JsonObject::set(const std::string& key, double value) { return set_raw(key, json_number(value)); }
 JsonObject& JsonObject::set(const std::string& key, std::int64_t value) {
   return set_raw(key, std::to_string(value));
 }

@@ -1,10 +1,10 @@
 #include "core/json_value.h"
 
-#include "core/json.h"
-
 #include <cmath>
 #include <cstdlib>
 #include <stdexcept>
+
+#include "core/json.h"
 
 namespace trafficfm::core {
 
@@ -24,7 +24,9 @@ class JsonParser {
     throw std::runtime_error("JSON: " + what + " at byte " + std::to_string(pos_));
   }
   void skip_space() {
-    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\n' || text_[pos_] == '\r' || text_[pos_] == '\t')) ++pos_;
+    while (pos_ < text_.size() &&
+           (text_[pos_] == ' ' || text_[pos_] == '\n' || text_[pos_] == '\r' || text_[pos_] == '\t'))
+      ++pos_;
   }
   bool consume(char c) {
     skip_space();
@@ -107,17 +109,34 @@ class JsonParser {
       if (pos_ >= text_.size()) fail("unterminated escape");
       const char e = text_[pos_++];
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           if (pos_ + 4 > text_.size()) fail("short \\u escape");
-          const unsigned code = static_cast<unsigned>(std::strtoul(text_.substr(pos_, 4).c_str(), nullptr, 16));
+          const unsigned code =
+              static_cast<unsigned>(std::strtoul(text_.substr(pos_, 4).c_str(), nullptr, 16));
           pos_ += 4;
           if (code < 0x80) {
             out += static_cast<char>(code);
@@ -131,7 +150,8 @@ class JsonParser {
           }
           break;
         }
-        default: fail("bad escape");
+        default:
+          fail("bad escape");
       }
     }
     return out;
@@ -180,16 +200,18 @@ const JsonValue& JsonValue::operator[](const std::string& key) const {
   if (it == object.end()) throw std::runtime_error("JSON: missing key '" + key + "'");
   return it->second;
 }
-bool JsonValue::has(const std::string& key) const {
-  return type_ == Type::kObject && object_.count(key) > 0;
-}
+bool JsonValue::has(const std::string& key) const { return type_ == Type::kObject && object_.count(key) > 0; }
 
 std::string JsonValue::dump() const {
   switch (type_) {
-    case Type::kNull: return "null";
-    case Type::kBool: return bool_ ? "true" : "false";
-    case Type::kNumber: return json_number(number_);
-    case Type::kString: return json_escape(string_);
+    case Type::kNull:
+      return "null";
+    case Type::kBool:
+      return bool_ ? "true" : "false";
+    case Type::kNumber:
+      return json_number(number_);
+    case Type::kString:
+      return json_escape(string_);
     case Type::kArray: {
       std::string out = "[";
       for (std::size_t i = 0; i < array_.size(); ++i) out += (i ? ", " : "") + array_[i].dump();

@@ -42,12 +42,20 @@ std::string concat(const Args&... args) {
 }  // namespace detail
 
 template <typename... Args>
-void log_debug(const Args&... args) { log_message(LogLevel::kDebug, detail::concat(args...)); }
+void log_debug(const Args&... args) {
+  log_message(LogLevel::kDebug, detail::concat(args...));
+}
 template <typename... Args>
-void log_info(const Args&... args) { log_message(LogLevel::kInfo, detail::concat(args...)); }
+void log_info(const Args&... args) {
+  log_message(LogLevel::kInfo, detail::concat(args...));
+}
 template <typename... Args>
-void log_warn(const Args&... args) { log_message(LogLevel::kWarn, detail::concat(args...)); }
+void log_warn(const Args&... args) {
+  log_message(LogLevel::kWarn, detail::concat(args...));
+}
 template <typename... Args>
-void log_error(const Args&... args) { log_message(LogLevel::kError, detail::concat(args...)); }
+void log_error(const Args&... args) {
+  log_message(LogLevel::kError, detail::concat(args...));
+}
 
 }  // namespace trafficfm::core

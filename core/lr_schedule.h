@@ -18,7 +18,9 @@ struct LrSchedule {
 
   // The rate for optimizer step `step` (0-based). Throws std::invalid_argument on an unknown
   // decay name.
-  double at(std::uint64_t step) const { return over(static_cast<double>(step), static_cast<double>(step) + 1.0); }
+  double at(std::uint64_t step) const {
+    return over(static_cast<double>(step), static_cast<double>(step) + 1.0);
+  }
   // The rate for a step that covers the positions [begin, end) (in samples: the step's global
   // batch); at(step) is over(step, step + 1).
   double over(double begin, double end) const;

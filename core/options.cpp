@@ -11,10 +11,9 @@
 namespace trafficfm::core {
 
 void add_common_options(po::options_description& options) {
-  options.add_options()
-      ("help,h", "print this help: every option with its default and meaning")
-      ("config", po::value<std::string>(),
-       "INI file of options; [section] key = value sets --section.key; the command line wins");
+  options.add_options()("help,h", "print this help: every option with its default and meaning")(
+      "config", po::value<std::string>(),
+      "INI file of options; [section] key = value sets --section.key; the command line wins");
 }
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
@@ -123,14 +122,22 @@ std::string option_value_text(const po::variable_value& value) {
   out.precision(17);
   if (auto p = boost::any_cast<std::string>(&v)) return *p;
   if (auto p = boost::any_cast<bool>(&v)) return *p ? "true" : "false";
-  if (auto p = boost::any_cast<int>(&v)) out << *p;
-  else if (auto p = boost::any_cast<long>(&v)) out << *p;
-  else if (auto p = boost::any_cast<long long>(&v)) out << *p;
-  else if (auto p = boost::any_cast<unsigned>(&v)) out << *p;
-  else if (auto p = boost::any_cast<unsigned long>(&v)) out << *p;
-  else if (auto p = boost::any_cast<unsigned long long>(&v)) out << *p;
-  else if (auto p = boost::any_cast<double>(&v)) out << *p;
-  else if (auto p = boost::any_cast<float>(&v)) out << *p;
+  if (auto p = boost::any_cast<int>(&v))
+    out << *p;
+  else if (auto p = boost::any_cast<long>(&v))
+    out << *p;
+  else if (auto p = boost::any_cast<long long>(&v))
+    out << *p;
+  else if (auto p = boost::any_cast<unsigned>(&v))
+    out << *p;
+  else if (auto p = boost::any_cast<unsigned long>(&v))
+    out << *p;
+  else if (auto p = boost::any_cast<unsigned long long>(&v))
+    out << *p;
+  else if (auto p = boost::any_cast<double>(&v))
+    out << *p;
+  else if (auto p = boost::any_cast<float>(&v))
+    out << *p;
   else if (auto p = boost::any_cast<std::vector<std::string>>(&v)) {
     for (size_t i = 0; i < p->size(); ++i) out << (i ? " " : "") << (*p)[i];
   } else {

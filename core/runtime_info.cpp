@@ -23,9 +23,7 @@ std::string resolve(const std::string& path) {
   return realpath(path.c_str(), buf) ? std::string(buf) : path;
 }
 
-bool contains(const std::string& text, const char* needle) {
-  return text.find(needle) != std::string::npos;
-}
+bool contains(const std::string& text, const char* needle) { return text.find(needle) != std::string::npos; }
 
 }  // namespace
 

@@ -7,9 +7,9 @@
 namespace trafficfm::core {
 
 struct BlasInfo {
-  std::string path;      // resolved path of the loaded BLAS library ("" when none is loaded)
-  std::string vendor;    // "OpenBLAS", "MKL", "BLIS", "reference" or "unknown"
-  std::string details;   // e.g. OpenBLAS's own config string
+  std::string path;     // resolved path of the loaded BLAS library ("" when none is loaded)
+  std::string vendor;   // "OpenBLAS", "MKL", "BLIS", "reference" or "unknown"
+  std::string details;  // e.g. OpenBLAS's own config string
   bool is_reference() const { return vendor == "reference"; }
 };
 

@@ -60,8 +60,7 @@ LaunchEnv detect_launch_env() {
     env.world_rank = read_int("SLURM_PROCID", 0);
     env.world_size = read_int("SLURM_NTASKS", 1);
     env.local_rank = read_int("SLURM_LOCALID", 0);
-    env.local_size = tasks_on_node(std::getenv("SLURM_STEP_TASKS_PER_NODE"),
-                                   read_int("SLURM_NODEID", 0), 1);
+    env.local_size = tasks_on_node(std::getenv("SLURM_STEP_TASKS_PER_NODE"), read_int("SLURM_NODEID", 0), 1);
   } else if (has("RANK") && has("WORLD_SIZE")) {
     env.launcher = "torchrun";
     env.world_rank = read_int("RANK", 0);

@@ -17,9 +17,12 @@ class LocalCommunicator : public Communicator {
   int rank() const override { return 0; }
   int size() const override { return 1; }
   const char* backend() const override { return "local"; }
-  std::shared_ptr<Work> all_reduce_async(torch::Tensor, ReduceOp) override { return std::make_shared<DoneWork>(); }
+  std::shared_ptr<Work> all_reduce_async(torch::Tensor, ReduceOp) override {
+    return std::make_shared<DoneWork>();
+  }
   std::shared_ptr<Work> reduce_scatter_async(torch::Tensor input, torch::Tensor output, ReduceOp) override {
-    if (input.numel() != output.numel()) throw std::invalid_argument("reduce_scatter: sizes differ on one rank");
+    if (input.numel() != output.numel())
+      throw std::invalid_argument("reduce_scatter: sizes differ on one rank");
     torch::NoGradGuard no_grad;
     output.view(-1).copy_(input.reshape(-1));
     return std::make_shared<DoneWork>();

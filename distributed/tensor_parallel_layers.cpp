@@ -30,8 +30,8 @@ torch::Tensor linear_init(std::int64_t out, std::int64_t in) {
 
 }  // namespace
 
-ColumnParallelLinear::ColumnParallelLinear(std::int64_t in, std::int64_t out, Communicator& tp_, bool with_bias,
-                                           bool gather)
+ColumnParallelLinear::ColumnParallelLinear(std::int64_t in, std::int64_t out, Communicator& tp_,
+                                           bool with_bias, bool gather)
     : tp(tp_), gather_output(gather) {
   const std::int64_t local = split_size(out, tp, "output features");
   weight = register_parameter("weight", torch::empty({local, in}));
@@ -77,7 +77,8 @@ torch::Tensor RowParallelLinear::forward(const torch::Tensor& x) {
   return bias.defined() ? y + bias : y;
 }
 
-VocabParallelEmbedding::VocabParallelEmbedding(std::int64_t vocab, std::int64_t dim, Communicator& tp_) : tp(tp_) {
+VocabParallelEmbedding::VocabParallelEmbedding(std::int64_t vocab, std::int64_t dim, Communicator& tp_)
+    : tp(tp_) {
   rows = split_size(vocab, tp, "vocabulary");
   first = tp.rank() * rows;
   weight = register_parameter("weight", torch::empty({rows, dim}));
@@ -115,7 +116,8 @@ torch::Tensor vocab_parallel_cross_entropy(const torch::Tensor& logits, const to
 
 TensorParallelRng::TensorParallelRng(std::uint64_t seed, int dp_rank, int tp_rank)
     : replicated_(at::detail::createCPUGenerator(core::derive_seed(seed, 0x7e900000ULL + dp_rank))),
-      split_(at::detail::createCPUGenerator(core::derive_seed(seed, 0x5b1100000000ULL + (dp_rank << 16) + tp_rank))) {}
+      split_(at::detail::createCPUGenerator(
+          core::derive_seed(seed, 0x5b1100000000ULL + (dp_rank << 16) + tp_rank))) {}
 
 namespace {
 torch::Tensor dropout_with(const torch::Tensor& x, double p, bool training, at::Generator& gen) {

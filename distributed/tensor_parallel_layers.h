@@ -3,10 +3,10 @@
 // Each layer can take its shard from the full, unsplit weights (load_full) so tests and
 // checkpoint resharding compare against the unsplit layer.
 #pragma once
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <memory>
-
-#include <torch/torch.h>
 
 #include "distributed/communicator.h"
 
@@ -15,7 +15,8 @@ namespace trafficfm::distributed {
 // Output features split across tp ranks: Y_r = X W_r^T + b_r. With gather_output the full Y
 // is assembled on every rank; otherwise Y stays split (the input of a RowParallelLinear).
 struct ColumnParallelLinear : torch::nn::Module {
-  ColumnParallelLinear(std::int64_t in, std::int64_t out, Communicator& tp, bool bias = true, bool gather_output = true);
+  ColumnParallelLinear(std::int64_t in, std::int64_t out, Communicator& tp, bool bias = true,
+                       bool gather_output = true);
   torch::Tensor forward(const torch::Tensor& x);
   void load_full(const torch::Tensor& weight, const torch::Tensor& bias);  // [out, in], [out]
   torch::Tensor weight, bias;

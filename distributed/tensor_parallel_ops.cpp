@@ -71,7 +71,9 @@ struct ScatterToTp : torch::autograd::Function<ScatterToTp> {
   }
 };
 
-std::int64_t handle(Communicator& tp) { return static_cast<std::int64_t>(reinterpret_cast<std::intptr_t>(&tp)); }
+std::int64_t handle(Communicator& tp) {
+  return static_cast<std::int64_t>(reinterpret_cast<std::intptr_t>(&tp));
+}
 
 }  // namespace
 

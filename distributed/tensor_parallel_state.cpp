@@ -41,7 +41,8 @@ torch::Tensor gather_full(const torch::Tensor& shard, int split_dim, Communicato
   return full.transpose(0, split_dim).contiguous();
 }
 
-torch::Tensor local_shard(const torch::Tensor& full, int split_dim, Communicator& tp, const std::string& name) {
+torch::Tensor local_shard(const torch::Tensor& full, int split_dim, Communicator& tp,
+                          const std::string& name) {
   if (split_dim < 0 || tp.size() == 1) return full;
   const auto size = full.size(split_dim);
   if (size % tp.size() != 0) {
@@ -56,7 +57,8 @@ bool copy_local_shard(const ShardedTensor& target, const torch::Tensor& full, Co
   const auto local = local_shard(full, target.split_dim, tp, target.name);
   if (!local.sizes().equals(target.tensor.sizes())) return false;
   torch::NoGradGuard no_grad;
-  const_cast<torch::Tensor&>(target.tensor).copy_(local.to(target.tensor.device(), target.tensor.scalar_type()));
+  const_cast<torch::Tensor&>(target.tensor)
+      .copy_(local.to(target.tensor.device(), target.tensor.scalar_type()));
   return true;
 }
 

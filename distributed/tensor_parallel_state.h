@@ -4,10 +4,10 @@
 // row-parallel weights along dim 1). Checkpoints hold full tensors (gathered over tp), and a
 // rank at any tp takes its slice back with local_shard, so resharding is a slice.
 #pragma once
+#include <torch/torch.h>
+
 #include <string>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "distributed/communicator.h"
 
@@ -26,7 +26,8 @@ std::vector<ShardedTensor> sharded_tensors(torch::nn::Module& model, const std::
 // The full tensor from every tp rank's shard (a collective over `tp`; identity at tp = 1).
 torch::Tensor gather_full(const torch::Tensor& shard, int split_dim, Communicator& tp);
 // This tp rank's slice of a full tensor; throws naming `name` when the size does not divide.
-torch::Tensor local_shard(const torch::Tensor& full, int split_dim, Communicator& tp, const std::string& name);
+torch::Tensor local_shard(const torch::Tensor& full, int split_dim, Communicator& tp,
+                          const std::string& name);
 // Loading a full tensor (from a checkpoint of any layout) into one of sharded_tensors: copies
 // this tp rank's slice into `target.tensor` (to its device and type). False, copying nothing,
 // when the slice's shape is not the target's; the caller says what that means.

@@ -1,10 +1,9 @@
 #include "distributed/zero_optimizer.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "distributed/tensor_parallel_layers.h"
-
-#include <cmath>
 
 namespace trafficfm::distributed {
 bool TensorParallelParameters::is_split(const torch::Tensor& p) const {
@@ -74,7 +73,8 @@ double clip_grad_norm(const TensorParallelParameters& parameters, double max_nor
   return norm;
 }
 
-ZeroAdamW::ZeroAdamW(Reducer& reducer, AdamWOptions options, std::vector<bool> decay, std::vector<double> lr_scale)
+ZeroAdamW::ZeroAdamW(Reducer& reducer, AdamWOptions options, std::vector<bool> decay,
+                     std::vector<double> lr_scale)
     : reducer_(reducer), options_(options) {
   const bool scaled = std::any_of(lr_scale.begin(), lr_scale.end(), [](double x) { return x != 1.0; });
   const auto& params = reducer_.parameters();
@@ -133,7 +133,8 @@ void ZeroAdamW::average_gradients(Communicator& group, const std::vector<bool>& 
     for (std::size_t k : reducer_.bucket_parameters(b)) {
       const std::int64_t from = std::max(lo, reducer_.parameter_offset(k));
       const std::int64_t to = std::min(hi, reducer_.parameter_offset(k) + params[k].tensor.numel());
-      if (which.at(k) && from < to) pieces.push_back(reducer_.bucket_shard(b).narrow(0, from - lo, to - from));
+      if (which.at(k) && from < to)
+        pieces.push_back(reducer_.bucket_shard(b).narrow(0, from - lo, to - from));
     }
   }
   if (pieces.empty()) return;
@@ -157,14 +158,15 @@ void ZeroAdamW::gather_state(std::vector<torch::Tensor>& exp_avg, std::vector<to
       dp.all_gather((which == 0 ? exp_avg_ : exp_avg_sq_)[b], full);
       for (std::size_t k : reducer_.bucket_parameters(b)) {
         const auto& p = params[k].tensor;
-        (which == 0 ? exp_avg : exp_avg_sq)[k] = full.narrow(0, reducer_.parameter_offset(k), p.numel()).view(p.sizes()).clone();
+        (which == 0 ? exp_avg : exp_avg_sq)[k] =
+            full.narrow(0, reducer_.parameter_offset(k), p.numel()).view(p.sizes()).clone();
       }
     }
   }
 }
 
-void ZeroAdamW::load_state(const std::vector<torch::Tensor>& exp_avg, const std::vector<torch::Tensor>& exp_avg_sq,
-                           std::int64_t step) {
+void ZeroAdamW::load_state(const std::vector<torch::Tensor>& exp_avg,
+                           const std::vector<torch::Tensor>& exp_avg_sq, std::int64_t step) {
   torch::NoGradGuard no_grad;
   const auto& params = reducer_.parameters();
   const int dp = reducer_.communicator().size(), rank = reducer_.communicator().rank();
@@ -193,14 +195,17 @@ void ZeroAdamW::step(double grad_scale) {
   std::vector<torch::Tensor> slices;
   for (std::size_t b = 0; b < flat_.size(); ++b) {
     for (std::size_t k : reducer_.bucket_parameters(b)) {
-      flat_[b].narrow(0, reducer_.parameter_offset(k), params[k].tensor.numel()).copy_(params[k].tensor.reshape(-1));
+      flat_[b]
+          .narrow(0, reducer_.parameter_offset(k), params[k].tensor.numel())
+          .copy_(params[k].tensor.reshape(-1));
     }
     const std::int64_t slice = flat_[b].numel() / dp.size();
     auto p = flat_[b].narrow(0, dp.rank() * slice, slice).clone();
     auto g = reducer_.bucket_shard(b) * grad_scale;
     // torch::optim::AdamW, element for element.
     const bool scaled = !lr_mask_.empty();
-    p.mul_(1 - options_.lr * options_.weight_decay * (scaled ? decay_mask_[b] * lr_mask_[b] : decay_mask_[b]));
+    p.mul_(1 -
+           options_.lr * options_.weight_decay * (scaled ? decay_mask_[b] * lr_mask_[b] : decay_mask_[b]));
     exp_avg_[b].mul_(options_.beta1).add_(g, 1 - options_.beta1);
     exp_avg_sq_[b].mul_(options_.beta2).addcmul_(g, g, 1 - options_.beta2);
     const auto denom = (exp_avg_sq_[b].sqrt() / std::sqrt(bias2)).add_(options_.eps);
@@ -216,7 +221,8 @@ void ZeroAdamW::step(double grad_scale) {
     gathers[b]->wait();
     for (std::size_t k : reducer_.bucket_parameters(b)) {
       auto& param = params[k].tensor;
-      const_cast<torch::Tensor&>(param).copy_(flat_[b].narrow(0, reducer_.parameter_offset(k), param.numel()).view(param.sizes()));
+      const_cast<torch::Tensor&>(param).copy_(
+          flat_[b].narrow(0, reducer_.parameter_offset(k), param.numel()).view(param.sizes()));
     }
   }
 }

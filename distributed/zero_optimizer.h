@@ -4,10 +4,10 @@
 // the moments, and all-gathers the updated parameters. Optimizer memory per rank is 1/dp of
 // plain AdamW's. The update is element for element torch::optim::AdamW's.
 #pragma once
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "distributed/reducer.h"
 
@@ -25,7 +25,8 @@ class ZeroAdamW {
   // `decay[k]` says whether parameter k of the reducer gets weight decay (no decay on biases
   // and norms is the caller's choice).
   // lr_scale: per-parameter learning-rate multipliers (empty: all 1).
-  ZeroAdamW(Reducer& reducer, AdamWOptions options, std::vector<bool> decay, std::vector<double> lr_scale = {});
+  ZeroAdamW(Reducer& reducer, AdamWOptions options, std::vector<bool> decay,
+            std::vector<double> lr_scale = {});
   // After reducer.finish(): `grad_scale` multiplies the gradients (clipping coefficient).
   void step(double grad_scale = 1.0);
   void set_lr(double lr) { options_.lr = lr; }
@@ -49,7 +50,7 @@ class ZeroAdamW {
   AdamWOptions options_;
   std::vector<torch::Tensor> exp_avg_, exp_avg_sq_, decay_mask_;  // per bucket, this rank's slice
   std::vector<torch::Tensor> lr_mask_;  // per bucket slice; empty when every scale is 1
-  std::vector<torch::Tensor> flat_;                                // per bucket, full padded parameters
+  std::vector<torch::Tensor> flat_;     // per bucket, full padded parameters
   std::int64_t step_ = 0;
 };
 

@@ -9,9 +9,9 @@ namespace trafficfm::launch {
 
 void add_logging_options(core::po::options_description& options) {
   core::po::options_description log("Logging [log]");
-  log.add_options()
-      ("log.level", core::po::value<std::string>()->default_value("info"), "debug, info, warn or error")
-      ("log.all-ranks", core::po::bool_switch(), "every rank prints info lines (default: rank 0 only)");
+  log.add_options()("log.level", core::po::value<std::string>()->default_value("info"),
+                    "debug, info, warn or error")("log.all-ranks", core::po::bool_switch(),
+                                                  "every rank prints info lines (default: rank 0 only)");
   options.add(log);
 }
 

@@ -8,8 +8,8 @@
 #include "core/json_value.h"
 #include "datasets/corpus/manifest.h"
 #include "datasets/corpus/shard_file.h"
-#include "datasets/encoders/subword_tokenizer.h"
 #include "datasets/encoders/lens_vocabulary.h"
+#include "datasets/encoders/subword_tokenizer.h"
 #include "datasets/prep/prep.h"
 #include "launch/common_options.h"
 #include "launch/subcommand.h"
@@ -35,7 +35,8 @@ struct SampleRow {
 };
 
 void print_hex(const std::uint8_t* bytes, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) std::printf("%02x%s", bytes[i], (i + 1) % 40 == 0 && i + 1 < n ? "\n           " : "");
+  for (std::size_t i = 0; i < n; ++i)
+    std::printf("%02x%s", bytes[i], (i + 1) % 40 == 0 && i + 1 < n ? "\n           " : "");
   std::printf("\n");
 }
 
@@ -50,15 +51,16 @@ void print_mmae(const SampleRow& row, const core::JsonValue& settings) {
       std::printf("packet %d: (absent, zero rows)\n", p);
       continue;
     }
-    std::printf("packet %d: %s len %d at +%.6f s\n  header:  ", p, dirs[p] > 0 ? "client->server" : "server->client",
-                lengths[p], times[p]);
+    std::printf("packet %d: %s len %d at +%.6f s\n  header:  ", p,
+                dirs[p] > 0 ? "client->server" : "server->client", lengths[p], times[p]);
     print_hex(bytes + p * 320, 80);
     std::printf("  payload: ");
     print_hex(bytes + p * 320 + 80, 240);
   }
   const auto& names = settings["statistics"].as_array();
   std::printf("statistics:\n");
-  for (std::size_t i = 0; i < names.size(); ++i) std::printf("  %-20s %g\n", names[i].as_string().c_str(), stats[i]);
+  for (std::size_t i = 0; i < names.size(); ++i)
+    std::printf("  %-20s %g\n", names[i].as_string().c_str(), stats[i]);
 }
 
 void print_lens(const SampleRow& row, const datasets::SubwordTokenizer* spm) {
@@ -70,21 +72,26 @@ void print_lens(const SampleRow& row, const datasets::SubwordTokenizer* spm) {
   int last_segment = -1, last_packet = -1;
   for (int i = 0; i < length; ++i) {
     if (packets[i] != last_packet) std::printf("\n  packet %d:", packets[i]);
-    if (segments[i] != last_segment && segments[i] != 0) std::printf(segments[i] == 1 ? "\n    [header] " : "\n    [payload] ");
+    if (segments[i] != last_segment && segments[i] != 0)
+      std::printf(segments[i] == 1 ? "\n    [header] " : "\n    [payload] ");
     last_segment = segments[i];
     last_packet = packets[i];
     const bool special = tokens[i] < 6;
-    std::printf(" %s", spm && !special ? spm->piece(tokens[i]).c_str() : datasets::lens_vocab::token_text(tokens[i]).c_str());
+    std::printf(" %s", spm && !special ? spm->piece(tokens[i]).c_str()
+                                       : datasets::lens_vocab::token_text(tokens[i]).c_str());
   }
   std::printf("\n");
 }
 
 void print_flows(const SampleRow& row, const core::JsonValue& settings) {
-  std::printf("start %.6f end %.6f protocol %d ipv%d\n", *row.column<double>("start"), *row.column<double>("end"),
-              *row.column<std::int32_t>("protocol"), *row.column<std::int32_t>("ip_version"));
+  std::printf("start %.6f end %.6f protocol %d ipv%d\n", *row.column<double>("start"),
+              *row.column<double>("end"), *row.column<std::int32_t>("protocol"),
+              *row.column<std::int32_t>("ip_version"));
   std::printf("src host %016llx port %d -> dst host %016llx port %d\n",
-              static_cast<unsigned long long>(*row.column<std::uint64_t>("src_host")), *row.column<std::int32_t>("src_port"),
-              static_cast<unsigned long long>(*row.column<std::uint64_t>("dst_host")), *row.column<std::int32_t>("dst_port"));
+              static_cast<unsigned long long>(*row.column<std::uint64_t>("src_host")),
+              *row.column<std::int32_t>("src_port"),
+              static_cast<unsigned long long>(*row.column<std::uint64_t>("dst_host")),
+              *row.column<std::int32_t>("dst_port"));
   const auto* stats = row.column<float>("stats");
   const auto& names = settings["statistics"].as_array();
   for (std::size_t i = 0; i < names.size(); ++i) {
@@ -97,10 +104,10 @@ void print_flows(const SampleRow& row, const core::JsonValue& settings) {
 int run_inspect(const std::vector<std::string>& args) {
   po::options_description options("Options");
   core::add_common_options(options);
-  options.add_options()
-      ("corpus", po::value<std::string>()->required(), "corpus directory (holds manifest.json)")
-      ("sample", po::value<long long>()->default_value(-1), "decode sample N of --split readably")
-      ("split", po::value<std::string>()->default_value("train"), "train | val | test");
+  options.add_options()("corpus", po::value<std::string>()->required(),
+                        "corpus directory (holds manifest.json)")(
+      "sample", po::value<long long>()->default_value(-1), "decode sample N of --split readably")(
+      "split", po::value<std::string>()->default_value("train"), "train | val | test");
   add_logging_options(options);
   po::positional_options_description positional;
   positional.add("corpus", 1);
@@ -131,19 +138,22 @@ int run_inspect(const std::vector<std::string>& args) {
       reader.read(c, static_cast<std::uint64_t>(index), 1, row.data.back().data());
     }
     const int label = *row.column<std::int32_t>("label");
-    std::printf("\nsample %lld of %s (%s row %lld): label %d (%s), flow hash %016llx\n", sample, split.c_str(),
-                shard.file.c_str(), index, label,
-                label >= 0 && label < static_cast<int>(manifest.label_names.size()) ? manifest.label_names[label].c_str()
-                                                                                     : "unlabeled",
+    std::printf("\nsample %lld of %s (%s row %lld): label %d (%s), flow hash %016llx\n", sample,
+                split.c_str(), shard.file.c_str(), index, label,
+                label >= 0 && label < static_cast<int>(manifest.label_names.size())
+                    ? manifest.label_names[label].c_str()
+                    : "unlabeled",
                 static_cast<unsigned long long>(*row.column<std::uint64_t>("flow_hash")));
     const auto settings = core::JsonValue::parse(manifest.encoder_settings_json);
-    if (manifest.encoder == "mmae") print_mmae(row, settings);
+    if (manifest.encoder == "mmae")
+      print_mmae(row, settings);
     else if (manifest.encoder == "lens") {
       std::unique_ptr<datasets::SubwordTokenizer> spm;
-      if (settings["tokenizer"].as_string() == "spm") spm = datasets::load_spm_tokenizer(dir + "/tokenizer.model");
+      if (settings["tokenizer"].as_string() == "spm")
+        spm = datasets::load_spm_tokenizer(dir + "/tokenizer.model");
       print_lens(row, spm.get());
-    }
-    else if (manifest.encoder == "flows") print_flows(row, settings);
+    } else if (manifest.encoder == "flows")
+      print_flows(row, settings);
     return core::kExitOk;
   }
   throw core::UsageError("trafficfm inspect: --sample " + std::to_string(sample) + " is beyond the " +

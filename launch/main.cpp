@@ -58,7 +58,8 @@ int main(int argc, char** argv) {
   if (first == "--version" || first == "version") return trafficfm::launch::print_version();
   const Subcommand* sub = find_subcommand(first);
   if (!sub) {
-    std::fprintf(stderr, "trafficfm: unknown subcommand '%s'; did you mean '%s'? (trafficfm --help lists them)\n",
+    std::fprintf(stderr,
+                 "trafficfm: unknown subcommand '%s'; did you mean '%s'? (trafficfm --help lists them)\n",
                  first.c_str(), closest_subcommand(first).c_str());
     return core::kExitUsage;
   }

@@ -30,47 +30,49 @@ namespace po = core::po;
 po::options_description prep_options() {
   po::options_description options("Options");
   core::add_common_options(options);
-  options.add_options()
-      ("input", po::value<std::vector<std::string>>()->multitoken()->required(),
-       "capture files or directories (walked recursively: .pcap .pcapng .cap, also .gz); for --encoder flows also "
-       "Zeek conn.log and NetFlow-v2 CSV files")
-      ("out", po::value<std::string>()->required(), "corpus directory to create")
-      ("encoder", po::value<std::string>()->default_value("mmae"), "mmae | lens | flows")
-      ("labels", po::value<std::string>()->default_value(""),
-       "CSV of per-flow labels keyed by 5-tuple (src_ip,src_port,dst_ip,dst_port,l4[,file]); see docs/data-formats.md")
-      ("label-column", po::value<std::string>()->default_value(""),
-       "label column of --labels (default: label, else category) or of flow logs (default: label / Attack)")
-      ("label-from", po::value<std::string>()->default_value(""), "dirname | filename: label each file's flows by it")
-      ("anonymize", po::value<std::string>()->default_value("on"),
-       "on | off: zero IP addresses, ports and checksums in encoded bytes (off = byte-compatible with YaTC)")
-      ("split-by", po::value<std::string>()->default_value("flow"), "flow (5-tuple hash) | file")
-      ("dedup", po::value<std::string>()->default_value("on"),
-       "on | off: drop a sample whose encoded content is already in another split (one rank's files)")
-      ("pseudonym-key", po::value<std::string>()->default_value(""),
-       "flows: key of the host pseudonyms (default: random per corpus, not stored)")
-      ("overwrite", po::bool_switch(), "replace an existing corpus in --out");
+  options.add_options()("input", po::value<std::vector<std::string>>()->multitoken()->required(),
+                        "capture files or directories (walked recursively: .pcap .pcapng .cap, also .gz); "
+                        "for --encoder flows also "
+                        "Zeek conn.log and NetFlow-v2 CSV files")("out", po::value<std::string>()->required(),
+                                                                  "corpus directory to create")(
+      "encoder", po::value<std::string>()->default_value("mmae"), "mmae | lens | flows")(
+      "labels", po::value<std::string>()->default_value(""),
+      "CSV of per-flow labels keyed by 5-tuple (src_ip,src_port,dst_ip,dst_port,l4[,file]); see "
+      "docs/data-formats.md")(
+      "label-column", po::value<std::string>()->default_value(""),
+      "label column of --labels (default: label, else category) or of flow logs (default: label / Attack)")(
+      "label-from", po::value<std::string>()->default_value(""),
+      "dirname | filename: label each file's flows by it")(
+      "anonymize", po::value<std::string>()->default_value("on"),
+      "on | off: zero IP addresses, ports and checksums in encoded bytes (off = byte-compatible with YaTC)")(
+      "split-by", po::value<std::string>()->default_value("flow"), "flow (5-tuple hash) | file")(
+      "dedup", po::value<std::string>()->default_value("on"),
+      "on | off: drop a sample whose encoded content is already in another split (one rank's files)")(
+      "pseudonym-key", po::value<std::string>()->default_value(""),
+      "flows: key of the host pseudonyms (default: random per corpus, not stored)")(
+      "overwrite", po::bool_switch(), "replace an existing corpus in --out");
   po::options_description flow("Flows [flow]");
-  flow.add_options()
-      ("flow.idle-timeout", po::value<double>()->default_value(120.0), "seconds of silence that end a flow")
-      ("flow.active-timeout", po::value<double>()->default_value(1800.0), "seconds after which a long flow is cut");
+  flow.add_options()("flow.idle-timeout", po::value<double>()->default_value(120.0),
+                     "seconds of silence that end a flow")("flow.active-timeout",
+                                                           po::value<double>()->default_value(1800.0),
+                                                           "seconds after which a long flow is cut");
   po::options_description split("Splits [split]");
-  split.add_options()
-      ("split.val", po::value<double>()->default_value(0.1), "fraction of flows in the val split")
-      ("split.test", po::value<double>()->default_value(0.1), "fraction of flows in the test split");
+  split.add_options()("split.val", po::value<double>()->default_value(0.1),
+                      "fraction of flows in the val split")(
+      "split.test", po::value<double>()->default_value(0.1), "fraction of flows in the test split");
   po::options_description lens("Lens encoder [lens]");
-  lens.add_options()
-      ("lens.packets", po::value<int>()->default_value(5), "first K packets per sample")
-      ("lens.max-tokens", po::value<int>()->default_value(512), "tokens per sample (padded)")
-      ("lens.tokenizer", po::value<std::string>()->default_value("bigram"),
-       "bigram (ET-BERT byte bigrams, fixed 65,642 ids) | spm (SentencePiece BPE trained on this corpus)")
-      ("lens.spm-vocab", po::value<int>()->default_value(8000), "spm: vocabulary size (Lens used 32,112)")
-      ("lens.spm-sample-flows", po::value<std::size_t>()->default_value(5000),
-       "spm: flows (from the first input files) the tokenizer is trained on");
+  lens.add_options()("lens.packets", po::value<int>()->default_value(5), "first K packets per sample")(
+      "lens.max-tokens", po::value<int>()->default_value(512), "tokens per sample (padded)")(
+      "lens.tokenizer", po::value<std::string>()->default_value("bigram"),
+      "bigram (ET-BERT byte bigrams, fixed 65,642 ids) | spm (SentencePiece BPE trained on this corpus)")(
+      "lens.spm-vocab", po::value<int>()->default_value(8000), "spm: vocabulary size (Lens used 32,112)")(
+      "lens.spm-sample-flows", po::value<std::size_t>()->default_value(5000),
+      "spm: flows (from the first input files) the tokenizer is trained on");
   po::options_description shard("Shards [shard]");
-  shard.add_options()
-      ("shard.mb", po::value<double>()->default_value(64.0), "target uncompressed shard size in MB")
-      ("shard.chunk-rows", po::value<std::size_t>()->default_value(256), "HDF5 chunk length in samples")
-      ("shard.deflate", po::value<int>()->default_value(1), "deflate level 0-9 (0: no compression)");
+  shard.add_options()("shard.mb", po::value<double>()->default_value(64.0),
+                      "target uncompressed shard size in MB")(
+      "shard.chunk-rows", po::value<std::size_t>()->default_value(256), "HDF5 chunk length in samples")(
+      "shard.deflate", po::value<int>()->default_value(1), "deflate level 0-9 (0: no compression)");
   options.add(flow).add(split).add(lens).add(shard);
   add_logging_options(options);
   return options;
@@ -91,8 +93,9 @@ std::string random_key() {
 }
 
 // The corpus-wide label list: every rank computes the same one from the same inputs.
-std::unique_ptr<datasets::LabelTable> load_labels(const datasets::PrepOptions& options, const std::string& csv,
-                                                  const std::string& column, const std::vector<std::string>& files) {
+std::unique_ptr<datasets::LabelTable> load_labels(const datasets::PrepOptions& options,
+                                                  const std::string& csv, const std::string& column,
+                                                  const std::vector<std::string>& files) {
   using datasets::LabelTable;
   if (!csv.empty()) return std::make_unique<LabelTable>(LabelTable::from_csv(csv, column));
   if (!options.label_from.empty()) {
@@ -111,7 +114,8 @@ std::unique_ptr<datasets::LabelTable> load_labels(const datasets::PrepOptions& o
       const std::string col = column.empty() ? datasets::default_flow_log_label_column(format) : column;
       for (auto& n : datasets::flow_log_label_values(f, format, col)) names.insert(n);
     }
-    if (!names.empty()) return std::make_unique<LabelTable>(LabelTable::from_names({names.begin(), names.end()}));
+    if (!names.empty())
+      return std::make_unique<LabelTable>(LabelTable::from_names({names.begin(), names.end()}));
   }
   return nullptr;
 }
@@ -142,11 +146,12 @@ int run_prep(const std::vector<std::string>& args) {
   positional.add("input", -1);
   const auto values = core::parse_options("trafficfm prep", options, args, &positional);
   if (values.count("help")) {
-    print_help("usage: trafficfm prep --input PATH... --out CORPUS --encoder mmae|lens|flows [--labels CSV]\n"
-               "       mpirun -np K trafficfm prep ...   (files divided across ranks)\n\n"
-               "Turns captures (and, for --encoder flows, flow logs) into a sharded HDF5 corpus:\n"
-               "CORPUS/manifest.json + CORPUS/shard-NNNNN.h5.",
-               options);
+    print_help(
+        "usage: trafficfm prep --input PATH... --out CORPUS --encoder mmae|lens|flows [--labels CSV]\n"
+        "       mpirun -np K trafficfm prep ...   (files divided across ranks)\n\n"
+        "Turns captures (and, for --encoder flows, flow logs) into a sharded HDF5 corpus:\n"
+        "CORPUS/manifest.json + CORPUS/shard-NNNNN.h5.",
+        options);
     return core::kExitOk;
   }
   apply_logging_options(values);
@@ -157,10 +162,12 @@ int run_prep(const std::vector<std::string>& args) {
   prep.encoder = values["encoder"].as<std::string>();
   const auto& names = datasets::encoder_names();
   if (std::find(names.begin(), names.end(), prep.encoder) == names.end()) {
-    throw core::UsageError("trafficfm prep: --encoder must be mmae, lens or flows, not '" + prep.encoder + "'");
+    throw core::UsageError("trafficfm prep: --encoder must be mmae, lens or flows, not '" + prep.encoder +
+                           "'");
   }
   const std::string anonymize = values["anonymize"].as<std::string>();
-  if (anonymize != "on" && anonymize != "off") throw core::UsageError("trafficfm prep: --anonymize must be on or off");
+  if (anonymize != "on" && anonymize != "off")
+    throw core::UsageError("trafficfm prep: --anonymize must be on or off");
   prep.encoder_options.anonymize = anonymize == "on";
   prep.encoder_options.packets = values["lens.packets"].as<int>();
   prep.encoder_options.max_tokens = values["lens.max-tokens"].as<int>();
@@ -172,9 +179,11 @@ int run_prep(const std::vector<std::string>& args) {
   prep.flow_options.active_timeout_s = values["flow.active-timeout"].as<double>();
   prep.split_by = values["split-by"].as<std::string>();
   const std::string dedup = values["dedup"].as<std::string>();
-  if (dedup != "on" && dedup != "off") throw core::UsageError("trafficfm prep: --dedup must be on or off, not '" + dedup + "'");
+  if (dedup != "on" && dedup != "off")
+    throw core::UsageError("trafficfm prep: --dedup must be on or off, not '" + dedup + "'");
   prep.dedup_across_splits = dedup == "on";
-  if (prep.split_by != "flow" && prep.split_by != "file") throw core::UsageError("trafficfm prep: --split-by must be flow or file");
+  if (prep.split_by != "flow" && prep.split_by != "file")
+    throw core::UsageError("trafficfm prep: --split-by must be flow or file");
   prep.val_fraction = values["split.val"].as<double>();
   prep.test_fraction = values["split.test"].as<double>();
   if (prep.val_fraction < 0 || prep.test_fraction < 0 || prep.val_fraction + prep.test_fraction > 1) {
@@ -199,7 +208,8 @@ int run_prep(const std::vector<std::string>& args) {
       fs::create_directories(prep.out_dir);
       const bool exists = fs::exists(prep.out_dir + "/manifest.json");
       if (exists && !values["overwrite"].as<bool>()) {
-        throw core::UsageError("trafficfm prep: '" + prep.out_dir + "' already holds a corpus (use --overwrite)");
+        throw core::UsageError("trafficfm prep: '" + prep.out_dir +
+                               "' already holds a corpus (use --overwrite)");
       }
       for (const auto& entry : fs::directory_iterator(prep.out_dir)) {
         const std::string name = entry.path().filename().string();
@@ -220,7 +230,8 @@ int run_prep(const std::vector<std::string>& args) {
 
   const auto files = list_inputs(values["input"].as<std::vector<std::string>>(), prep.encoder == "flows");
   if (files.empty()) throw core::UsageError("trafficfm prep: no capture files found in --input");
-  auto labels = load_labels(prep, values["labels"].as<std::string>(), values["label-column"].as<std::string>(), files);
+  auto labels =
+      load_labels(prep, values["labels"].as<std::string>(), values["label-column"].as<std::string>(), files);
   std::string key = values["pseudonym-key"].as<std::string>();
   if (key.empty() && prep.encoder == "flows") key = session.rank() == 0 ? random_key() : "";
   prep.encoder_options.pseudonym_key = session.broadcast(key);
@@ -237,19 +248,22 @@ int run_prep(const std::vector<std::string>& args) {
       spm.anonymize = prep.encoder_options.anonymize;
       try {
         const auto used = datasets::train_lens_spm(files, spm, model);
-        core::log_info("prep: trained a ", spm.vocab_size, "-piece BPE tokenizer on ", used, " flows -> ", model);
+        core::log_info("prep: trained a ", spm.vocab_size, "-piece BPE tokenizer on ", used, " flows -> ",
+                       model);
       } catch (const std::exception& e) {
         error = e.what();
       }
     }
-    if (session.any(!error.empty())) throw std::runtime_error(error.empty() ? "tokenizer training failed on rank 0" : error);
+    if (session.any(!error.empty()))
+      throw std::runtime_error(error.empty() ? "tokenizer training failed on rank 0" : error);
     prep.encoder_options.spm_model = model;
   }
   const auto mine = datasets::divide_files(files, session.rank(), session.size());
-  core::log_info("prep: ", files.size(), " input files, ", mine.size(), " on this rank (", session.size(), " ranks), encoder ",
-                 prep.encoder, " -> ", prep.out_dir);
+  core::log_info("prep: ", files.size(), " input files, ", mine.size(), " on this rank (", session.size(),
+                 " ranks), encoder ", prep.encoder, " -> ", prep.out_dir);
   core::Progress progress("prep", mine.size(), "files");
-  const auto result = datasets::prep_files(prep, mine, labels.get(), [&](const std::string&) { progress.advance(); });
+  const auto result =
+      datasets::prep_files(prep, mine, labels.get(), [&](const std::string&) { progress.advance(); });
   progress.finish();
   core::write_file_atomically(prep.out_dir + "/.prep-rank-" + std::to_string(session.rank()) + ".json",
                               datasets::result_to_json(result));
@@ -263,15 +277,19 @@ int run_prep(const std::vector<std::string>& args) {
       text << in.rdbuf();
       ranks.push_back(datasets::result_from_json(text.str()));
     }
-    const auto manifest = datasets::merge_results(prep, ranks, labels ? labels->names() : std::vector<std::string>{});
-    for (int r = 0; r < session.size(); ++r) fs::remove(prep.out_dir + "/.prep-rank-" + std::to_string(r) + ".json");
+    const auto manifest =
+        datasets::merge_results(prep, ranks, labels ? labels->names() : std::vector<std::string>{});
+    for (int r = 0; r < session.size(); ++r)
+      fs::remove(prep.out_dir + "/.prep-rank-" + std::to_string(r) + ".json");
     std::printf("%s", datasets::format_summary(manifest).c_str());
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
-    std::printf("wrote %s/manifest.json (rank 0 peak memory %.1f MB)\n", prep.out_dir.c_str(), usage.ru_maxrss / 1024.0);
+    std::printf("wrote %s/manifest.json (rank 0 peak memory %.1f MB)\n", prep.out_dir.c_str(),
+                usage.ru_maxrss / 1024.0);
   }
   session.barrier();
-  return result.counts.files > 0 && result.counts.files == result.counts.files_failed && files.size() == mine.size()
+  return result.counts.files > 0 && result.counts.files == result.counts.files_failed &&
+                 files.size() == mine.size()
              ? core::kExitFailure
              : core::kExitOk;
 }

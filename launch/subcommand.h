@@ -8,7 +8,7 @@ namespace trafficfm::launch {
 
 struct Subcommand {
   const char* name;
-  const char* summary;  // one line for `trafficfm --help`
+  const char* summary;                               // one line for `trafficfm --help`
   int (*run)(const std::vector<std::string>& args);  // args after the name; returns exit code
 };
 

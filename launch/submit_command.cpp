@@ -25,42 +25,48 @@ namespace {
 
 po::options_description submit_options() {
   po::options_description run("Run");
-  run.add_options()
-      ("help,h", "print this help: every option with its default and meaning")
-      ("config", po::value<std::string>()->required(), "the run's INI file (what every rank gets as --config)")
-      ("command", po::value<std::string>()->default_value("pretrain"), "what the ranks run: pretrain | finetune")
-      ("corpus", po::value<std::string>()->default_value(""), "corpus directory (default: the config's `corpus` key)")
-      ("out", po::value<std::string>()->default_value(""),
-       "run directory: checkpoints, metrics, logs, the job's output and script (default: the config's `out` key)")
-      ("from", po::value<std::string>()->default_value(""),
-       "finetune: the pretraining run or checkpoint to start from, or `scratch`")
-      ("sweep", po::value<std::string>()->default_value(""),
-       "sweep file (`NAME OPTIONS...` per line): a job array, entry i in RUN/NAME")
-      ("array-parallel", po::value<int>()->default_value(0), "sweep: at most this many array tasks at once (0: no limit)")
-      ("dry-run", po::bool_switch(), "print the script instead of submitting it")
-      ("sbatch", po::value<std::string>()->default_value("sbatch"), "the sbatch program");
-  po::options_description resources("Resources (left out when not given: sbatch's defaults and SBATCH_* environment apply)");
-  resources.add_options()
-      ("nodes", po::value<int>()->default_value(1), "nodes")
-      ("gpus-per-node", po::value<int>()->default_value(0), "GPUs per node, one rank each (0: CPU nodes)")
-      ("tasks-per-node", po::value<int>()->default_value(0), "ranks per node (0: one per GPU, or 1 without GPUs)")
-      ("cpus-per-task", po::value<int>()->default_value(0), "CPU cores per rank; also the ranks' OpenMP threads")
-      ("mem", po::value<std::string>()->default_value(""), "memory per node (sbatch --mem)")
-      ("time", po::value<std::string>()->default_value(""), "time limit of each run of the job (e.g. 24:00:00)")
-      ("partition", po::value<std::string>()->default_value(""), "partition")
-      ("account", po::value<std::string>()->default_value(""), "account")
-      ("qos", po::value<std::string>()->default_value(""), "quality of service")
-      ("constraint", po::value<std::string>()->default_value(""), "node features (sbatch --constraint)")
-      ("job-name", po::value<std::string>()->default_value(""), "job name (default: trafficfm-RUNNAME)")
-      ("sbatch-option", po::value<std::vector<std::string>>()->composing(),
-       "one more sbatch option, verbatim (repeatable), e.g. --sbatch-option=--exclusive");
+  run.add_options()("help,h", "print this help: every option with its default and meaning")(
+      "config", po::value<std::string>()->required(),
+      "the run's INI file (what every rank gets as --config)")(
+      "command", po::value<std::string>()->default_value("pretrain"),
+      "what the ranks run: pretrain | finetune")("corpus", po::value<std::string>()->default_value(""),
+                                                 "corpus directory (default: the config's `corpus` key)")(
+      "out", po::value<std::string>()->default_value(""),
+      "run directory: checkpoints, metrics, logs, the job's output and script (default: the config's `out` "
+      "key)")("from", po::value<std::string>()->default_value(""),
+              "finetune: the pretraining run or checkpoint to start from, or `scratch`")(
+      "sweep", po::value<std::string>()->default_value(""),
+      "sweep file (`NAME OPTIONS...` per line): a job array, entry i in RUN/NAME")(
+      "array-parallel", po::value<int>()->default_value(0),
+      "sweep: at most this many array tasks at once (0: no limit)")(
+      "dry-run", po::bool_switch(), "print the script instead of submitting it")(
+      "sbatch", po::value<std::string>()->default_value("sbatch"), "the sbatch program");
+  po::options_description resources(
+      "Resources (left out when not given: sbatch's defaults and SBATCH_* environment apply)");
+  resources.add_options()("nodes", po::value<int>()->default_value(1), "nodes")(
+      "gpus-per-node", po::value<int>()->default_value(0), "GPUs per node, one rank each (0: CPU nodes)")(
+      "tasks-per-node", po::value<int>()->default_value(0),
+      "ranks per node (0: one per GPU, or 1 without GPUs)")(
+      "cpus-per-task", po::value<int>()->default_value(0),
+      "CPU cores per rank; also the ranks' OpenMP threads")(
+      "mem", po::value<std::string>()->default_value(""), "memory per node (sbatch --mem)")(
+      "time", po::value<std::string>()->default_value(""),
+      "time limit of each run of the job (e.g. 24:00:00)")(
+      "partition", po::value<std::string>()->default_value(""), "partition")(
+      "account", po::value<std::string>()->default_value(""), "account")(
+      "qos", po::value<std::string>()->default_value(""), "quality of service")(
+      "constraint", po::value<std::string>()->default_value(""), "node features (sbatch --constraint)")(
+      "job-name", po::value<std::string>()->default_value(""), "job name (default: trafficfm-RUNNAME)")(
+      "sbatch-option", po::value<std::vector<std::string>>()->composing(),
+      "one more sbatch option, verbatim (repeatable), e.g. --sbatch-option=--exclusive");
   po::options_description restarts("Preemption and restarts");
-  restarts.add_options()
-      ("signal-seconds", po::value<int>()->default_value(300),
-       "Slurm sends the warning signal (USR1) this long before the time limit: checkpoint, exit 75, requeue")
-      ("max-restarts", po::value<int>()->default_value(20), "requeue the job at most this many times")
-      ("launcher", po::value<std::string>()->default_value("srun"), "srun | mpirun (OpenMPI's, inside the allocation)")
-      ("srun-mpi", po::value<std::string>()->default_value("pmix"), "srun's --mpi plugin");
+  restarts.add_options()(
+      "signal-seconds", po::value<int>()->default_value(300),
+      "Slurm sends the warning signal (USR1) this long before the time limit: checkpoint, exit 75, requeue")(
+      "max-restarts", po::value<int>()->default_value(20), "requeue the job at most this many times")(
+      "launcher", po::value<std::string>()->default_value("srun"),
+      "srun | mpirun (OpenMPI's, inside the allocation)")(
+      "srun-mpi", po::value<std::string>()->default_value("pmix"), "srun's --mpi plugin");
   po::options_description all;
   all.add(run).add(resources).add(restarts);
   return all;
@@ -123,11 +129,15 @@ int run_submit(const std::vector<std::string>& all_args) {
     }
   }
   const auto options = submit_options();
-  const auto values = core::parse_options("trafficfm submit", options, args, nullptr, /*read_config_file=*/false);
+  const auto values =
+      core::parse_options("trafficfm submit", options, args, nullptr, /*read_config_file=*/false);
   if (values.count("help")) {
-    print_help("usage: trafficfm submit --config FILE [--out RUN] [--nodes N --gpus-per-node G --time T --partition P ...]\n"
-               "                        [--command finetune --from RUN] [--sweep FILE] [--dry-run] [-- TRAFFICFM OPTIONS]",
-               options);
+    print_help(
+        "usage: trafficfm submit --config FILE [--out RUN] [--nodes N --gpus-per-node G --time T --partition "
+        "P ...]\n"
+        "                        [--command finetune --from RUN] [--sweep FILE] [--dry-run] [-- TRAFFICFM "
+        "OPTIONS]",
+        options);
     return core::kExitOk;
   }
   JobRequest request;
@@ -153,7 +163,8 @@ int run_submit(const std::vector<std::string>& all_args) {
   request.qos = values["qos"].as<std::string>();
   request.constraint = values["constraint"].as<std::string>();
   request.job_name = values["job-name"].as<std::string>();
-  if (values.count("sbatch-option")) request.sbatch_options = values["sbatch-option"].as<std::vector<std::string>>();
+  if (values.count("sbatch-option"))
+    request.sbatch_options = values["sbatch-option"].as<std::vector<std::string>>();
   request.signal_seconds = values["signal-seconds"].as<int>();
   request.max_restarts = values["max-restarts"].as<int>();
   request.launcher = values["launcher"].as<std::string>();
@@ -177,12 +188,12 @@ int run_submit(const std::vector<std::string>& all_args) {
   core::write_file_atomically(script_path, script);
   const std::string job = run_sbatch(values["sbatch"].as<std::string>(), script_path);
   std::cout << "submitted job " << job << ": " << request.command << ", " << request.nodes << " node(s) x "
-            << ranks_per_node(request)
-            << " rank(s)" << (entries ? ", array of " + std::to_string(entries) + " sweep entries" : std::string())
-            << "\n";
+            << ranks_per_node(request) << " rank(s)"
+            << (entries ? ", array of " + std::to_string(entries) + " sweep entries" : std::string()) << "\n";
   const std::string run_dir = request.run + (entries ? "/NAME" : "");
   std::cout << "  script:      " << script_path << "\n"
-            << "  job output:  " << request.run << (entries ? "/slurm-" + job + "_TASK.out" : "/slurm-" + job + ".out")
+            << "  job output:  " << request.run
+            << (entries ? "/slurm-" + job + "_TASK.out" : "/slurm-" + job + ".out")
             << " (appended across requeues)\n"
             << "  rank logs:   " << run_dir << "/log/rank-N.log\n"
             << "  metrics:     " << run_dir << "/metrics.jsonl\n"

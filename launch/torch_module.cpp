@@ -26,7 +26,8 @@ void* torch_module(std::string* error) {
   static std::string load_error;
   std::call_once(once, [] {
     const std::string dir = executable_directory();
-    for (const std::string& candidate : {dir + "/libtrafficfm_torch.so", dir + "/../lib/libtrafficfm_torch.so"}) {
+    for (const std::string& candidate :
+         {dir + "/libtrafficfm_torch.so", dir + "/../lib/libtrafficfm_torch.so"}) {
       handle = dlopen(candidate.c_str(), RTLD_NOW | RTLD_GLOBAL);
       if (handle) return;
       load_error += std::string(load_error.empty() ? "" : "; ") + dlerror();

@@ -33,8 +33,8 @@ int print_version() {
   std::printf("  NCCL       not compiled in (no CUDA toolkit with nccl.h at build time)\n");
 #endif
   const core::BlasInfo blas = core::loaded_blas();
-  std::printf("  BLAS       %s %s%s%s\n", blas.vendor.empty() ? "none loaded" : blas.vendor.c_str(), blas.path.c_str(),
-              blas.details.empty() ? "" : " | ", blas.details.c_str());
+  std::printf("  BLAS       %s %s%s%s\n", blas.vendor.empty() ? "none loaded" : blas.vendor.c_str(),
+              blas.path.c_str(), blas.details.empty() ? "" : " | ", blas.details.c_str());
   if (blas.is_reference()) {
     std::fprintf(stderr,
                  "WARNING: LibTorch is running on the REFERENCE BLAS (%s), about 8x slower than "

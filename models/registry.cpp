@@ -9,7 +9,8 @@ namespace trafficfm::models {
 
 namespace {
 std::unique_ptr<core::Task> make_mmae(const TaskContext& context) {
-  return std::make_unique<MmaeTask>(mmae_config_from(context.values), context.grid, context.seed, context.device);
+  return std::make_unique<MmaeTask>(mmae_config_from(context.values), context.grid, context.seed,
+                                    context.device);
 }
 std::unique_ptr<Classifier> make_mmae_classifier(const TaskContext& context, std::int64_t classes) {
   auto config = mmae_config_from(context.values);

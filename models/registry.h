@@ -2,11 +2,11 @@
 // options (its INI section), the corpus encoding it reads, and how to build its pretraining
 // Task; launch/ never names a model anywhere else.
 #pragma once
+#include <torch/torch.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "core/options.h"
 #include "core/trainer/task.h"

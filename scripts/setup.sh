@@ -6,7 +6,8 @@
 #   scripts/setup.sh [--test-tools] [--build-dir DIR] [--build-type Release|Debug|Asan] [--target T]
 #
 # --test-tools also installs the peers the test suite and benchmarks compare against (tshark,
-# tcpdump, Debian's python3-torch/h5py/scapy, seen by /usr/bin/python3).
+# tcpdump, Debian's python3-torch/h5py/scapy, seen by /usr/bin/python3, and clang-format for the
+# format check).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="$here/build"
@@ -32,7 +33,7 @@ build_packages=(
   libhdf5-dev libboost-program-options-dev libgtest-dev libgmock-dev
   libpcap-dev libmetis-dev libsentencepiece-dev zlib1g-dev libssl-dev
 )
-test_packages=(tshark tcpdump python3-torch python3-h5py python3-scapy python3-numpy)
+test_packages=(tshark tcpdump python3-torch python3-h5py python3-scapy python3-numpy clang-format)
 
 packages=("${build_packages[@]}")
 [ "$want_test_tools" = 1 ] && packages+=("${test_packages[@]}")

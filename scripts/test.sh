@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets everything up and runs the whole test suite:
 #   1. scripts/setup.sh --test-tools  (Debian packages incl. tshark and the Python peers; Release build)
-#   2. ctest on the Release build     (labels unit, mpi, e2e, slurm: a local Slurm it installs and starts)
+#   2. ctest on the Release build     (labels unit, mpi, e2e, slurm: a local Slurm it installs and starts;
+#                                      lint: clang-format --dry-run -Werror on every C++ source)
 #   3. the unit tests again in a Debug build with AddressSanitizer + UBSan (build-asan/)
 # Extra arguments go to both ctest runs (e.g. -L unit, -R Synth).
 set -euo pipefail

@@ -8,10 +8,14 @@ namespace trafficfm::core {
 using distributed::ReduceOp;
 
 TrainerOptimizer::TrainerOptimizer(distributed::Reducer& reducer, distributed::ProcessGrid& grid,
-                                   std::vector<bool> decay, std::vector<bool> tp_split, OptimizerOptions options,
-                                   std::vector<double> lr_scale)
-    : reducer_(reducer), grid_(grid), decay_(std::move(decay)), tp_split_(std::move(tp_split)),
-      lr_scale_(std::move(lr_scale)), options_(options) {
+                                   std::vector<bool> decay, std::vector<bool> tp_split,
+                                   OptimizerOptions options, std::vector<double> lr_scale)
+    : reducer_(reducer),
+      grid_(grid),
+      decay_(std::move(decay)),
+      tp_split_(std::move(tp_split)),
+      lr_scale_(std::move(lr_scale)),
+      options_(options) {
   if (lr_scale_.empty()) lr_scale_.assign(decay_.size(), 1.0);
   if (lr_scale_.size() != decay_.size()) throw std::invalid_argument("optimizer: one lr scale per parameter");
   if (options_.zero) {
@@ -66,7 +70,8 @@ double TrainerOptimizer::grad_norm() {
   } else {
     for (std::size_t k = 0; k < params.size(); ++k) {
       const auto& g = params[k].tensor.grad();
-      if (g.defined()) local += (tp_split_[k] ? 1.0 : replicated_weight) * g.to(torch::kDouble).pow(2).sum().item<double>();
+      if (g.defined())
+        local += (tp_split_[k] ? 1.0 : replicated_weight) * g.to(torch::kDouble).pow(2).sum().item<double>();
     }
   }
   auto total = torch::tensor({local}, torch::kDouble);
@@ -76,7 +81,8 @@ double TrainerOptimizer::grad_norm() {
 }
 
 void TrainerOptimizer::step(double lr, double norm) {
-  const double scale = options_.clip_norm > 0 && norm > options_.clip_norm ? options_.clip_norm / (norm + 1e-6) : 1.0;
+  const double scale =
+      options_.clip_norm > 0 && norm > options_.clip_norm ? options_.clip_norm / (norm + 1e-6) : 1.0;
   ++step_;
   if (zero_) {
     zero_->set_lr(lr);
@@ -103,7 +109,8 @@ void TrainerOptimizer::step(double lr, double norm) {
 std::int64_t TrainerOptimizer::state_bytes() const {
   if (zero_) return zero_->state_bytes();
   std::int64_t bytes = 0;
-  for (std::size_t k = 0; k < exp_avg_.size(); ++k) bytes += 2 * exp_avg_[k].numel() * exp_avg_[k].element_size();
+  for (std::size_t k = 0; k < exp_avg_.size(); ++k)
+    bytes += 2 * exp_avg_[k].numel() * exp_avg_[k].element_size();
   return bytes;
 }
 
@@ -125,7 +132,8 @@ void TrainerOptimizer::load(const std::map<std::string, torch::Tensor>& moments,
   for (const auto& p : params) {
     for (const char* which : {".exp_avg", ".exp_avg_sq"}) {
       const auto it = moments.find(p.name + which);
-      if (it == moments.end()) throw std::runtime_error("checkpoint has no optimizer state '" + p.name + which + "'");
+      if (it == moments.end())
+        throw std::runtime_error("checkpoint has no optimizer state '" + p.name + which + "'");
       if (!it->second.sizes().equals(p.tensor.sizes())) {
         throw std::runtime_error("optimizer state '" + p.name + which + "' has the wrong shape");
       }

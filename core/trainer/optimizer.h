@@ -5,13 +5,13 @@
 // and resharded: LibTorch's own AdamW keys its state by TensorImpl address, which changed type
 // between 1.13 and 2.x.
 #pragma once
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "distributed/process_grid.h"
 #include "distributed/reducer.h"

@@ -2,12 +2,12 @@
 // what the trainer needs to account for it (FLOPs and tokens per sample, the corpus columns it
 // reads). Lens, MMAE and the graph model are Tasks; the trainer never branches on which.
 #pragma once
+#include <torch/torch.h>
+
 #include <map>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "datasets/loader/loader.h"
 #include "distributed/communicator.h"
@@ -30,7 +30,9 @@ class Task {
   virtual void end_step() {}
   // Modules whose state the checkpoint holds: the model first (named ""), then any other
   // state that is not trained by the optimizer (an EMA teacher), each with a name prefix.
-  virtual std::vector<std::pair<std::string, torch::nn::Module*>> checkpoint_modules() { return {{"", &model()}}; }
+  virtual std::vector<std::pair<std::string, torch::nn::Module*>> checkpoint_modules() {
+    return {{"", &model()}};
+  }
   // Parameters that get no weight decay besides biases and norms (position embeddings, tokens).
   virtual bool no_weight_decay(const std::string& /*name*/) const { return false; }
   // Multiplier of the learning rate for one parameter (layer-wise decay when fine-tuning).

@@ -239,7 +239,8 @@ TrainResult Trainer::run() {
       by_samples ? s.loader.batch_size() * static_cast<std::uint64_t>(layout.dp) * s.options.accumulation : 1;
   const std::uint64_t total = by_samples ? s.options.samples : s.options.steps;
   if (counters.position == kNoPosition) counters.position = counters.step * unit;  // an older checkpoint
-  const std::uint64_t planned_steps = counters.step + (total - std::min(total, counters.position) + unit - 1) / unit;
+  const std::uint64_t planned_steps =
+      counters.step + (total - std::min(total, counters.position) + unit - 1) / unit;
   if (by_samples && counters.step > 0 && planned_steps != s.options.steps) {
     log_info("resume: ", total - std::min(total, counters.position), " samples left at ", unit,
              " per step: ", planned_steps, " steps in all");
@@ -273,8 +274,8 @@ TrainResult Trainer::run() {
     const auto started = Clock::now();
     const std::uint64_t step = counters.step;
     s.task.begin_step(counters.position, total);
-    const double lr =
-        s.options.schedule.over(static_cast<double>(counters.position), static_cast<double>(counters.position + unit));
+    const double lr = s.options.schedule.over(static_cast<double>(counters.position),
+                                              static_cast<double>(counters.position + unit));
     // Zeroed in place, not set to none (LibTorch 2.x's default): the reducer's gradients are
     // views into its buckets, and a fresh .grad() would cost a copy back into them.
     model.zero_grad(/*set_to_none=*/false);

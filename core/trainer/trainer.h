@@ -30,19 +30,19 @@ struct TrainerOptions {
   std::size_t bucket_bytes = 25u << 20;  // gradient-sync bucket size
   bool find_unused = false;              // parameters without a gradient contribute zeros
   std::uint64_t log_every = 10;
-  std::uint64_t eval_every = 0;          // 0: only at the end (when a val loader is given)
-  std::size_t eval_batches = 20;         // val batches per evaluation (per dp rank)
-  std::uint64_t ckpt_every = 0;          // 0: only at the end and on a stop
-  double ckpt_minutes = 0;               // 0: off; else also every M minutes of training
+  std::uint64_t eval_every = 0;   // 0: only at the end (when a val loader is given)
+  std::size_t eval_batches = 20;  // val batches per evaluation (per dp rank)
+  std::uint64_t ckpt_every = 0;   // 0: only at the end and on a stop
+  double ckpt_minutes = 0;        // 0: off; else also every M minutes of training
   bool ckpt_async = false;
   std::size_t keep_last = 3;
   std::uint64_t milestone_every = 0;
-  std::size_t max_bad_steps = 5;         // non-finite loss or gradient this many times in a row stops
-  double spike_zscore = 0;               // 0: off; else skip steps whose loss is this many sigma high
+  std::size_t max_bad_steps = 5;  // non-finite loss or gradient this many times in a row stops
+  double spike_zscore = 0;        // 0: off; else skip steps whose loss is this many sigma high
   std::size_t spike_window = 100;
-  bool resume = false;                   // --resume auto: continue from the newest valid checkpoint
-  double peak_flops_per_rank = 0;        // for MFU; 0: unknown (MFU not reported)
-  std::string config_ini;                // recorded in every checkpoint's meta.json
+  bool resume = false;             // --resume auto: continue from the newest valid checkpoint
+  double peak_flops_per_rank = 0;  // for MFU; 0: unknown (MFU not reported)
+  std::string config_ini;          // recorded in every checkpoint's meta.json
 };
 
 struct TrainResult {
@@ -50,7 +50,7 @@ struct TrainResult {
   std::uint64_t resumed_from = 0;   // 0: fresh start
   std::uint64_t skipped_steps = 0;  // guards (non-finite and spikes)
   double final_loss = 0;
-  int exit_code = 0;                // 0, 1 (guard stop), or the stop signal's code (core/stop_signals.h)
+  int exit_code = 0;  // 0, 1 (guard stop), or the stop signal's code (core/stop_signals.h)
 };
 
 class Trainer {

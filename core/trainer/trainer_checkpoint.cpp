@@ -21,14 +21,16 @@ namespace trafficfm::core {
 
 using distributed::ReduceOp;
 
-void pickle_tensors_to(const std::vector<std::pair<std::string, torch::Tensor>>& tensors, const ByteSink& sink) {
+void pickle_tensors_to(const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                       const ByteSink& sink) {
   c10::Dict<std::string, torch::Tensor> dict;
   for (const auto& [name, tensor] : tensors) dict.insert(name, tensor.cpu().contiguous());
   // What torch::pickle_save does, with the zip container streamed to `sink` instead of grown
   // in a vector: the pickle program is small; tensor storages go out from their own memory.
   std::vector<char> program;
-  torch::jit::Pickler pickler([&](const char* bytes, std::size_t size) { program.insert(program.end(), bytes, bytes + size); },
-                              nullptr, nullptr, nullptr);
+  torch::jit::Pickler pickler(
+      [&](const char* bytes, std::size_t size) { program.insert(program.end(), bytes, bytes + size); },
+      nullptr, nullptr, nullptr);
   pickler.protocol();
   pickler.pushIValue(c10::IValue(dict));
   pickler.stop();
@@ -49,17 +51,20 @@ std::vector<char> pickle_tensors(const std::vector<std::pair<std::string, torch:
   return out;
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> unpickle_tensors(const std::string& bytes, const std::string& what) {
+std::vector<std::pair<std::string, torch::Tensor>> unpickle_tensors(const std::string& bytes,
+                                                                    const std::string& what) {
   c10::IValue value;
   try {
     value = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
   } catch (const std::exception& e) {
-    throw std::runtime_error(what + ": not a pickled tensor dict (" + std::string(e.what()).substr(0, 200) + ")");
+    throw std::runtime_error(what + ": not a pickled tensor dict (" + std::string(e.what()).substr(0, 200) +
+                             ")");
   }
   if (!value.isGenericDict()) throw std::runtime_error(what + ": not a dict of tensors");
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (const auto& entry : value.toGenericDict()) {
-    if (!entry.key().isString() || !entry.value().isTensor()) throw std::runtime_error(what + ": not a dict of tensors");
+    if (!entry.key().isString() || !entry.value().isTensor())
+      throw std::runtime_error(what + ": not a dict of tensors");
     out.emplace_back(entry.key().toStringRef(), entry.value().toTensor());
   }
   return out;
@@ -78,7 +83,8 @@ bool cuda_rng_in_use() { return torch::cuda::is_available(); }
 std::vector<std::pair<std::string, torch::Tensor>> rng_states() {
   std::vector<std::pair<std::string, torch::Tensor>> out = {
       {"rng.cpu", at::detail::getDefaultCPUGenerator().get_state()}};
-  if (cuda_rng_in_use()) out.emplace_back("rng.cuda", at::globalContext().defaultGenerator(at::Device(at::kCUDA)).get_state());
+  if (cuda_rng_in_use())
+    out.emplace_back("rng.cuda", at::globalContext().defaultGenerator(at::Device(at::kCUDA)).get_state());
   return out;
 }
 
@@ -94,7 +100,11 @@ void die_here_if_asked(int rank, std::uint64_t step) {
 
 TrainerCheckpoint::TrainerCheckpoint(Task& task, TrainerOptimizer& optimizer, distributed::ProcessGrid& grid,
                                      CheckpointSettings settings)
-    : task_(task), optimizer_(optimizer), grid_(grid), settings_(std::move(settings)), store_(settings_.run_dir) {}
+    : task_(task),
+      optimizer_(optimizer),
+      grid_(grid),
+      settings_(std::move(settings)),
+      store_(settings_.run_dir) {}
 
 TrainerCheckpoint::~TrainerCheckpoint() {
   if (writer_.joinable()) writer_.join();  // the commit needs every rank: an unflushed save stays uncommitted
@@ -113,7 +123,8 @@ void TrainerCheckpoint::save(const TrainerCounters& counters) {
   for (const auto& [prefix, module] : task_.checkpoint_modules()) {
     for (const auto& t : distributed::sharded_tensors(*module, prefixed(prefix))) {
       if (prefix.empty()) split_of[t.name] = t.split_dim;
-      if (gathers) model_tensors.emplace_back(t.name, distributed::gather_full(t.tensor, t.split_dim, grid_.tp()));
+      if (gathers)
+        model_tensors.emplace_back(t.name, distributed::gather_full(t.tensor, t.split_dim, grid_.tp()));
     }
   }
   auto moments = optimizer_.state();  // collective over dp under ZeRO-1
@@ -133,18 +144,24 @@ void TrainerCheckpoint::save(const TrainerCounters& counters) {
         for (auto& entry : *list) entry.second = entry.second.detach().to(torch::kCPU, false, /*copy=*/true);
       }
     }
-    parts.emplace_back("model.pt", [tensors = std::move(model_tensors)](const ByteSink& sink) { pickle_tensors_to(tensors, sink); });
-    parts.emplace_back("optim.pt", [tensors = std::move(optim_tensors)](const ByteSink& sink) { pickle_tensors_to(tensors, sink); });
+    parts.emplace_back("model.pt", [tensors = std::move(model_tensors)](const ByteSink& sink) {
+      pickle_tensors_to(tensors, sink);
+    });
+    parts.emplace_back("optim.pt", [tensors = std::move(optim_tensors)](const ByteSink& sink) {
+      pickle_tensors_to(tensors, sink);
+    });
     JsonObject state;
     state.set("step", counters.step).set("position", counters.position);
     state.set("samples", counters.samples).set("tokens", counters.tokens);
     state.set("skipped_nonfinite", counters.skipped_nonfinite).set("skipped_spikes", counters.skipped_spikes);
     state.set("spike_history", counters.spike_history);
     state.set_raw("loader", counters.loader.to_json());
-    parts.emplace_back("trainer.json", [json = state.str()](const ByteSink& sink) { sink(json.data(), json.size()); });
+    parts.emplace_back("trainer.json",
+                       [json = state.str()](const ByteSink& sink) { sink(json.data(), json.size()); });
   }
-  parts.emplace_back("rank-" + std::to_string(layout.rank) + ".pt",
-                     [rng = pickle_tensors(rng_states())](const ByteSink& sink) { sink(rng.data(), rng.size()); });
+  parts.emplace_back(
+      "rank-" + std::to_string(layout.rank) + ".pt",
+      [rng = pickle_tensors(rng_states())](const ByteSink& sink) { sink(rng.data(), rng.size()); });
 
   pending_parts_.clear();
   for (int r = 0; r < layout.world; ++r) pending_parts_.push_back("rank-" + std::to_string(r) + ".pt");
@@ -174,7 +191,8 @@ void TrainerCheckpoint::save(const TrainerCounters& counters) {
   }
 }
 
-void TrainerCheckpoint::write_parts(std::uint64_t step, std::vector<std::pair<std::string, PartWriter>> parts) {
+void TrainerCheckpoint::write_parts(std::uint64_t step,
+                                    std::vector<std::pair<std::string, PartWriter>> parts) {
   const auto started = std::chrono::steady_clock::now();
   written_sha256_.clear();
   pending_bytes_ = 0;
@@ -206,9 +224,10 @@ void TrainerCheckpoint::flush() {
     store_.apply_retention(settings_.keep_last, settings_.milestone_every);
     const double commit_seconds = seconds_since(commit_started);
     const double seconds = seconds_since(save_started_);
-    log_info("checkpoint: step ", step, " -> ", store_.step_dir(step), " (rank 0 wrote ", pending_bytes_ / 1e6, " MB; ",
-             seconds, " s from save to commit: gather ", serialize_seconds_, " s, serialize+write+hash ", write_seconds_,
-             " s, commit ", commit_seconds, " s; ", pending_bytes_ / 1e6 / seconds, " MB/s)");
+    log_info("checkpoint: step ", step, " -> ", store_.step_dir(step), " (rank 0 wrote ",
+             pending_bytes_ / 1e6, " MB; ", seconds, " s from save to commit: gather ", serialize_seconds_,
+             " s, serialize+write+hash ", write_seconds_, " s, commit ", commit_seconds, " s; ",
+             pending_bytes_ / 1e6 / seconds, " MB/s)");
   }
   grid_.world().barrier();
 }
@@ -233,7 +252,8 @@ bool TrainerCheckpoint::restore(TrainerCounters& counters) {
   const std::string dir = store_.step_dir(step);
   const JsonValue meta = JsonValue::parse(store_.read_part(dir, "meta.json"));
   std::map<std::string, torch::Tensor> saved;
-  for (auto& [name, t] : unpickle_tensors(store_.read_part(dir, "model.pt"), dir + "/model.pt")) saved[name] = t;
+  for (auto& [name, t] : unpickle_tensors(store_.read_part(dir, "model.pt"), dir + "/model.pt"))
+    saved[name] = t;
   torch::NoGradGuard no_grad;
   std::map<std::string, int> split_of;
   for (const auto& [prefix, module] : task_.checkpoint_modules()) {
@@ -242,8 +262,9 @@ bool TrainerCheckpoint::restore(TrainerCounters& counters) {
       const auto it = saved.find(t.name);
       if (it == saved.end()) throw std::runtime_error(dir + "/model.pt has no tensor '" + t.name + "'");
       if (!distributed::copy_local_shard(t, it->second, grid_.tp())) {
-        throw std::runtime_error(dir + "/model.pt: '" + t.name + "' has shape " + c10::str(it->second.sizes()) +
-                                 ", the model expects a shard " + c10::str(t.tensor.sizes()));
+        throw std::runtime_error(dir + "/model.pt: '" + t.name + "' has shape " +
+                                 c10::str(it->second.sizes()) + ", the model expects a shard " +
+                                 c10::str(t.tensor.sizes()));
       }
     }
   }
@@ -256,14 +277,16 @@ bool TrainerCheckpoint::restore(TrainerCounters& counters) {
     }
     const std::string param = name.substr(0, name.rfind(".exp_avg"));
     const auto split = split_of.find(param);
-    if (split == split_of.end()) throw std::runtime_error(dir + "/optim.pt: state for unknown parameter '" + param + "'");
+    if (split == split_of.end())
+      throw std::runtime_error(dir + "/optim.pt: state for unknown parameter '" + param + "'");
     moments[name] = distributed::local_shard(t, split->second, grid_.tp(), name);
   }
   optimizer_.load(moments, optimizer_step);
 
   const JsonValue state = JsonValue::parse(store_.read_part(dir, "trainer.json"));
   counters.step = static_cast<std::uint64_t>(state["step"].as_int());
-  counters.position = state.has("position") ? static_cast<std::uint64_t>(state["position"].as_int()) : kNoPosition;
+  counters.position =
+      state.has("position") ? static_cast<std::uint64_t>(state["position"].as_int()) : kNoPosition;
   counters.samples = static_cast<std::uint64_t>(state["samples"].as_int());
   counters.tokens = state["tokens"].as_number();
   counters.skipped_nonfinite = static_cast<std::uint64_t>(state["skipped_nonfinite"].as_int());
@@ -274,14 +297,17 @@ bool TrainerCheckpoint::restore(TrainerCounters& counters) {
 
   const auto& saved_layout = meta["layout"];
   if (saved_layout["world"].as_int() == layout.world && saved_layout["tp"].as_int() == layout.tp) {
-    for (auto& [name, t] : unpickle_tensors(store_.read_part(dir, "rank-" + std::to_string(layout.rank) + ".pt"), dir)) {
+    for (auto& [name, t] :
+         unpickle_tensors(store_.read_part(dir, "rank-" + std::to_string(layout.rank) + ".pt"), dir)) {
       if (name == "rng.cpu") const_cast<at::Generator&>(at::detail::getDefaultCPUGenerator()).set_state(t);
-      if (name == "rng.cuda" && cuda_rng_in_use()) const_cast<at::Generator&>(at::globalContext().defaultGenerator(at::Device(at::kCUDA))).set_state(t);
+      if (name == "rng.cuda" && cuda_rng_in_use())
+        const_cast<at::Generator&>(at::globalContext().defaultGenerator(at::Device(at::kCUDA))).set_state(t);
     }
   } else {
-    log_warn("resume: checkpoint layout dp ", saved_layout["dp"].as_int(), " x tp ", saved_layout["tp"].as_int(),
-             " differs from this run's dp ", layout.dp, " x tp ", layout.tp,
-             ": weights, optimizer state and the data position are resharded; per-rank RNG streams start fresh");
+    log_warn(
+        "resume: checkpoint layout dp ", saved_layout["dp"].as_int(), " x tp ", saved_layout["tp"].as_int(),
+        " differs from this run's dp ", layout.dp, " x tp ", layout.tp,
+        ": weights, optimizer state and the data position are resharded; per-rank RNG streams start fresh");
   }
   log_info("resume: continuing from ", dir, " (step ", step, ")");
   return true;

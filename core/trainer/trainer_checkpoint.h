@@ -54,12 +54,13 @@ struct CheckpointSettings {
   std::size_t keep_last = 3;
   std::uint64_t milestone_every = 0;
   bool async = false;
-  std::string config_ini;   // the run's resolved options, recorded in meta.json
+  std::string config_ini;  // the run's resolved options, recorded in meta.json
 };
 
 class TrainerCheckpoint {
  public:
-  TrainerCheckpoint(Task& task, TrainerOptimizer& optimizer, distributed::ProcessGrid& grid, CheckpointSettings settings);
+  TrainerCheckpoint(Task& task, TrainerOptimizer& optimizer, distributed::ProcessGrid& grid,
+                    CheckpointSettings settings);
   ~TrainerCheckpoint();
   // Collective. Writes (or, with async, starts writing) the checkpoint of `counters.step`.
   void save(const TrainerCounters& counters);
@@ -92,8 +93,10 @@ class TrainerCheckpoint {
 
 // A pickled dict name -> tensor (the format torch.save writes and torch.load reads).
 // torch.save's zip format, streamed to `sink`; pickle_tensors collects it in memory.
-void pickle_tensors_to(const std::vector<std::pair<std::string, torch::Tensor>>& tensors, const ByteSink& sink);
+void pickle_tensors_to(const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                       const ByteSink& sink);
 std::vector<char> pickle_tensors(const std::vector<std::pair<std::string, torch::Tensor>>& tensors);
-std::vector<std::pair<std::string, torch::Tensor>> unpickle_tensors(const std::string& bytes, const std::string& what);
+std::vector<std::pair<std::string, torch::Tensor>> unpickle_tensors(const std::string& bytes,
+                                                                    const std::string& what);
 
 }  // namespace trafficfm::core

@@ -19,7 +19,8 @@ struct GzCookie {
   gzFile file;
 };
 ssize_t gz_read(void* cookie, char* buffer, size_t size) {
-  const int n = gzread(static_cast<GzCookie*>(cookie)->file, buffer, static_cast<unsigned>(std::min<size_t>(size, 1 << 30)));
+  const int n = gzread(static_cast<GzCookie*>(cookie)->file, buffer,
+                       static_cast<unsigned>(std::min<size_t>(size, 1 << 30)));
   return n < 0 ? -1 : n;
 }
 int gz_close(void* cookie) {
@@ -100,7 +101,8 @@ std::vector<std::string> list_capture_files(const std::vector<std::string>& inpu
     std::error_code ec;
     if (fs::is_directory(input, ec)) {
       std::vector<std::string> found;
-      for (auto it = fs::recursive_directory_iterator(input, fs::directory_options::skip_permission_denied, ec);
+      for (auto it =
+               fs::recursive_directory_iterator(input, fs::directory_options::skip_permission_denied, ec);
            !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
         if (!it->is_regular_file(ec)) continue;
         const std::string name = it->path().string();

@@ -10,10 +10,10 @@ namespace {
 
 constexpr std::uint16_t kEtherIpv4 = 0x0800;
 constexpr std::uint16_t kEtherIpv6 = 0x86dd;
-constexpr int kLinkTypeIpv4 = 228;   // LINKTYPE_IPV4
-constexpr int kLinkTypeIpv6 = 229;   // LINKTYPE_IPV6
-constexpr int kLinkTypeSll2 = 276;   // LINKTYPE_LINUX_SLL2
-constexpr int kLinkTypeRaw = 101;    // LINKTYPE_RAW as stored in files (libpcap maps it to DLT_RAW)
+constexpr int kLinkTypeIpv4 = 228;  // LINKTYPE_IPV4
+constexpr int kLinkTypeIpv6 = 229;  // LINKTYPE_IPV6
+constexpr int kLinkTypeSll2 = 276;  // LINKTYPE_LINUX_SLL2
+constexpr int kLinkTypeRaw = 101;   // LINKTYPE_RAW as stored in files (libpcap maps it to DLT_RAW)
 
 std::uint16_t be16(const std::uint8_t* p) { return static_cast<std::uint16_t>((p[0] << 8) | p[1]); }
 
@@ -92,8 +92,18 @@ DecodeStatus find_network_layer(int link_type, const std::uint8_t* d, std::size_
 
 bool link_type_supported(int link_type) {
   switch (link_type) {
-    case DLT_EN10MB: case DLT_LINUX_SLL: case kLinkTypeSll2: case DLT_RAW: case kLinkTypeRaw: case 14:
-    case kLinkTypeIpv4: case kLinkTypeIpv6: case DLT_NULL: case DLT_LOOP: case DLT_PPP: case DLT_C_HDLC:
+    case DLT_EN10MB:
+    case DLT_LINUX_SLL:
+    case kLinkTypeSll2:
+    case DLT_RAW:
+    case kLinkTypeRaw:
+    case 14:
+    case kLinkTypeIpv4:
+    case kLinkTypeIpv6:
+    case DLT_NULL:
+    case DLT_LOOP:
+    case DLT_PPP:
+    case DLT_C_HDLC:
       return true;
     default:
       return false;
@@ -102,15 +112,24 @@ bool link_type_supported(int link_type) {
 
 const char* decode_status_name(DecodeStatus status) {
   switch (status) {
-    case DecodeStatus::kOk: return "ok";
-    case DecodeStatus::kUnsupportedLinkType: return "unsupported link type";
-    case DecodeStatus::kTruncatedLinkHeader: return "truncated link header";
-    case DecodeStatus::kNotIp: return "not IP";
-    case DecodeStatus::kTruncatedIpHeader: return "truncated IP header";
-    case DecodeStatus::kBadIpHeader: return "bad IP header";
-    case DecodeStatus::kIpFragment: return "IP fragment";
-    case DecodeStatus::kTruncatedTransportHeader: return "truncated transport header";
-    case DecodeStatus::kCount: break;
+    case DecodeStatus::kOk:
+      return "ok";
+    case DecodeStatus::kUnsupportedLinkType:
+      return "unsupported link type";
+    case DecodeStatus::kTruncatedLinkHeader:
+      return "truncated link header";
+    case DecodeStatus::kNotIp:
+      return "not IP";
+    case DecodeStatus::kTruncatedIpHeader:
+      return "truncated IP header";
+    case DecodeStatus::kBadIpHeader:
+      return "bad IP header";
+    case DecodeStatus::kIpFragment:
+      return "IP fragment";
+    case DecodeStatus::kTruncatedTransportHeader:
+      return "truncated transport header";
+    case DecodeStatus::kCount:
+      break;
   }
   return "?";
 }
@@ -210,7 +229,8 @@ DecodeStatus decode_packet(int link_type, const std::uint8_t* data, std::size_t 
       l4_header = 0;  // other protocols: a flow by addresses and protocol alone
   }
   out.payload_offset = header + l4_header;
-  out.payload_length = out.ip_length > out.payload_offset ? out.ip_length - static_cast<std::uint32_t>(out.payload_offset) : 0;
+  out.payload_length =
+      out.ip_length > out.payload_offset ? out.ip_length - static_cast<std::uint32_t>(out.payload_offset) : 0;
   return DecodeStatus::kOk;
 }
 

@@ -13,8 +13,10 @@ struct IpAddress {
   std::uint8_t family = 0;  // 4 or 6
   std::array<std::uint8_t, 16> bytes{};
   bool operator==(const IpAddress& o) const { return family == o.family && bytes == o.bytes; }
-  bool operator<(const IpAddress& o) const { return family != o.family ? family < o.family : bytes < o.bytes; }
-  std::string text() const;                          // dotted quad or RFC 5952 IPv6
+  bool operator<(const IpAddress& o) const {
+    return family != o.family ? family < o.family : bytes < o.bytes;
+  }
+  std::string text() const;                                    // dotted quad or RFC 5952 IPv6
   static bool parse(const std::string& text, IpAddress& out);  // false when not an address
 };
 
@@ -23,10 +25,10 @@ enum class DecodeStatus {
   kOk = 0,
   kUnsupportedLinkType,
   kTruncatedLinkHeader,
-  kNotIp,              // ARP, LLDP, ... (not an error, just not traffic we model)
+  kNotIp,  // ARP, LLDP, ... (not an error, just not traffic we model)
   kTruncatedIpHeader,
-  kBadIpHeader,        // wrong version, IHL < 5, total length < header
-  kIpFragment,         // non-first fragment: no transport header
+  kBadIpHeader,  // wrong version, IHL < 5, total length < header
+  kIpFragment,   // non-first fragment: no transport header
   kTruncatedTransportHeader,
   kCount
 };
@@ -34,18 +36,18 @@ const char* decode_status_name(DecodeStatus status);
 
 struct PacketView {
   std::int64_t timestamp_ns = 0;
-  std::uint32_t wire_length = 0;       // the frame's length on the wire
-  const std::uint8_t* ip = nullptr;    // start of the IP header (inside the captured frame)
-  std::size_t ip_captured = 0;         // captured bytes from `ip` on, clamped to the IP length
-  std::uint32_t ip_length = 0;         // the IP packet's own length (header + payload)
+  std::uint32_t wire_length = 0;     // the frame's length on the wire
+  const std::uint8_t* ip = nullptr;  // start of the IP header (inside the captured frame)
+  std::size_t ip_captured = 0;       // captured bytes from `ip` on, clamped to the IP length
+  std::uint32_t ip_length = 0;       // the IP packet's own length (header + payload)
   IpAddress src, dst;
-  std::uint8_t protocol = 0;           // 6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, or other
+  std::uint8_t protocol = 0;                 // 6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, or other
   std::uint16_t src_port = 0, dst_port = 0;  // 0 for protocols without ports
   std::uint8_t tcp_flags = 0;
-  std::size_t transport_offset = 0;    // from `ip`: start of the TCP/UDP/ICMP header
-  std::size_t payload_offset = 0;      // from `ip`: first application byte
-  std::uint32_t payload_length = 0;    // application bytes by the headers' own lengths
-  std::uint8_t ttl = 0;                // TTL / hop limit
+  std::size_t transport_offset = 0;  // from `ip`: start of the TCP/UDP/ICMP header
+  std::size_t payload_offset = 0;    // from `ip`: first application byte
+  std::uint32_t payload_length = 0;  // application bytes by the headers' own lengths
+  std::uint8_t ttl = 0;              // TTL / hop limit
 };
 
 // Decodes one frame of `link_type` (a DLT_* value). Never reads outside [data, data+caplen).

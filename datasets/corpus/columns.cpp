@@ -4,22 +4,36 @@ namespace trafficfm::datasets {
 
 std::size_t dtype_size(DType type) {
   switch (type) {
-    case DType::kUint8: case DType::kInt8: return 1;
-    case DType::kInt32: case DType::kFloat32: return 4;
-    case DType::kInt64: case DType::kUint64: case DType::kFloat64: return 8;
+    case DType::kUint8:
+    case DType::kInt8:
+      return 1;
+    case DType::kInt32:
+    case DType::kFloat32:
+      return 4;
+    case DType::kInt64:
+    case DType::kUint64:
+    case DType::kFloat64:
+      return 8;
   }
   return 0;
 }
 
 const char* dtype_name(DType type) {
   switch (type) {
-    case DType::kUint8: return "uint8";
-    case DType::kInt8: return "int8";
-    case DType::kInt32: return "int32";
-    case DType::kInt64: return "int64";
-    case DType::kUint64: return "uint64";
-    case DType::kFloat32: return "float32";
-    case DType::kFloat64: return "float64";
+    case DType::kUint8:
+      return "uint8";
+    case DType::kInt8:
+      return "int8";
+    case DType::kInt32:
+      return "int32";
+    case DType::kInt64:
+      return "int64";
+    case DType::kUint64:
+      return "uint64";
+    case DType::kFloat32:
+      return "float32";
+    case DType::kFloat64:
+      return "float64";
   }
   return "?";
 }

@@ -44,7 +44,9 @@ class ColumnBuffer {
     std::memcpy(bytes.data() + at, values, count * sizeof(T));
   }
   template <typename T>
-  void put(std::size_t c, T value) { put(c, &value, 1); }
+  void put(std::size_t c, T value) {
+    put(c, &value, 1);
+  }
   // Marks the row complete; every column must have received exactly one row.
   void end_row();
   // Drops the current, incomplete row (an encoder that rejects a flow half-way).

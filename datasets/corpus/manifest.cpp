@@ -30,12 +30,12 @@ std::string shards_to_json(const std::vector<ShardInfo>& shards) {
   for (std::size_t i = 0; i < shards.size(); ++i) {
     const auto& s = shards[i];
     text += (i ? ",\n    " : "\n    ") + core::JsonObject()
-                                               .set("file", s.file)
-                                               .set("split", s.split)
-                                               .set("samples", s.samples)
-                                               .set("bytes", s.bytes)
-                                               .set("sha256", s.sha256)
-                                               .str();
+                                             .set("file", s.file)
+                                             .set("split", s.split)
+                                             .set("samples", s.samples)
+                                             .set("bytes", s.bytes)
+                                             .set("sha256", s.sha256)
+                                             .str();
   }
   return text + "\n  ]";
 }
@@ -59,19 +59,20 @@ void write_manifest(const std::string& corpus_dir, const Manifest& m) {
     const auto& c = m.columns[i];
     std::vector<double> shape(c.shape.begin(), c.shape.end());
     columns += (i ? ",\n    " : "\n    ") + core::JsonObject()
-                                                  .set("name", c.name)
-                                                  .set("dtype", dtype_name(c.type))
-                                                  .set("shape", shape)
-                                                  .set("description", c.description)
-                                                  .str();
+                                                .set("name", c.name)
+                                                .set("dtype", dtype_name(c.type))
+                                                .set("shape", shape)
+                                                .set("description", c.description)
+                                                .str();
   }
   columns += "\n  ]";
   const std::string shards = shards_to_json(m.shards);
-  std::string text = "{\n  \"format_version\": " + std::to_string(m.format_version) + ",\n  \"encoder\": " +
-                     core::json_escape(m.encoder) + ",\n  \"encoder_settings\": " + m.encoder_settings_json +
-                     ",\n  \"columns\": " + columns + ",\n  \"label_names\": " +
-                     core::json_string_array(m.label_names) + ",\n  \"shards\": " + shards +
-                     ",\n  \"summary\": " + m.summary_json + "\n}\n";
+  std::string text = "{\n  \"format_version\": " + std::to_string(m.format_version) +
+                     ",\n  \"encoder\": " + core::json_escape(m.encoder) +
+                     ",\n  \"encoder_settings\": " + m.encoder_settings_json +
+                     ",\n  \"columns\": " + columns +
+                     ",\n  \"label_names\": " + core::json_string_array(m.label_names) +
+                     ",\n  \"shards\": " + shards + ",\n  \"summary\": " + m.summary_json + "\n}\n";
   core::write_file_atomically(corpus_dir + "/manifest.json", text);
 }
 
@@ -98,15 +99,17 @@ Manifest read_manifest(const std::string& corpus_dir) {
     const auto doc = core::JsonValue::parse(text.str());
     m.format_version = static_cast<int>(doc["format_version"].as_int());
     if (m.format_version > kCorpusFormatVersion) {
-      throw std::runtime_error("format version " + std::to_string(m.format_version) + " is newer than this build reads (" +
-                               std::to_string(kCorpusFormatVersion) + ")");
+      throw std::runtime_error("format version " + std::to_string(m.format_version) +
+                               " is newer than this build reads (" + std::to_string(kCorpusFormatVersion) +
+                               ")");
     }
     m.encoder = doc["encoder"].as_string();
     for (const auto& c : doc["columns"].as_array()) {
       ColumnSpec spec;
       spec.name = c["name"].as_string();
       spec.type = parse_dtype(c["dtype"].as_string(), path);
-      for (const auto& d : c["shape"].as_array()) spec.shape.push_back(static_cast<std::uint64_t>(d.as_int()));
+      for (const auto& d : c["shape"].as_array())
+        spec.shape.push_back(static_cast<std::uint64_t>(d.as_int()));
       spec.description = c["description"].as_string();
       m.columns.push_back(spec);
     }
@@ -126,8 +129,10 @@ Manifest read_manifest(const std::string& corpus_dir) {
     for (; i < t.size(); ++i) {
       const char c = t[i];
       if (in_string) {
-        if (c == '\\') ++i;
-        else if (c == '"') in_string = false;
+        if (c == '\\')
+          ++i;
+        else if (c == '"')
+          in_string = false;
       } else if (c == '"') {
         in_string = true;
       } else if (c == '{' || c == '[') {

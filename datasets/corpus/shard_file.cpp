@@ -14,13 +14,20 @@ namespace {
 
 hid_t native_type(DType type) {
   switch (type) {
-    case DType::kUint8: return H5T_NATIVE_UINT8;
-    case DType::kInt8: return H5T_NATIVE_INT8;
-    case DType::kInt32: return H5T_NATIVE_INT32;
-    case DType::kInt64: return H5T_NATIVE_INT64;
-    case DType::kUint64: return H5T_NATIVE_UINT64;
-    case DType::kFloat32: return H5T_NATIVE_FLOAT;
-    case DType::kFloat64: return H5T_NATIVE_DOUBLE;
+    case DType::kUint8:
+      return H5T_NATIVE_UINT8;
+    case DType::kInt8:
+      return H5T_NATIVE_INT8;
+    case DType::kInt32:
+      return H5T_NATIVE_INT32;
+    case DType::kInt64:
+      return H5T_NATIVE_INT64;
+    case DType::kUint64:
+      return H5T_NATIVE_UINT64;
+    case DType::kFloat32:
+      return H5T_NATIVE_FLOAT;
+    case DType::kFloat64:
+      return H5T_NATIVE_DOUBLE;
   }
   return H5T_NATIVE_UINT8;
 }
@@ -50,8 +57,8 @@ void write_string_attribute(hid_t object, const char* name, const std::string& v
 
 }  // namespace
 
-std::uint64_t write_shard(const std::string& path, const ColumnBuffer& columns, const ShardWriteOptions& options,
-                          const std::string& encoder_name) {
+std::uint64_t write_shard(const std::string& path, const ColumnBuffer& columns,
+                          const ShardWriteOptions& options, const std::string& encoder_name) {
   silence_hdf5();
   const std::string tmp = core::temporary_path_for(path);
   const hsize_t rows = columns.rows();
@@ -72,8 +79,8 @@ std::uint64_t write_shard(const std::string& path, const ColumnBuffer& columns, 
         H5Pset_shuffle(plist.id);
         if (options.deflate_level > 0) H5Pset_deflate(plist.id, static_cast<unsigned>(options.deflate_level));
       }
-      Handle dataset{H5Dcreate2(file.id, spec.name.c_str(), native_type(spec.type), space.id, H5P_DEFAULT, plist.id,
-                                H5P_DEFAULT),
+      Handle dataset{H5Dcreate2(file.id, spec.name.c_str(), native_type(spec.type), space.id, H5P_DEFAULT,
+                                plist.id, H5P_DEFAULT),
                      H5Dclose};
       if (dataset.id < 0) throw std::runtime_error(tmp + ": cannot create dataset '" + spec.name + "'");
       write_string_attribute(dataset.id, "description", spec.description);
@@ -105,11 +112,13 @@ ShardReader::ShardReader(const std::string& path, const std::vector<ColumnSpec>&
     Handle space{H5Dget_space(dataset), H5Sclose};
     const int rank = H5Sget_simple_extent_ndims(space.id);
     std::vector<hsize_t> dims(std::max(rank, 0));
-    if (rank != static_cast<int>(spec.shape.size() + 1) || H5Sget_simple_extent_dims(space.id, dims.data(), nullptr) < 0) {
+    if (rank != static_cast<int>(spec.shape.size() + 1) ||
+        H5Sget_simple_extent_dims(space.id, dims.data(), nullptr) < 0) {
       throw std::runtime_error(path + ": dataset '" + spec.name + "' has the wrong number of dimensions");
     }
     for (std::size_t d = 0; d < spec.shape.size(); ++d) {
-      if (dims[d + 1] != spec.shape[d]) throw std::runtime_error(path + ": dataset '" + spec.name + "' has the wrong shape");
+      if (dims[d + 1] != spec.shape[d])
+        throw std::runtime_error(path + ": dataset '" + spec.name + "' has the wrong shape");
     }
     Handle type{H5Dget_type(dataset), H5Tclose};
     if (H5Tget_size(type.id) != dtype_size(spec.type)) {
@@ -123,8 +132,8 @@ ShardReader::ShardReader(const std::string& path, const std::vector<ColumnSpec>&
                         ? static_cast<std::size_t>(chunk[0])
                         : 256;
     } else if (dims[0] != rows_) {
-      throw std::runtime_error(path + ": dataset '" + spec.name + "' has " + std::to_string(dims[0]) + " rows, not " +
-                               std::to_string(rows_));
+      throw std::runtime_error(path + ": dataset '" + spec.name + "' has " + std::to_string(dims[0]) +
+                               " rows, not " + std::to_string(rows_));
     }
   }
 }

@@ -17,8 +17,8 @@ struct ShardWriteOptions {
 };
 
 // Writes all rows of `columns` to `path` (via a temporary file). Returns the file's size.
-std::uint64_t write_shard(const std::string& path, const ColumnBuffer& columns, const ShardWriteOptions& options,
-                          const std::string& encoder_name);
+std::uint64_t write_shard(const std::string& path, const ColumnBuffer& columns,
+                          const ShardWriteOptions& options, const std::string& encoder_name);
 
 class ShardReader {
  public:

@@ -20,7 +20,8 @@ std::unique_ptr<Encoder> make_encoder(const std::string& name, const EncoderOpti
   throw std::invalid_argument("unknown encoder '" + name + "' (expected mmae, lens or flows)");
 }
 
-void anonymize_ip_bytes(std::uint8_t* ip, std::size_t length, std::size_t transport_offset, std::uint8_t protocol) {
+void anonymize_ip_bytes(std::uint8_t* ip, std::size_t length, std::size_t transport_offset,
+                        std::uint8_t protocol) {
   auto zero = [&](std::size_t from, std::size_t count) {
     for (std::size_t i = from; i < from + count && i < length; ++i) ip[i] = 0;
   };

@@ -14,11 +14,11 @@
 namespace trafficfm::datasets {
 
 struct EncoderOptions {
-  bool anonymize = true;       // zero addresses, ports and checksums in encoded bytes
-  int packets = 5;             // lens: first K packets per sample
-  int max_tokens = 512;        // lens: sequence length
-  std::string pseudonym_key;   // flows: key of the host pseudonyms (hex)
-  std::string spm_model;       // lens: SentencePiece model path ("" = bigram vocabulary)
+  bool anonymize = true;      // zero addresses, ports and checksums in encoded bytes
+  int packets = 5;            // lens: first K packets per sample
+  int max_tokens = 512;       // lens: sequence length
+  std::string pseudonym_key;  // flows: key of the host pseudonyms (hex)
+  std::string spm_model;      // lens: SentencePiece model path ("" = bigram vocabulary)
 };
 
 class Encoder {
@@ -42,6 +42,7 @@ const std::vector<std::string>& encoder_names();
 
 // Zeroes IP addresses, the IPv4 header checksum, transport ports and checksums in a copy of
 // the first `length` bytes of an IP packet (bounds-checked against `length`).
-void anonymize_ip_bytes(std::uint8_t* ip, std::size_t length, std::size_t transport_offset, std::uint8_t protocol);
+void anonymize_ip_bytes(std::uint8_t* ip, std::size_t length, std::size_t transport_offset,
+                        std::uint8_t protocol);
 
 }  // namespace trafficfm::datasets

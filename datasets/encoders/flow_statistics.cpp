@@ -3,12 +3,12 @@
 namespace trafficfm::datasets {
 
 const std::array<const char*, kMmaeStatistics> kMmaeStatisticNames = {
-    "duration_s",          "packets",            "bytes",             "fwd_packets",        "fwd_bytes",
-    "bwd_packets",         "bwd_bytes",          "size_min",          "size_max",           "size_mean",
-    "size_std",            "fwd_size_mean",      "fwd_size_std",      "bwd_size_mean",      "bwd_size_std",
-    "iat_min_s",           "iat_max_s",          "iat_mean_s",        "iat_std_s",          "fwd_iat_mean_s",
-    "bwd_iat_mean_s",      "bytes_per_s",        "packets_per_s",     "bwd_fwd_byte_ratio", "payload_bytes",
-    "tcp_syn_count",       "tcp_fin_rst_count"};
+    "duration_s",     "packets",          "bytes",         "fwd_packets",        "fwd_bytes",
+    "bwd_packets",    "bwd_bytes",        "size_min",      "size_max",           "size_mean",
+    "size_std",       "fwd_size_mean",    "fwd_size_std",  "bwd_size_mean",      "bwd_size_std",
+    "iat_min_s",      "iat_max_s",        "iat_mean_s",    "iat_std_s",          "fwd_iat_mean_s",
+    "bwd_iat_mean_s", "bytes_per_s",      "packets_per_s", "bwd_fwd_byte_ratio", "payload_bytes",
+    "tcp_syn_count",  "tcp_fin_rst_count"};
 
 std::array<float, kMmaeStatistics> mmae_statistics(const Flow& f) {
   const double duration = (f.last_ns - f.first_ns) * 1e-9;

@@ -8,13 +8,13 @@ namespace trafficfm::datasets {
 const std::array<const char*, kFlowStatistics> kFlowStatisticNames = {
     "duration_s",
     // bidirectional, src->dst (client->server), dst->src
-    "bi_packets", "bi_bytes", "bi_size_min", "bi_size_max", "bi_size_mean", "bi_size_std",
-    "bi_iat_min_s", "bi_iat_max_s", "bi_iat_mean_s", "bi_iat_std_s",
-    "src2dst_packets", "src2dst_bytes", "src2dst_size_min", "src2dst_size_max", "src2dst_size_mean",
-    "src2dst_size_std", "src2dst_iat_min_s", "src2dst_iat_max_s", "src2dst_iat_mean_s", "src2dst_iat_std_s",
-    "dst2src_packets", "dst2src_bytes", "dst2src_size_min", "dst2src_size_max", "dst2src_size_mean",
-    "dst2src_size_std", "dst2src_iat_min_s", "dst2src_iat_max_s", "dst2src_iat_mean_s", "dst2src_iat_std_s",
-    "tcp_fin", "tcp_syn", "tcp_rst", "tcp_psh", "tcp_ack", "tcp_urg", "tcp_ece", "tcp_cwr"};
+    "bi_packets", "bi_bytes", "bi_size_min", "bi_size_max", "bi_size_mean", "bi_size_std", "bi_iat_min_s",
+    "bi_iat_max_s", "bi_iat_mean_s", "bi_iat_std_s", "src2dst_packets", "src2dst_bytes", "src2dst_size_min",
+    "src2dst_size_max", "src2dst_size_mean", "src2dst_size_std", "src2dst_iat_min_s", "src2dst_iat_max_s",
+    "src2dst_iat_mean_s", "src2dst_iat_std_s", "dst2src_packets", "dst2src_bytes", "dst2src_size_min",
+    "dst2src_size_max", "dst2src_size_mean", "dst2src_size_std", "dst2src_iat_min_s", "dst2src_iat_max_s",
+    "dst2src_iat_mean_s", "dst2src_iat_std_s", "tcp_fin", "tcp_syn", "tcp_rst", "tcp_psh", "tcp_ack",
+    "tcp_urg", "tcp_ece", "tcp_cwr"};
 
 std::uint64_t host_pseudonym(const std::string& key, const IpAddress& address) {
   core::Sha256 hash;
@@ -26,15 +26,19 @@ std::uint64_t host_pseudonym(const std::string& key, const IpAddress& address) {
 }
 
 std::vector<ColumnSpec> flow_record_schema() {
-  return {{"start", DType::kFloat64, {}, "first packet, seconds since the Unix epoch (as the source gives it)"},
-          {"end", DType::kFloat64, {}, "last packet, seconds"},
-          {"src_host", DType::kUint64, {}, "keyed pseudonym of the client address"},
-          {"dst_host", DType::kUint64, {}, "keyed pseudonym of the server address"},
-          {"src_port", DType::kInt32, {}, "client port (ICMP: 0)"},
-          {"dst_port", DType::kInt32, {}, "server port"},
-          {"protocol", DType::kInt32, {}, "IP protocol number"},
-          {"ip_version", DType::kInt32, {}, "4 or 6"},
-          {"stats", DType::kFloat32, {kFlowStatistics}, "39 statistics (manifest: encoder.statistics); NaN = unknown"}};
+  return {
+      {"start", DType::kFloat64, {}, "first packet, seconds since the Unix epoch (as the source gives it)"},
+      {"end", DType::kFloat64, {}, "last packet, seconds"},
+      {"src_host", DType::kUint64, {}, "keyed pseudonym of the client address"},
+      {"dst_host", DType::kUint64, {}, "keyed pseudonym of the server address"},
+      {"src_port", DType::kInt32, {}, "client port (ICMP: 0)"},
+      {"dst_port", DType::kInt32, {}, "server port"},
+      {"protocol", DType::kInt32, {}, "IP protocol number"},
+      {"ip_version", DType::kInt32, {}, "4 or 6"},
+      {"stats",
+       DType::kFloat32,
+       {kFlowStatistics},
+       "39 statistics (manifest: encoder.statistics); NaN = unknown"}};
 }
 
 void append_flow_record(const FlowRecord& r, const std::string& key, ColumnBuffer& out) {

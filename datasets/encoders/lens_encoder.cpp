@@ -35,7 +35,8 @@ class LensEncoder : public Encoder {
   explicit LensEncoder(const EncoderOptions& options)
       : anonymize_(options.anonymize), packets_(options.packets), max_tokens_(options.max_tokens) {
     if (packets_ < 1 || packets_ > 64) throw std::invalid_argument("lens: packets per sample must be 1..64");
-    if (max_tokens_ < 4 * packets_ + 1) throw std::invalid_argument("lens: max tokens too small for the packets");
+    if (max_tokens_ < 4 * packets_ + 1)
+      throw std::invalid_argument("lens: max tokens too small for the packets");
     if (!options.spm_model.empty()) spm_ = load_spm_tokenizer(options.spm_model);
   }
   std::string name() const override { return "lens"; }
@@ -61,7 +62,8 @@ class LensEncoder : public Encoder {
   }
   void adjust(FlowTableOptions& options) const override {
     options.keep_packets = std::max<std::size_t>(options.keep_packets, static_cast<std::size_t>(packets_));
-    options.keep_bytes = std::max<std::size_t>(options.keep_bytes, static_cast<std::size_t>(max_tokens_) + 128);
+    options.keep_bytes =
+        std::max<std::size_t>(options.keep_bytes, static_cast<std::size_t>(max_tokens_) + 128);
   }
   bool encode(const Flow& flow, ColumnBuffer& out) override {
     std::vector<std::int32_t> tokens(max_tokens_, lens_vocab::kPad);

@@ -54,14 +54,17 @@ std::size_t train_lens_spm(const std::vector<std::string>& files, const SpmTrain
         FlowTable table(flow_options, [&](Flow&& flow) {
           if (flows >= options.sample_flows) return;
           ++flows;
-          for (const auto& s : lens_hex_segments(flow, options.packets, options.max_segment_bytes, options.anonymize)) {
+          for (const auto& s :
+               lens_hex_segments(flow, options.packets, options.max_segment_bytes, options.anonymize)) {
             if (!s.empty()) text << s << '\n';
           }
         });
         RawPacket raw;
         PacketView view;
         while (reader.next(raw) && flows < options.sample_flows) {
-          if (decode_packet(reader.link_type(), raw.data, raw.caplen, raw.wire_length, view) != DecodeStatus::kOk) continue;
+          if (decode_packet(reader.link_type(), raw.data, raw.caplen, raw.wire_length, view) !=
+              DecodeStatus::kOk)
+            continue;
           view.timestamp_ns = raw.timestamp_ns;
           table.add(view, file, reader.link_type());
         }

@@ -7,10 +7,10 @@
 namespace trafficfm::datasets::lens_vocab {
 
 constexpr std::int32_t kPad = 0;
-constexpr std::int32_t kEos = 1;   // </s>
+constexpr std::int32_t kEos = 1;  // </s>
 constexpr std::int32_t kUnk = 2;
-constexpr std::int32_t kTask = 3;  // <tsk>
-constexpr std::int32_t kHead = 4;  // <head>
+constexpr std::int32_t kTask = 3;    // <tsk>
+constexpr std::int32_t kHead = 4;    // <head>
 constexpr std::int32_t kPacket = 5;  // <pkt>
 constexpr std::int32_t kFirstBigram = 6;
 constexpr std::int32_t kBigrams = 65536;

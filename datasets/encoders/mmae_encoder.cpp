@@ -29,11 +29,15 @@ class MmaeEncoder : public Encoder {
         .set("statistics", std::vector<std::string>(kMmaeStatisticNames.begin(), kMmaeStatisticNames.end()));
   }
   std::vector<ColumnSpec> schema() const override {
-    return {{"bytes", DType::kUint8, {kPackets * kRowBytes}, "5 x (80 header + 240 payload) bytes, YaTC MFR layout"},
-            {"pkt_len", DType::kInt32, {kPackets}, "IP length of each of the first 5 packets (0: absent)"},
-            {"pkt_time", DType::kFloat32, {kPackets}, "seconds since the flow's first packet"},
-            {"pkt_dir", DType::kInt8, {kPackets}, "+1 client->server, -1 server->client, 0 absent"},
-            {"stats", DType::kFloat32, {kMmaeStatistics}, "27 flow statistics (manifest: encoder.statistics)"}};
+    return {
+        {"bytes",
+         DType::kUint8,
+         {kPackets * kRowBytes},
+         "5 x (80 header + 240 payload) bytes, YaTC MFR layout"},
+        {"pkt_len", DType::kInt32, {kPackets}, "IP length of each of the first 5 packets (0: absent)"},
+        {"pkt_time", DType::kFloat32, {kPackets}, "seconds since the flow's first packet"},
+        {"pkt_dir", DType::kInt8, {kPackets}, "+1 client->server, -1 server->client, 0 absent"},
+        {"stats", DType::kFloat32, {kMmaeStatistics}, "27 flow statistics (manifest: encoder.statistics)"}};
   }
   void adjust(FlowTableOptions& options) const override {
     options.keep_packets = std::max<std::size_t>(options.keep_packets, kPackets);
@@ -53,7 +57,8 @@ class MmaeEncoder : public Encoder {
       const std::size_t header = std::min<std::size_t>(p.header_length, bytes.size());
       std::copy_n(bytes.begin(), std::min(header, kHeaderBytes), row);
       if (bytes.size() > header) {
-        std::copy_n(bytes.begin() + header, std::min(bytes.size() - header, kPayloadBytes), row + kHeaderBytes);
+        std::copy_n(bytes.begin() + header, std::min(bytes.size() - header, kPayloadBytes),
+                    row + kHeaderBytes);
       }
       lengths[i] = static_cast<std::int32_t>(p.ip_length);
       times[i] = static_cast<float>((p.timestamp_ns - flow.first_ns) * 1e-9);

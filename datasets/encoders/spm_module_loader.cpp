@@ -29,7 +29,8 @@ const Module& module() {
     char exe[PATH_MAX];
     const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) {
-      const std::string dir = std::string(exe, static_cast<std::size_t>(n)).substr(0, std::string(exe, n).find_last_of('/'));
+      const std::string dir =
+          std::string(exe, static_cast<std::size_t>(n)).substr(0, std::string(exe, n).find_last_of('/'));
       candidates.push_back(dir + "/libtrafficfm_spm.so");
       candidates.push_back(dir + "/../lib/libtrafficfm_spm.so");
     }
@@ -64,13 +65,15 @@ void train_spm_tokenizer(const std::string& text_path, int vocab_size, const std
   for (int k = 0; k < 100; ++k) specials += ",<extra_id_" + std::to_string(k) + ">";
   const std::string prefix = model_path + ".tmp";
   const std::string args =
-      "--input=" + text_path + " --model_prefix=" + prefix + " --model_type=bpe --vocab_size=" +
-      std::to_string(vocab_size) +
+      "--input=" + text_path + " --model_prefix=" + prefix +
+      " --model_type=bpe --vocab_size=" + std::to_string(vocab_size) +
       " --character_coverage=1.0 --split_by_whitespace=false --max_sentencepiece_length=16"
       " --max_sentence_length=4096 --hard_vocab_limit=false --pad_id=0 --eos_id=1 --unk_id=2 --bos_id=-1"
-      " --num_threads=1 --minloglevel=2 --user_defined_symbols=" + specials;
+      " --num_threads=1 --minloglevel=2 --user_defined_symbols=" +
+      specials;
   std::string error;
-  if (!module().train(args.c_str(), &error)) throw std::runtime_error("spm tokenizer training failed: " + error);
+  if (!module().train(args.c_str(), &error))
+    throw std::runtime_error("spm tokenizer training failed: " + error);
   std::remove((prefix + ".vocab").c_str());
   if (std::rename((prefix + ".model").c_str(), model_path.c_str()) != 0) {
     throw std::runtime_error(model_path + ": cannot move the trained tokenizer into place");

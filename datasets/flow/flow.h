@@ -18,8 +18,8 @@ struct FlowKey {
   bool operator==(const FlowKey& o) const {
     return protocol == o.protocol && a_port == o.a_port && b_port == o.b_port && a == o.a && b == o.b;
   }
-  static FlowKey of(const IpAddress& src, std::uint16_t src_port, const IpAddress& dst, std::uint16_t dst_port,
-                    std::uint8_t protocol);
+  static FlowKey of(const IpAddress& src, std::uint16_t src_port, const IpAddress& dst,
+                    std::uint16_t dst_port, std::uint8_t protocol);
   std::uint64_t hash() const;  // stable across runs and machines (FNV-1a over the fields)
 };
 
@@ -33,11 +33,11 @@ struct FlowKeyHasher {
 struct FlowPacket {
   std::int64_t timestamp_ns = 0;
   bool from_client = true;
-  std::uint32_t ip_length = 0;      // the IP packet's length
+  std::uint32_t ip_length = 0;  // the IP packet's length
   std::uint8_t tcp_flags = 0;
   std::uint16_t transport_offset = 0;  // IP header length incl. IPv6 extension headers
   std::uint16_t header_length = 0;     // IP + transport headers, bytes
-  std::vector<std::uint8_t> bytes;  // captured IP packet bytes, at most FlowTableOptions::keep_bytes
+  std::vector<std::uint8_t> bytes;     // captured IP packet bytes, at most FlowTableOptions::keep_bytes
 };
 
 // Running statistics of one direction (NFStream-style).
@@ -59,9 +59,9 @@ struct Flow {
   std::uint16_t client_port = 0, server_port = 0;
   std::uint8_t protocol = 0;
   std::int64_t first_ns = 0, last_ns = 0;
-  std::string file;     // capture file it came from
+  std::string file;  // capture file it came from
   int link_type = 0;
-  std::vector<FlowPacket> packets;  // the first FlowTableOptions::keep_packets packets
+  std::vector<FlowPacket> packets;   // the first FlowTableOptions::keep_packets packets
   DirectionStats forward, backward;  // client->server, server->client
   DirectionStats both;
   std::uint32_t tcp_flag_counts[8] = {0};  // FIN SYN RST PSH ACK URG ECE CWR

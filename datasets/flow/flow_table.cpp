@@ -24,8 +24,8 @@ void fnv(std::uint64_t& h, const void* data, std::size_t n) {
 
 }  // namespace
 
-FlowKey FlowKey::of(const IpAddress& src, std::uint16_t src_port, const IpAddress& dst, std::uint16_t dst_port,
-                    std::uint8_t protocol) {
+FlowKey FlowKey::of(const IpAddress& src, std::uint16_t src_port, const IpAddress& dst,
+                    std::uint16_t dst_port, std::uint8_t protocol) {
   FlowKey k;
   k.protocol = protocol;
   if (endpoint_less(src, src_port, dst, dst_port)) {
@@ -43,7 +43,8 @@ std::uint64_t FlowKey::hash() const {
   fnv(h, &b.family, 1);
   fnv(h, b.bytes.data(), 16);
   const std::uint8_t ports[5] = {static_cast<std::uint8_t>(a_port >> 8), static_cast<std::uint8_t>(a_port),
-                                 static_cast<std::uint8_t>(b_port >> 8), static_cast<std::uint8_t>(b_port), protocol};
+                                 static_cast<std::uint8_t>(b_port >> 8), static_cast<std::uint8_t>(b_port),
+                                 protocol};
   fnv(h, ports, 5);
   return h;
 }
@@ -52,7 +53,8 @@ std::size_t FlowKeyHasher::operator()(const FlowKey& k) const {
   std::uint64_t words[4];
   std::memcpy(words, k.a.bytes.data(), 16);
   std::memcpy(words + 2, k.b.bytes.data(), 16);
-  std::uint64_t h = (static_cast<std::uint64_t>(k.a_port) << 32) ^ (static_cast<std::uint64_t>(k.b_port) << 16) ^
+  std::uint64_t h = (static_cast<std::uint64_t>(k.a_port) << 32) ^
+                    (static_cast<std::uint64_t>(k.b_port) << 16) ^
                     (static_cast<std::uint64_t>(k.protocol) << 8) ^ k.a.family;
   for (std::uint64_t w : words) {
     h ^= w;
@@ -93,7 +95,8 @@ void DirectionStats::add(std::uint32_t size, std::uint32_t payload, std::int64_t
 double DirectionStats::size_std() const { return packets > 1 ? std::sqrt(size_m2 / (packets - 1)) : 0.0; }
 double DirectionStats::iat_std() const { return packets > 2 ? std::sqrt(iat_m2 / (packets - 2)) : 0.0; }
 
-FlowTable::FlowTable(const FlowTableOptions& options, Sink sink) : options_(options), sink_(std::move(sink)) {}
+FlowTable::FlowTable(const FlowTableOptions& options, Sink sink)
+    : options_(options), sink_(std::move(sink)) {}
 
 void FlowTable::emit(std::unordered_map<FlowKey, Entry, FlowKeyHasher>::iterator it, Flow::End end) {
   it->second.flow.end = end;
@@ -179,7 +182,8 @@ void FlowTable::add(const PacketView& p, const std::string& file, int link_type)
     kept.from_client = from_client;
     kept.ip_length = p.ip_length;
     kept.tcp_flags = p.tcp_flags;
-    kept.transport_offset = static_cast<std::uint16_t>(std::min<std::size_t>(p.transport_offset, p.ip_captured));
+    kept.transport_offset =
+        static_cast<std::uint16_t>(std::min<std::size_t>(p.transport_offset, p.ip_captured));
     kept.header_length = static_cast<std::uint16_t>(std::min<std::size_t>(p.payload_offset, p.ip_captured));
     const std::size_t n = std::min(p.ip_captured, options_.keep_bytes);
     kept.bytes.assign(p.ip, p.ip + n);

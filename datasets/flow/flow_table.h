@@ -13,12 +13,12 @@
 namespace trafficfm::datasets {
 
 struct FlowTableOptions {
-  double idle_timeout_s = 120.0;    // NFStream's default
-  double active_timeout_s = 1800.0; // NFStream's default
+  double idle_timeout_s = 120.0;     // NFStream's default
+  double active_timeout_s = 1800.0;  // NFStream's default
   // After FIN both ways (or RST) a flow lingers this long for the last ACKs before leaving.
   double closed_linger_s = 2.0;
-  std::size_t keep_packets = 5;     // first packets kept per flow for the encoders
-  std::size_t keep_bytes = 1600;    // captured bytes kept per packet
+  std::size_t keep_packets = 5;   // first packets kept per flow for the encoders
+  std::size_t keep_bytes = 1600;  // captured bytes kept per packet
 };
 
 class FlowTable {

@@ -82,8 +82,10 @@ FlowLogCounts read_flow_log(const std::string& path, FlowLogFormat format, const
     return i;
   };
   const bool zeek = format == FlowLogFormat::kZeekConn;
-  const int src = need(zeek ? "id.orig_h" : "IPV4_SRC_ADDR"), sport = need(zeek ? "id.orig_p" : "L4_SRC_PORT");
-  const int dst = need(zeek ? "id.resp_h" : "IPV4_DST_ADDR"), dport = need(zeek ? "id.resp_p" : "L4_DST_PORT");
+  const int src = need(zeek ? "id.orig_h" : "IPV4_SRC_ADDR"),
+            sport = need(zeek ? "id.orig_p" : "L4_SRC_PORT");
+  const int dst = need(zeek ? "id.resp_h" : "IPV4_DST_ADDR"),
+            dport = need(zeek ? "id.resp_p" : "L4_DST_PORT");
   const int proto = need(zeek ? "proto" : "PROTOCOL");
   int label = label_column.empty() ? -1 : cols.at(label_column);
   if (zeek && label < 0 && label_column.empty()) label = cols.at("label");

@@ -56,10 +56,12 @@ LabelTable LabelTable::from_csv(const std::string& path, const std::string& colu
   int label = column.empty() ? find_column(header, "label") : find_column(header, column);
   if (label < 0 && column.empty()) label = find_column(header, "category");
   if (src_ip < 0 || src_port < 0 || dst_ip < 0 || dst_port < 0 || proto < 0) {
-    throw std::runtime_error(path + ": labels CSV needs columns src_ip, src_port, dst_ip, dst_port and l4 (or proto)");
+    throw std::runtime_error(
+        path + ": labels CSV needs columns src_ip, src_port, dst_ip, dst_port and l4 (or proto)");
   }
   if (label < 0) {
-    throw std::runtime_error(path + ": no label column '" + (column.empty() ? "label' or 'category" : column) + "'");
+    throw std::runtime_error(path + ": no label column '" +
+                             (column.empty() ? "label' or 'category" : column) + "'");
   }
 
   struct Pending {
@@ -76,8 +78,8 @@ LabelTable LabelTable::from_csv(const std::string& path, const std::string& colu
     const auto f = split_csv_line(line);
     const int needed = std::max({src_ip, src_port, dst_ip, dst_port, proto, label, file});
     if (static_cast<int>(f.size()) <= needed) {
-      throw std::runtime_error(path + ":" + std::to_string(line_number) + ": expected " + std::to_string(header.size()) +
-                               " fields, got " + std::to_string(f.size()));
+      throw std::runtime_error(path + ":" + std::to_string(line_number) + ": expected " +
+                               std::to_string(header.size()) + " fields, got " + std::to_string(f.size()));
     }
     IpAddress a, b;
     if (!IpAddress::parse(f[src_ip], a) || !IpAddress::parse(f[dst_ip], b)) {
@@ -89,7 +91,8 @@ LabelTable LabelTable::from_csv(const std::string& path, const std::string& colu
     auto port = [&](const std::string& text) -> std::uint16_t {
       if (text.empty()) return 0;
       const long v = std::strtol(text.c_str(), nullptr, 10);
-      if (v < 0 || v > 65535) throw std::runtime_error(path + ":" + std::to_string(line_number) + ": bad port");
+      if (v < 0 || v > 65535)
+        throw std::runtime_error(path + ":" + std::to_string(line_number) + ": bad port");
       return static_cast<std::uint16_t>(v);
     };
     Pending p;

@@ -19,7 +19,10 @@ void shuffle(std::vector<T>& v, core::Rng& rng) {
 
 EpochOrder::EpochOrder(std::vector<SampleBlock> blocks, std::uint64_t seed, std::uint64_t epoch,
                        std::size_t window_blocks)
-    : blocks_(std::move(blocks)), seed_(seed), epoch_(epoch), window_blocks_(std::max<std::size_t>(1, window_blocks)) {
+    : blocks_(std::move(blocks)),
+      seed_(seed),
+      epoch_(epoch),
+      window_blocks_(std::max<std::size_t>(1, window_blocks)) {
   block_order_.resize(blocks_.size());
   for (std::size_t i = 0; i < blocks_.size(); ++i) block_order_[i] = static_cast<std::uint32_t>(i);
   core::Rng rng(seed_, core::derive_seed(epoch_, 0x51ab));
@@ -34,7 +37,8 @@ void EpochOrder::load_window(std::size_t window) {
   window_order_.clear();
   const std::size_t end = std::min(block_order_.size(), (window + 1) * window_blocks_);
   for (std::size_t b = window * window_blocks_; b < end; ++b) {
-    for (std::uint32_t r = 0; r < blocks_[block_order_[b]].rows; ++r) window_order_.push_back({block_order_[b], r});
+    for (std::uint32_t r = 0; r < blocks_[block_order_[b]].rows; ++r)
+      window_order_.push_back({block_order_[b], r});
   }
   core::Rng rng(seed_, core::derive_seed(epoch_, 0x10000 + window));
   shuffle(window_order_, rng);
@@ -43,7 +47,9 @@ void EpochOrder::load_window(std::size_t window) {
 
 EpochOrder::Where EpochOrder::at(std::uint64_t position) {
   const std::size_t window =
-      static_cast<std::size_t>(std::upper_bound(window_start_.begin(), window_start_.end(), position) - window_start_.begin()) - 1;
+      static_cast<std::size_t>(std::upper_bound(window_start_.begin(), window_start_.end(), position) -
+                               window_start_.begin()) -
+      1;
   if (window != loaded_window_) load_window(window);
   return window_order_[position - window_start_[window]];
 }

@@ -10,15 +10,16 @@
 namespace trafficfm::datasets {
 
 struct SampleBlock {
-  std::uint32_t shard = 0;       // index into the loader's shard list
-  std::uint64_t first_row = 0;   // first row inside the shard
+  std::uint32_t shard = 0;      // index into the loader's shard list
+  std::uint64_t first_row = 0;  // first row inside the shard
   std::uint32_t rows = 0;
   std::uint64_t first_sample = 0;  // global sample index of first_row within the split
 };
 
 class EpochOrder {
  public:
-  EpochOrder(std::vector<SampleBlock> blocks, std::uint64_t seed, std::uint64_t epoch, std::size_t window_blocks);
+  EpochOrder(std::vector<SampleBlock> blocks, std::uint64_t seed, std::uint64_t epoch,
+             std::size_t window_blocks);
   std::uint64_t size() const { return total_; }
   // The (block, row-in-block) visited at epoch position `position` (0 <= position < size()).
   struct Where {
@@ -31,8 +32,8 @@ class EpochOrder {
  private:
   void load_window(std::size_t window);
   std::vector<SampleBlock> blocks_;
-  std::vector<std::uint32_t> block_order_;    // permuted block indices
-  std::vector<std::uint64_t> window_start_;   // epoch position where each window starts
+  std::vector<std::uint32_t> block_order_;   // permuted block indices
+  std::vector<std::uint64_t> window_start_;  // epoch position where each window starts
   std::uint64_t seed_, epoch_;
   std::size_t window_blocks_;
   std::uint64_t total_ = 0;

@@ -101,18 +101,20 @@ Loader::Loader(const LoaderOptions& options) : options_(options), manifest_(read
       if (options_.verify_hashes) {
         const std::string actual = core::sha256_file(path);
         if (actual != info.sha256) {
-          throw std::runtime_error(path + ": SHA-256 " + actual + " does not match the manifest's " + info.sha256);
+          throw std::runtime_error(path + ": SHA-256 " + actual + " does not match the manifest's " +
+                                   info.sha256);
         }
       }
       ShardReader check(path, manifest_.columns);
       if (check.rows() != info.samples) {
-        throw std::runtime_error(path + ": holds " + std::to_string(check.rows()) + " samples, the manifest says " +
-                                 std::to_string(info.samples));
+        throw std::runtime_error(path + ": holds " + std::to_string(check.rows()) +
+                                 " samples, the manifest says " + std::to_string(info.samples));
       }
       auto source = std::make_unique<ShardSource>();
       source->path = path;
       source->rows = info.samples;
-      const std::size_t block = options_.block_rows ? options_.block_rows : std::max<std::size_t>(1, check.chunk_rows());
+      const std::size_t block =
+          options_.block_rows ? options_.block_rows : std::max<std::size_t>(1, check.chunk_rows());
       block_rows_ = std::max<std::uint64_t>(block_rows_, block);
       for (std::uint64_t first = 0; first < info.samples; first += block) {
         const auto rows = static_cast<std::uint32_t>(std::min<std::uint64_t>(block, info.samples - first));
@@ -144,7 +146,8 @@ void Loader::keep_only_subset() {
   for (std::size_t i = 0; i < subset.size(); ++i) {
     if (subset[i] >= total_samples_ || (i > 0 && subset[i] <= subset[i - 1])) {
       throw std::invalid_argument(options_.corpus + ": sample subset of split '" + options_.split +
-                                  "' must be sorted, without repeats, below " + std::to_string(total_samples_));
+                                  "' must be sorted, without repeats, below " +
+                                  std::to_string(total_samples_));
     }
   }
   std::vector<SampleBlock> runs;
@@ -211,7 +214,8 @@ Batch Loader::assemble(std::uint64_t epoch, std::uint64_t step, std::uint64_t be
   batch.epoch = epoch;
   batch.step = step;
   batch.data.resize(specs_.size());
-  for (std::size_t c = 0; c < specs_.size(); ++c) batch.data[c].resize(batch.rows * specs_[c].bytes_per_sample());
+  for (std::size_t c = 0; c < specs_.size(); ++c)
+    batch.data[c].resize(batch.rows * specs_[c].bytes_per_sample());
   for (std::uint64_t p = from; p < to; ++p) {
     const auto where = order_->at(p);
     const SampleBlock& block = order_->block(where.block);
@@ -243,7 +247,8 @@ void Loader::worker_loop() {
     LoaderState at;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      changed_.wait(lock, [&] { return stopping_ || ready_.size() < std::max<std::size_t>(1, options_.prefetch); });
+      changed_.wait(lock,
+                    [&] { return stopping_ || ready_.size() < std::max<std::size_t>(1, options_.prefetch); });
       if (stopping_) return;
       at = produced_;
     }
@@ -302,24 +307,28 @@ Batch Loader::next() {
 
 void Loader::restore(const LoaderState& state) {
   if (state.seed != options_.seed) {
-    throw std::invalid_argument("loader: state was saved with seed " + std::to_string(state.seed) + ", this loader has " +
-                                std::to_string(options_.seed));
+    throw std::invalid_argument("loader: state was saved with seed " + std::to_string(state.seed) +
+                                ", this loader has " + std::to_string(options_.seed));
   }
   const LoaderState now = consumed_;
   if (!state.corpus.empty() && (state.corpus != now.corpus || state.order != now.order)) {
     std::string what;
     if (state.corpus != now.corpus)
-      what += "corpus fingerprint " + state.corpus + " (saved) vs " + now.corpus + " (now): the corpus was rebuilt or changed; ";
+      what += "corpus fingerprint " + state.corpus + " (saved) vs " + now.corpus +
+              " (now): the corpus was rebuilt or changed; ";
     if (state.window_blocks != now.window_blocks)
       what += "--data.window-blocks " + std::to_string(state.window_blocks) + " (saved) vs " +
               std::to_string(now.window_blocks) + " (now); ";
     if (state.block_rows != now.block_rows)
-      what += "block rows " + std::to_string(state.block_rows) + " (saved) vs " + std::to_string(now.block_rows) + " (now); ";
+      what += "block rows " + std::to_string(state.block_rows) + " (saved) vs " +
+              std::to_string(now.block_rows) + " (now); ";
     if (what.empty())
-      what += "order fingerprint " + state.order + " (saved) vs " + now.order + " (now): another sample subset or block layout; ";
-    throw std::invalid_argument(options_.corpus + " split '" + options_.split +
-                                "': the saved data position belongs to another data order (" + what +
-                                "resume with the corpus and data settings of the original run, or start a new run)");
+      what += "order fingerprint " + state.order + " (saved) vs " + now.order +
+              " (now): another sample subset or block layout; ";
+    throw std::invalid_argument(
+        options_.corpus + " split '" + options_.split +
+        "': the saved data position belongs to another data order (" + what +
+        "resume with the corpus and data settings of the original run, or start a new run)");
   }
   if (state.position > total_samples_) throw std::invalid_argument("loader: state position beyond the epoch");
   stop_worker();

@@ -32,10 +32,10 @@ struct LoaderOptions {
   int dp_rank = 0;
   int dp_size = 1;
   std::uint64_t seed = 0;
-  std::size_t batch_size = 32;       // per rank
-  std::size_t window_blocks = 16;    // shuffle window, in blocks
-  std::size_t block_rows = 0;        // 0: the shards' HDF5 chunk length
-  std::size_t prefetch = 2;          // batches assembled ahead
+  std::size_t batch_size = 32;     // per rank
+  std::size_t window_blocks = 16;  // shuffle window, in blocks
+  std::size_t block_rows = 0;      // 0: the shards' HDF5 chunk length
+  std::size_t prefetch = 2;        // batches assembled ahead
   bool verify_hashes = true;
   bool skip_bad_shards = false;
   std::vector<std::string> columns;  // empty: every column
@@ -52,11 +52,11 @@ struct Batch {
   std::vector<ColumnSpec> specs;
   std::vector<std::vector<std::uint8_t>> data;  // per column, rows x bytes_per_sample
   std::size_t rows = 0;
-  std::size_t global_rows = 0;                  // rows of this step over all dp ranks
-  bool filler = false;                          // the rows stand in for an empty share: weigh 0
+  std::size_t global_rows = 0;  // rows of this step over all dp ranks
+  bool filler = false;          // the rows stand in for an empty share: weigh 0
   std::uint64_t epoch = 0;
-  std::uint64_t step = 0;                       // step within the epoch
-  std::vector<std::uint64_t> sample_index;      // each row's index within the split
+  std::uint64_t step = 0;                   // step within the epoch
+  std::vector<std::uint64_t> sample_index;  // each row's index within the split
   template <typename T>
   const T* column(const std::string& name) const;
 };
@@ -106,8 +106,8 @@ class Loader {
 
   LoaderOptions options_;
   Manifest manifest_;
-  std::vector<ColumnSpec> specs_;            // selected columns
-  std::vector<std::size_t> column_index_;    // into manifest_.columns
+  std::vector<ColumnSpec> specs_;          // selected columns
+  std::vector<std::size_t> column_index_;  // into manifest_.columns
   std::vector<std::unique_ptr<ShardSource>> shards_;
   std::vector<SampleBlock> blocks_;
   std::uint64_t total_samples_ = 0;
@@ -116,8 +116,8 @@ class Loader {
   std::unique_ptr<EpochOrder> order_;  // the worker's; rebuilt when the epoch changes
   std::uint64_t order_epoch_ = 0;
 
-  LoaderState consumed_;   // after the last batch handed out
-  LoaderState produced_;   // after the last batch the worker assembled
+  LoaderState consumed_;  // after the last batch handed out
+  LoaderState produced_;  // after the last batch the worker assembled
   std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<std::pair<Batch, LoaderState>> ready_;

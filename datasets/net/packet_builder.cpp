@@ -17,8 +17,8 @@ void put_ethernet(std::vector<std::uint8_t>& frame, const Host& src, const Host&
 }
 
 // Writes the IPv4 header at the end of `frame`; returns its offset.
-std::size_t put_ipv4(std::vector<std::uint8_t>& frame, const Host& src, const Host& dst,
-                     std::uint16_t ip_id, std::uint8_t protocol, std::size_t l4_length) {
+std::size_t put_ipv4(std::vector<std::uint8_t>& frame, const Host& src, const Host& dst, std::uint16_t ip_id,
+                     std::uint8_t protocol, std::size_t l4_length) {
   const std::size_t total = kIpv4Header + l4_length;
   if (total > kMaxIpv4Total) throw std::invalid_argument("IPv4 packet longer than 65535 bytes");
   const std::size_t at = frame.size();
@@ -37,8 +37,8 @@ std::size_t put_ipv4(std::vector<std::uint8_t>& frame, const Host& src, const Ho
 }
 
 // TCP/UDP checksum over the IPv4 pseudo-header and the L4 bytes at `l4_offset`.
-std::uint16_t l4_checksum(const std::vector<std::uint8_t>& frame, std::size_t l4_offset,
-                          const Host& src, const Host& dst, std::uint8_t protocol) {
+std::uint16_t l4_checksum(const std::vector<std::uint8_t>& frame, std::size_t l4_offset, const Host& src,
+                          const Host& dst, std::uint8_t protocol) {
   const std::size_t l4_length = frame.size() - l4_offset;
   std::vector<std::uint8_t> pseudo;
   put_u32(pseudo, src.ipv4);

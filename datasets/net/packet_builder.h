@@ -51,7 +51,9 @@ std::vector<std::uint8_t> build_udp_frame(const Host& src, const Host& dst, std:
                                           const std::uint8_t* payload, std::size_t payload_length);
 
 // Big-endian appenders for building protocol messages.
-inline void put_u8(std::vector<std::uint8_t>& out, std::uint32_t v) { out.push_back(static_cast<std::uint8_t>(v)); }
+inline void put_u8(std::vector<std::uint8_t>& out, std::uint32_t v) {
+  out.push_back(static_cast<std::uint8_t>(v));
+}
 inline void put_u16(std::vector<std::uint8_t>& out, std::uint32_t v) {
   out.push_back(static_cast<std::uint8_t>(v >> 8));
   out.push_back(static_cast<std::uint8_t>(v));

@@ -37,8 +37,8 @@ class RankPrep {
       : options_(options),
         labels_(labels),
         encoder_(make_encoder(options.encoder, options.encoder_options)),
-        writer_(options.out_dir, encoder_->name(), encoder_->schema(), options.shard_bytes, options.shard_options,
-                options.rank, options.world, options.dedup_across_splits) {
+        writer_(options.out_dir, encoder_->name(), encoder_->schema(), options.shard_bytes,
+                options.shard_options, options.rank, options.world, options.dedup_across_splits) {
     flow_options_ = options.flow_options;
     encoder_->adjust(flow_options_);
   }
@@ -126,8 +126,8 @@ class RankPrep {
     table.flush();
     if (reader.truncated()) {
       ++result_.counts.files_truncated;
-      const std::string line = path + ": truncated at byte " + std::to_string(reader.truncation_offset()) + " (" +
-                               reader.truncation_message() + "); kept what was read";
+      const std::string line = path + ": truncated at byte " + std::to_string(reader.truncation_offset()) +
+                               " (" + reader.truncation_message() + "); kept what was read";
       result_.counts.problems.push_back(line);
       core::log_warn("prep: ", line);
     }
@@ -138,13 +138,14 @@ class RankPrep {
     const std::string label_column = options_.flow_log_label_column.empty()
                                          ? default_flow_log_label_column(format)
                                          : options_.flow_log_label_column;
-    const auto counts = read_flow_log(path, format, label_column, [&](const FlowRecord& r, const std::string& label) {
-      ++result_.counts.flows;
-      const FlowKey key = FlowKey::of(r.src, r.src_port, r.dst, r.dst_port, r.protocol);
-      const int split = split_of(path, key);
-      append_flow_record(r, options_.encoder_options.pseudonym_key, writer_.row_buffer(split));
-      store(split, key, label_for(path, key, label));
-    });
+    const auto counts =
+        read_flow_log(path, format, label_column, [&](const FlowRecord& r, const std::string& label) {
+          ++result_.counts.flows;
+          const FlowKey key = FlowKey::of(r.src, r.src_port, r.dst, r.dst_port, r.protocol);
+          const int split = split_of(path, key);
+          append_flow_record(r, options_.encoder_options.pseudonym_key, writer_.row_buffer(split));
+          store(split, key, label_for(path, key, label));
+        });
     result_.counts.flow_log_rows += counts.rows;
     result_.counts.bad_flow_log_rows += counts.bad_rows;
   }
@@ -228,7 +229,10 @@ PrepCounts PrepCounts::from_json(const std::string& text) {
 }
 
 std::string result_to_json(const PrepResult& r) {
-  return core::JsonObject().set("counts", r.counts.to_json()).set_raw("shards", shards_to_json(r.shards)).str();
+  return core::JsonObject()
+      .set("counts", r.counts.to_json())
+      .set_raw("shards", shards_to_json(r.shards))
+      .str();
 }
 
 PrepResult result_from_json(const std::string& text) {
@@ -248,7 +252,8 @@ std::vector<std::string> divide_files(const std::vector<std::string>& files, int
     struct stat st {};
     sized.emplace_back(stat(files[i].c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0, i);
   }
-  std::stable_sort(sized.begin(), sized.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::stable_sort(sized.begin(), sized.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
   std::vector<std::uint64_t> load(world, 0);
   std::vector<std::size_t> mine;
   for (const auto& [size, index] : sized) {
@@ -280,7 +285,8 @@ Manifest merge_results(const PrepOptions& options, const std::vector<PrepResult>
     total.merge(r.counts);
     m.shards.insert(m.shards.end(), r.shards.begin(), r.shards.end());
   }
-  std::sort(m.shards.begin(), m.shards.end(), [](const ShardInfo& a, const ShardInfo& b) { return a.file < b.file; });
+  std::sort(m.shards.begin(), m.shards.end(),
+            [](const ShardInfo& a, const ShardInfo& b) { return a.file < b.file; });
   const auto encoder = make_encoder(options.encoder, options.encoder_options);
   m.encoder = encoder->name();
   m.encoder_settings_json = encoder->settings()
@@ -302,18 +308,23 @@ Manifest merge_results(const PrepOptions& options, const std::vector<PrepResult>
 std::string format_summary(const Manifest& m) {
   const auto s = core::JsonValue::parse(m.summary_json);
   std::ostringstream out;
-  auto u = [&](const char* key) { return s.has(key) ? static_cast<unsigned long long>(s[key].as_int()) : 0ULL; };
+  auto u = [&](const char* key) {
+    return s.has(key) ? static_cast<unsigned long long>(s[key].as_int()) : 0ULL;
+  };
   out << "corpus: encoder " << m.encoder << ", " << m.shards.size() << " shards, " << m.label_names.size()
       << " labels\n";
   out << "input:  " << u("files") << " files (" << u("files_failed") << " failed, " << u("files_truncated")
       << " truncated), " << u("packets") << " packets, " << u("bytes") << " bytes";
-  if (u("flow_log_rows")) out << ", " << u("flow_log_rows") << " flow-log rows (" << u("bad_flow_log_rows") << " bad)";
+  if (u("flow_log_rows"))
+    out << ", " << u("flow_log_rows") << " flow-log rows (" << u("bad_flow_log_rows") << " bad)";
   out << "\nflows:  " << u("flows") << "\n";
   if (u("label_rows")) {
-    out << "labels: " << u("label_rows_matched") << " of " << u("label_rows") << " TCP/UDP label rows matched a flow ("
-        << (100.0 * u("label_rows_matched") / u("label_rows")) << "%)\n";
+    out << "labels: " << u("label_rows_matched") << " of " << u("label_rows")
+        << " TCP/UDP label rows matched a flow (" << (100.0 * u("label_rows_matched") / u("label_rows"))
+        << "%)\n";
   }
-  out << "samples: train " << m.samples("train") << ", val " << m.samples("val") << ", test " << m.samples("test");
+  out << "samples: train " << m.samples("train") << ", val " << m.samples("val") << ", test "
+      << m.samples("test");
   if (s.has("duplicates_dropped")) {
     out << "; " << u("duplicates_dropped") << " dropped as identical to a sample of another split";
   }
@@ -332,7 +343,8 @@ std::string format_summary(const Manifest& m) {
   }
   if (s.has("samples_by_split_and_label")) {
     out << "samples by split/label:\n";
-    for (const auto& [k, v] : s["samples_by_split_and_label"].as_object()) out << "  " << k << ": " << v.as_int() << "\n";
+    for (const auto& [k, v] : s["samples_by_split_and_label"].as_object())
+      out << "  " << k << ": " << v.as_int() << "\n";
   }
   if (s.has("problems")) {
     for (const auto& p : s["problems"].as_array()) out << "problem: " << p.as_string() << "\n";

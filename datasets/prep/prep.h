@@ -30,7 +30,7 @@ struct PrepOptions {
   double test_fraction = 0.1;
   std::uint64_t shard_bytes = 64ull << 20;
   ShardWriteOptions shard_options;
-  std::string label_from;          // "" | "dirname" | "filename"
+  std::string label_from;             // "" | "dirname" | "filename"
   std::string flow_log_label_column;  // "" = the format's default
   int rank = 0;
   int world = 1;
@@ -41,9 +41,9 @@ struct PrepCounts {
   std::uint64_t packets = 0, bytes = 0, flows = 0, flow_log_rows = 0, bad_flow_log_rows = 0;
   std::uint64_t duplicates_dropped = 0;  // samples identical to one already in another split
   std::array<std::uint64_t, static_cast<int>(DecodeStatus::kCount)> decode{};  // packets by decode status
-  std::map<std::string, std::uint64_t> link_types;    // "DLT 1" -> files
-  std::map<std::string, std::uint64_t> samples;       // "train/label" -> samples
-  std::vector<std::string> problems;                  // one line per failed or truncated file
+  std::map<std::string, std::uint64_t> link_types;                             // "DLT 1" -> files
+  std::map<std::string, std::uint64_t> samples;                                // "train/label" -> samples
+  std::vector<std::string> problems;     // one line per failed or truncated file
   std::uint64_t label_rows = 0;          // TCP/UDP rows of the labels CSV (same on every rank)
   std::uint64_t label_rows_matched = 0;  // of those, rows a flow of this rank matched
   void merge(const PrepCounts& other);

@@ -20,11 +20,11 @@ std::vector<std::uint8_t> random_bytes(core::Rng& rng, std::size_t n) {
 }
 
 std::string random_domain(core::Rng& rng) {
-  static const char* const kPrefixes[] = {"www", "api", "cdn", "static", "img", "login", "mail",
-                                          "edge", "update", "media", "assets", "m"};
-  static const char* const kSyllables[] = {"lu", "men", "fi", "eld", "bright", "wa", "ve", "no",
-                                           "va", "kar", "ta", "zen", "po", "rix", "dal", "sun",
-                                           "tor", "vi", "quo", "lin", "mar", "eco", "sky", "ion"};
+  static const char* const kPrefixes[] = {"www",  "api",  "cdn",    "static", "img",    "login",
+                                          "mail", "edge", "update", "media",  "assets", "m"};
+  static const char* const kSyllables[] = {"lu",  "men", "fi",  "eld", "bright", "wa",  "ve",  "no",
+                                           "va",  "kar", "ta",  "zen", "po",     "rix", "dal", "sun",
+                                           "tor", "vi",  "quo", "lin", "mar",    "eco", "sky", "ion"};
   static const char* const kTlds[] = {"com", "net", "org", "io", "de", "co.uk", "app", "cloud"};
   std::string name = kPrefixes[rng.integer(0, 11)];
   if (rng.bernoulli(0.3)) name += std::to_string(rng.integer(1, 9));

@@ -18,8 +18,9 @@ std::string body_text(core::Rng& rng, std::size_t n) {
 }  // namespace
 
 void http_flow(TcpConversation& tcp, core::Rng& rng, const std::string& host) {
-  static const char* const kPaths[] = {"/", "/index.html", "/api/v1/items", "/static/app.js",
-                                       "/images/logo.png", "/search?q=traffic", "/news/today"};
+  static const char* const kPaths[] = {
+      "/",          "/index.html", "/api/v1/items", "/static/app.js", "/images/logo.png", "/search?q=traffic",
+      "/news/today"};
   static const char* const kAgents[] = {
       "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
       "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/119.0 Safari/537.36",

@@ -8,7 +8,8 @@ constexpr std::size_t kMinInitialDatagram = 1200;  // RFC 9000 §14.1
 
 // Long-header packet (RFC 9000 §17.2) with a 4-byte packet number and an opaque (encrypted)
 // payload, padded to `datagram` bytes.
-std::vector<std::uint8_t> long_header(core::Rng& rng, std::uint8_t type, const std::vector<std::uint8_t>& dcid,
+std::vector<std::uint8_t> long_header(core::Rng& rng, std::uint8_t type,
+                                      const std::vector<std::uint8_t>& dcid,
                                       const std::vector<std::uint8_t>& scid, std::uint32_t packet_number,
                                       std::size_t datagram) {
   std::vector<std::uint8_t> p;
@@ -18,7 +19,7 @@ std::vector<std::uint8_t> long_header(core::Rng& rng, std::uint8_t type, const s
   put_bytes(p, dcid.data(), dcid.size());
   put_u8(p, static_cast<std::uint32_t>(scid.size()));
   put_bytes(p, scid.data(), scid.size());
-  if (type == 0) put_u8(p, 0);  // Initial: empty token
+  if (type == 0) put_u8(p, 0);                            // Initial: empty token
   const std::size_t remaining = datagram - p.size() - 2;  // length is a 2-byte varint
   put_u16(p, 0x4000 | static_cast<std::uint32_t>(remaining));
   put_u32(p, packet_number);
@@ -27,7 +28,8 @@ std::vector<std::uint8_t> long_header(core::Rng& rng, std::uint8_t type, const s
   return p;
 }
 
-std::vector<std::uint8_t> short_header(core::Rng& rng, const std::vector<std::uint8_t>& dcid, std::size_t size) {
+std::vector<std::uint8_t> short_header(core::Rng& rng, const std::vector<std::uint8_t>& dcid,
+                                       std::size_t size) {
   std::vector<std::uint8_t> p;
   put_u8(p, 0x40 | static_cast<std::uint32_t>(rng.integer(0, 0x1f) & 0x1c) | 0x03);
   put_bytes(p, dcid.data(), dcid.size());
@@ -47,8 +49,10 @@ void quic_flow(UdpConversation& udp, core::Rng& rng) {
   udp.send(true, long_header(rng, 0, original_dcid, client_cid, client_pn++, kMinInitialDatagram));
   udp.send(false, long_header(rng, 0, client_cid, server_cid, server_pn++, kMinInitialDatagram),
            rng.lognormal(0.001, 0.5));
-  udp.send(false, long_header(rng, 2, client_cid, server_cid, server_pn++, random_size(rng, 1100, 0.2, 600, 1252)));
-  udp.send(true, long_header(rng, 2, server_cid, client_cid, client_pn++, random_size(rng, 90, 0.3, 60, 200)));
+  udp.send(false,
+           long_header(rng, 2, client_cid, server_cid, server_pn++, random_size(rng, 1100, 0.2, 600, 1252)));
+  udp.send(true,
+           long_header(rng, 2, server_cid, client_cid, client_pn++, random_size(rng, 90, 0.3, 60, 200)));
 
   const int requests = static_cast<int>(rng.integer(1, 4));
   for (int r = 0; r < requests; ++r) {

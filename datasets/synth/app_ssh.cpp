@@ -46,10 +46,12 @@ std::vector<std::uint8_t> kexinit(core::Rng& rng, bool client) {
                        : "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,"
                          "diffie-hellman-group16-sha512,diffie-hellman-group14-sha256");
   put_string(p, "ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-512,rsa-sha2-256");
-  const std::string ciphers = "chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,"
-                              "aes128-gcm@openssh.com,aes256-gcm@openssh.com";
-  const std::string macs = "umac-64-etm@openssh.com,umac-128-etm@openssh.com,"
-                           "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com";
+  const std::string ciphers =
+      "chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,"
+      "aes128-gcm@openssh.com,aes256-gcm@openssh.com";
+  const std::string macs =
+      "umac-64-etm@openssh.com,umac-128-etm@openssh.com,"
+      "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com";
   put_string(p, ciphers);
   put_string(p, ciphers);
   put_string(p, macs);
@@ -111,7 +113,8 @@ void ssh_flow(TcpConversation& tcp, core::Rng& rng) {
   // Encrypted from here on: service request, user authentication, channel open, then an
   // interactive session (keystrokes echoed, occasional command output).
   const std::size_t auth[][2] = {{32, 1}, {32, 0}, {120, 1}, {400, 0}, {420, 1}, {16, 0}, {96, 1}, {48, 0}};
-  for (const auto& step : auth) tcp.send(step[1] == 1, encrypted_packet(rng, step[0]), rng.lognormal(0.001, 0.5));
+  for (const auto& step : auth)
+    tcp.send(step[1] == 1, encrypted_packet(rng, step[0]), rng.lognormal(0.001, 0.5));
   const int keystrokes = static_cast<int>(rng.integer(8, 60));
   for (int k = 0; k < keystrokes; ++k) {
     tcp.send(true, encrypted_packet(rng, 20), rng.lognormal(0.15, 0.9));

@@ -54,11 +54,11 @@ std::vector<std::uint8_t> client_hello(core::Rng& rng, const std::string& server
     put_bytes(d, server_name.data(), server_name.size());
     extension(ext, 0, d);
   }
-  extension(ext, 23, {});                                     // extended_master_secret
-  extension(ext, 65281, {0});                                 // renegotiation_info
+  extension(ext, 23, {});                                          // extended_master_secret
+  extension(ext, 65281, {0});                                      // renegotiation_info
   extension(ext, 10, {0, 6, 0x00, 0x1d, 0x00, 0x17, 0x00, 0x18});  // groups x25519, p256, p384
-  extension(ext, 11, {1, 0});                                 // ec_point_formats
-  {  // ALPN (16): h2, http/1.1
+  extension(ext, 11, {1, 0});                                      // ec_point_formats
+  {                                                                // ALPN (16): h2, http/1.1
     std::vector<std::uint8_t> d = {0, 12, 2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
     extension(ext, 16, d);
   }
@@ -72,7 +72,7 @@ std::vector<std::uint8_t> client_hello(core::Rng& rng, const std::string& server
     put_bytes(d, key.data(), 32);
     extension(ext, 51, d);
   }
-  extension(ext, 45, {1, 1});                      // psk_key_exchange_modes: psk_dhe_ke
+  extension(ext, 45, {1, 1});                       // psk_key_exchange_modes: psk_dhe_ke
   extension(ext, 43, {4, 0x03, 0x04, 0x03, 0x03});  // supported_versions: 1.3, 1.2
   // Browsers pad the ClientHello to 512 bytes (RFC 7685): 4 header + 508 body.
   const std::size_t so_far = body.size() + 2 + ext.size();

@@ -12,8 +12,7 @@ constexpr double kClientStackDelay = 60e-6;
 
 }  // namespace
 
-Conversation::Conversation(const FlowEndpoints& endpoints, double start_time, double rtt,
-                           core::Rng& rng)
+Conversation::Conversation(const FlowEndpoints& endpoints, double start_time, double rtt, core::Rng& rng)
     : ends_(endpoints), rtt_(rtt), rng_(rng), last_time_{start_time, start_time - rtt} {
   ip_id_[0] = static_cast<std::uint16_t>(rng_.integer(0, 65535));
   ip_id_[1] = static_cast<std::uint16_t>(rng_.integer(0, 65535));
@@ -42,8 +41,7 @@ TcpConversation::TcpConversation(const FlowEndpoints& endpoints, double start_ti
 }
 
 void TcpConversation::emit_segment(double time, bool from_client, std::uint8_t flags,
-                                   const std::uint8_t* data, std::size_t length,
-                                   std::uint16_t mss_option) {
+                                   const std::uint8_t* data, std::size_t length, std::uint16_t mss_option) {
   const int me = from_client ? 0 : 1;
   TcpSegment segment;
   segment.src_port = from_client ? ends_.client_port : ends_.server_port;
@@ -54,8 +52,8 @@ void TcpConversation::emit_segment(double time, bool from_client, std::uint8_t f
   segment.window = window_[me];
   segment.mss_option = mss_option;
   emit(time, from_client,
-       build_tcp_frame(sender(from_client), receiver(from_client), next_ip_id(from_client), segment,
-                       data, length));
+       build_tcp_frame(sender(from_client), receiver(from_client), next_ip_id(from_client), segment, data,
+                       length));
   // SYN and FIN each take one sequence number.
   next_seq_[me] += static_cast<std::uint32_t>(length) + ((flags & (tcp_flag::kSyn | tcp_flag::kFin)) ? 1 : 0);
 }
@@ -88,10 +86,10 @@ void TcpConversation::send(bool from_client, const std::vector<std::uint8_t>& da
 }
 
 void TcpConversation::close(bool client_first, double think) {
-  emit_segment(next_send_time(client_first, think), client_first, tcp_flag::kFin | tcp_flag::kAck,
-               nullptr, 0);
-  emit_segment(next_send_time(!client_first, 0.0), !client_first, tcp_flag::kFin | tcp_flag::kAck,
-               nullptr, 0);
+  emit_segment(next_send_time(client_first, think), client_first, tcp_flag::kFin | tcp_flag::kAck, nullptr,
+               0);
+  emit_segment(next_send_time(!client_first, 0.0), !client_first, tcp_flag::kFin | tcp_flag::kAck, nullptr,
+               0);
   emit_segment(next_send_time(client_first, 0.0), client_first, tcp_flag::kAck, nullptr, 0);
 }
 

@@ -32,7 +32,7 @@ struct ClassSpec {
 };
 
 constexpr ClassSpec kClasses[kClassCount] = {
-    {"http", kIpProtoTcp, 80, 0.15}, {"tls", kIpProtoTcp, 443, 0.33}, {"dns", kIpProtoUdp, 53, 0.25},
+    {"http", kIpProtoTcp, 80, 0.15}, {"tls", kIpProtoTcp, 443, 0.33},  {"dns", kIpProtoUdp, 53, 0.25},
     {"ssh", kIpProtoTcp, 22, 0.07},  {"quic", kIpProtoUdp, 443, 0.10}, {"scan", kIpProtoTcp, 0, 0.10}};
 
 // Stream ids of the per-purpose random streams (each flow k draws from kFlowStreamBase + k).
@@ -44,8 +44,8 @@ constexpr std::uint64_t kFlowStreamBase = 1000;
 constexpr std::int64_t kEpoch = 1704067200;
 
 struct HostTable {
-  std::vector<Host> servers;   // first resolvers, then other servers
-  std::vector<Host> clients;   // first scanners, then other clients
+  std::vector<Host> servers;  // first resolvers, then other servers
+  std::vector<Host> clients;  // first scanners, then other clients
   std::size_t resolvers = 1;
   std::size_t scanners = 1;
 };
@@ -103,8 +103,9 @@ GeneratedFlow generate_flow(std::uint64_t index, double start, const HostTable& 
   core::Rng rng(seed, kFlowStreamBase + index);
   GeneratedFlow flow;
   const double pick = rng.uniform() * cumulative_weights.back();
-  flow.cls = static_cast<ClassId>(std::upper_bound(cumulative_weights.begin(), cumulative_weights.end(), pick) -
-                                  cumulative_weights.begin());
+  flow.cls =
+      static_cast<ClassId>(std::upper_bound(cumulative_weights.begin(), cumulative_weights.end(), pick) -
+                           cumulative_weights.begin());
   flow.cls = std::min(flow.cls, static_cast<ClassId>(kClassCount - 1));
   const ClassSpec& spec = kClasses[flow.cls];
 
@@ -122,8 +123,8 @@ GeneratedFlow generate_flow(std::uint64_t index, double start, const HostTable& 
     const std::size_t count = flow.cls == kDns ? resolvers : hosts.servers.size() - first;
     flow.ends.server = hosts.servers[first + rng.integer(0, static_cast<std::int64_t>(count) - 1)];
   }
-  static const std::uint16_t kScanPorts[] = {21, 22, 23, 25, 53, 80, 110, 135, 139, 143, 443, 445,
-                                             993, 995, 1433, 3306, 3389, 5432, 5900, 8080, 8443};
+  static const std::uint16_t kScanPorts[] = {21,  22,  23,  25,   53,   80,   110,  135,  139,  143, 443,
+                                             445, 993, 995, 1433, 3306, 3389, 5432, 5900, 8080, 8443};
   for (int attempt = 0;; ++attempt) {
     flow.ends.server_port = spec.server_port;
     if (flow.cls == kScan) {
@@ -143,10 +144,20 @@ GeneratedFlow generate_flow(std::uint64_t index, double start, const HostTable& 
   if (spec.l4 == kIpProtoTcp) {
     TcpConversation tcp(flow.ends, start, rtt, rng);
     switch (flow.cls) {
-      case kHttp: flow.server_name = random_domain(rng); http_flow(tcp, rng, flow.server_name); break;
-      case kTls: flow.server_name = random_domain(rng); tls_flow(tcp, rng, flow.server_name); break;
-      case kSsh: ssh_flow(tcp, rng); break;
-      default: scan_probe(tcp, rng); break;
+      case kHttp:
+        flow.server_name = random_domain(rng);
+        http_flow(tcp, rng, flow.server_name);
+        break;
+      case kTls:
+        flow.server_name = random_domain(rng);
+        tls_flow(tcp, rng, flow.server_name);
+        break;
+      case kSsh:
+        ssh_flow(tcp, rng);
+        break;
+      default:
+        scan_probe(tcp, rng);
+        break;
     }
     flow.packets = tcp.take_packets();
   } else {
@@ -263,11 +274,12 @@ SynthSummary generate_corpus(const SynthOptions& options, const FlowCallback& on
       totals.packets += count[0] + count[1];
       totals.bytes += bytes[0] + bytes[1];
       const ClassSpec& spec = kClasses[flow.cls];
-      labels += std::string(name) + (spec.l4 == kIpProtoTcp ? ",TCP," : ",UDP,") + ip_text(flow.ends.client.ipv4) +
-                "," + std::to_string(flow.ends.client_port) + "," + ip_text(flow.ends.server.ipv4) + "," +
-                std::to_string(flow.ends.server_port) + "," + spec.name + "," + flow.server_name + "," +
-                std::to_string(count[0]) + "," + std::to_string(bytes[0]) + "," + std::to_string(count[1]) +
-                "," + std::to_string(bytes[1]) + "\n";
+      labels += std::string(name) + (spec.l4 == kIpProtoTcp ? ",TCP," : ",UDP,") +
+                ip_text(flow.ends.client.ipv4) + "," + std::to_string(flow.ends.client_port) + "," +
+                ip_text(flow.ends.server.ipv4) + "," + std::to_string(flow.ends.server_port) + "," +
+                spec.name + "," + flow.server_name + "," + std::to_string(count[0]) + "," +
+                std::to_string(bytes[0]) + "," + std::to_string(count[1]) + "," + std::to_string(bytes[1]) +
+                "\n";
     }
     write_pcap(options.out_dir + "/" + name, packets);
     summary.files.push_back(options.out_dir + "/" + name);

@@ -18,9 +18,9 @@ struct SynthOptions {
   std::uint64_t flows = 1000;
   std::uint32_t hosts = 50;
   std::uint64_t seed = 1;
-  std::uint64_t flows_per_file = 2000;   // flows are split over files of this many flows
-  double flows_per_second = 50.0;        // mean arrival rate of new flows (Poisson)
-  std::vector<double> class_weights;     // empty = defaults; else one weight per class
+  std::uint64_t flows_per_file = 2000;  // flows are split over files of this many flows
+  double flows_per_second = 50.0;       // mean arrival rate of new flows (Poisson)
+  std::vector<double> class_weights;    // empty = defaults; else one weight per class
 };
 
 struct ClassTotals {

@@ -24,14 +24,16 @@ bool has_space(const std::string& text) { return text.find_first_of(" \t\r\n") !
 
 // A value that goes into an #SBATCH line: sbatch splits those lines at white space.
 void check_sbatch_value(const std::string& what, const std::string& value) {
-  if (has_space(value)) throw core::UsageError("trafficfm submit: " + what + " '" + value + "' contains white space");
+  if (has_space(value))
+    throw core::UsageError("trafficfm submit: " + what + " '" + value + "' contains white space");
 }
 
 }  // namespace
 
 std::string shell_quote(const std::string& word) {
-  if (!word.empty() && word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,/:=@+%") ==
-                           std::string::npos) {
+  if (!word.empty() &&
+      word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,/:=@+%") ==
+          std::string::npos) {
     return word;
   }
   std::string quoted = "'";
@@ -39,7 +41,8 @@ std::string shell_quote(const std::string& word) {
   return quoted + "'";
 }
 
-std::string replace_block(const std::string& text, const std::string& name, const std::vector<std::string>& lines) {
+std::string replace_block(const std::string& text, const std::string& name,
+                          const std::vector<std::string>& lines) {
   const std::string open = "# >>> " + name, close = "# <<< " + name;
   const auto begin = text.find(open);
   const auto end = text.find(close);
@@ -95,12 +98,14 @@ std::vector<SweepEntry> read_sweep_file(const std::string& path) {
     if (!(words >> entry.name) || entry.name[0] == '#') continue;
     const std::string where = path + ":" + std::to_string(number);
     if (entry.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
-            std::string::npos || entry.name[0] == '-' || entry.name[0] == '.') {
+            std::string::npos ||
+        entry.name[0] == '-' || entry.name[0] == '.') {
       throw core::UsageError("trafficfm submit: " + where + ": entry name '" + entry.name +
                              "' must be letters, digits, '_', '.' or '-' (it names the run directory)");
     }
     if (!names.insert(entry.name).second) {
-      throw core::UsageError("trafficfm submit: " + where + ": entry name '" + entry.name + "' appears twice");
+      throw core::UsageError("trafficfm submit: " + where + ": entry name '" + entry.name +
+                             "' appears twice");
     }
     for (std::string word; words >> word;) {
       if (word.find_first_of("'\"\\$`") != std::string::npos) {
@@ -138,28 +143,30 @@ void check_request(const JobRequest& request) {
   if (request.max_restarts < 0) fail("--max-restarts cannot be negative");
   const long limit = slurm_time_seconds(request.time);
   if (limit > 0 && request.signal_seconds > 0 && request.signal_seconds >= limit) {
-    fail("--signal-seconds " + std::to_string(request.signal_seconds) + " is not shorter than --time " + request.time +
-         " (" + std::to_string(limit) + " s): the job would be told to stop as it starts");
+    fail("--signal-seconds " + std::to_string(request.signal_seconds) + " is not shorter than --time " +
+         request.time + " (" + std::to_string(limit) + " s): the job would be told to stop as it starts");
   }
   if (request.launcher != "srun" && request.launcher != "mpirun") {
     fail("--launcher must be srun or mpirun, not '" + request.launcher + "'");
   }
   if (request.command == "finetune" && request.from.empty() && request.sweep.empty()) {
     bool given = false;
-    for (const auto& a : request.args) given = given || a == "--from" || a.rfind("--from=", 0) == 0 || a == "--from-scratch";
+    for (const auto& a : request.args)
+      given = given || a == "--from" || a.rfind("--from=", 0) == 0 || a == "--from-scratch";
     if (!given) fail("finetune needs --from RUN_OR_CKPT or --from scratch");
   }
   if (!request.sweep.empty() && request.sweep_entries == 0) fail("the sweep file has no entries");
   if (request.run.empty()) fail("no run directory: give --out, or an `out` key in the config");
   if (request.corpus.empty()) fail("no corpus: give --corpus, or a `corpus` key in the config");
   check_sbatch_value("--out", request.run);
-  for (const auto* value : {&request.time, &request.partition, &request.account, &request.qos, &request.job_name,
-                            &request.mem, &request.constraint}) {
+  for (const auto* value : {&request.time, &request.partition, &request.account, &request.qos,
+                            &request.job_name, &request.mem, &request.constraint}) {
     check_sbatch_value("option value", *value);
   }
   for (const auto& option : request.sbatch_options) {
     if (option.rfind("-", 0) != 0 || option.find('\n') != std::string::npos) {
-      fail("--sbatch-option '" + option + "' must be one sbatch option, e.g. --exclusive or --reservation=NAME");
+      fail("--sbatch-option '" + option +
+           "' must be one sbatch option, e.g. --exclusive or --reservation=NAME");
     }
   }
 }
@@ -196,7 +203,8 @@ std::vector<std::string> sbatch_lines(const JobRequest& request) {
   return lines;
 }
 
-std::string render_job_script(const std::string& templ, const std::string& common, const JobRequest& request) {
+std::string render_job_script(const std::string& templ, const std::string& common,
+                              const JobRequest& request) {
   std::vector<std::string> parameters = {"TRAFFICFM=" + shell_quote(request.trafficfm)};
   if (!request.sweep.empty()) {
     parameters.push_back("COMMAND=" + shell_quote(request.command));
@@ -205,7 +213,8 @@ std::string render_job_script(const std::string& templ, const std::string& commo
   parameters.push_back("CONFIG=" + shell_quote(request.config));
   parameters.push_back("CORPUS=" + shell_quote(request.corpus));
   parameters.push_back("RUN=" + shell_quote(request.run));
-  if (request.sweep.empty() && request.command == "finetune") parameters.push_back("FROM=" + shell_quote(request.from));
+  if (request.sweep.empty() && request.command == "finetune")
+    parameters.push_back("FROM=" + shell_quote(request.from));
   parameters.push_back("LAUNCHER=" + shell_quote(request.launcher));
   parameters.push_back("SRUN_MPI=" + shell_quote(request.srun_mpi));
   parameters.push_back("MAX_RESTARTS=" + std::to_string(request.max_restarts));
@@ -216,15 +225,17 @@ std::string render_job_script(const std::string& templ, const std::string& commo
   std::string script = replace_block(templ, "sbatch options", sbatch_lines(request));
   script = replace_block(script, "parameters", parameters);
   const auto marker = script.find(kInlineMarker);
-  if (marker == std::string::npos) throw std::logic_error("slurm template has no '" + std::string(kInlineMarker) + "' line");
+  if (marker == std::string::npos)
+    throw std::logic_error("slurm template has no '" + std::string(kInlineMarker) + "' line");
   const auto line_begin = script.rfind('\n', marker) + 1;
   const auto line_end = script.find('\n', marker) + 1;
-  script = script.substr(0, line_begin) + "# ---- slurm/job_common.sh, inlined by trafficfm submit ----\n" + common +
-           "# ---- end of slurm/job_common.sh ----\n" + script.substr(line_end);
+  script = script.substr(0, line_begin) + "# ---- slurm/job_common.sh, inlined by trafficfm submit ----\n" +
+           common + "# ---- end of slurm/job_common.sh ----\n" + script.substr(line_end);
   // Say where the script came from, right after the #! line.
   const auto first_line = script.find('\n') + 1;
-  return script.substr(0, first_line) + "# Rendered by `trafficfm submit` from slurm/" + template_name(request) +
-         "; submit it again with sbatch, or render a new one.\n" + script.substr(first_line);
+  return script.substr(0, first_line) + "# Rendered by `trafficfm submit` from slurm/" +
+         template_name(request) + "; submit it again with sbatch, or render a new one.\n" +
+         script.substr(first_line);
 }
 
 }  // namespace trafficfm::launch

@@ -59,7 +59,8 @@ long slurm_time_seconds(const std::string& text);
 std::string shell_quote(const std::string& word);
 // Replaces the lines between "# >>> NAME" and "# <<< NAME" (the markers stay). Throws
 // std::logic_error when the template has no such block.
-std::string replace_block(const std::string& text, const std::string& name, const std::vector<std::string>& lines);
+std::string replace_block(const std::string& text, const std::string& name,
+                          const std::vector<std::string>& lines);
 
 // The text of a file of slurm/ as built into the binary; throws std::out_of_range if unknown.
 const std::string& slurm_file(const std::string& name);

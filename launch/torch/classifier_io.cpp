@@ -23,37 +23,48 @@ po::options_description finetune_options(bool for_eval) {
   core::add_common_options(options);
   auto add = options.add_options();
   add("model", po::value<std::string>()->default_value("mmae"), "model to fine-tune (mmae)");
-  add("corpus", po::value<std::string>()->required(), "labeled corpus directory written by `trafficfm prep --labels`");
+  add("corpus", po::value<std::string>()->required(),
+      "labeled corpus directory written by `trafficfm prep --labels`");
   if (for_eval) {
     add("out", po::value<std::string>(), "(the fine-tuning run's directory; not used by eval)");
     add("resume", po::value<std::string>(), "(the fine-tuning run's --resume; not used by eval)");
     add("from", po::value<std::string>()->required(),
         "a fine-tuning run directory (its selected model.pt) or one of its checkpoints");
     add("split", po::value<std::string>()->default_value("test"), "split to evaluate: train | val | test");
-    add("report", po::value<std::string>()->default_value(""), "also write the report here (JSON; a .txt table beside it)");
+    add("report", po::value<std::string>()->default_value(""),
+        "also write the report here (JSON; a .txt table beside it)");
   } else {
-    add("out", po::value<std::string>()->required(), "run directory: report.json/.txt, model.pt, labeled_subset.json, ...");
+    add("out", po::value<std::string>()->required(),
+        "run directory: report.json/.txt, model.pt, labeled_subset.json, ...");
     add("from", po::value<std::string>()->default_value(""),
         "pretraining run or checkpoint (any dp/tp layout) whose encoder starts the fine-tuning");
     add("resume", po::value<std::string>()->default_value("none"),
-        "auto: continue from the newest valid checkpoint in --out, model selection included (fresh start when "
+        "auto: continue from the newest valid checkpoint in --out, model selection included (fresh start "
+        "when "
         "none) | none");
   }
   add("from-scratch", po::value<bool>()->default_value(false)->implicit_value(true),
       "start from random weights (the baseline pretraining is measured against)");
-  add("label-fraction", po::value<double>()->default_value(1.0), "share of each class's labeled training samples used");
-  add("shots", po::value<std::size_t>()->default_value(0), "labeled training samples per class (0: use --label-fraction)");
-  add("seed", po::value<std::uint64_t>(), "seed of the labeled choice and of training (default: --train.seed)");
+  add("label-fraction", po::value<double>()->default_value(1.0),
+      "share of each class's labeled training samples used");
+  add("shots", po::value<std::size_t>()->default_value(0),
+      "labeled training samples per class (0: use --label-fraction)");
+  add("seed", po::value<std::uint64_t>(),
+      "seed of the labeled choice and of training (default: --train.seed)");
   po::options_description finetune("Fine-tuning [finetune]");
-  finetune.add_options()
-      ("finetune.min-class-samples", po::value<std::size_t>()->default_value(1),
-       "keep the labels with at least this many labeled samples over all splits")
-      ("finetune.exclude-labels", po::value<std::string>()->default_value(""), "comma-separated labels left out (e.g. Unspecified)")
-      ("finetune.epochs", po::value<double>()->default_value(0), "train for this many passes over the labeled share (0: --train.steps)")
-      ("finetune.layer-decay", po::value<double>()->default_value(0.75), "layer-wise lr decay: each layer below the head gets this factor more")
-      ("finetune.label-smoothing", po::value<double>()->default_value(0.1), "label smoothing of the cross-entropy")
-      ("finetune.drop-path", po::value<double>()->default_value(0.1), "stochastic depth while fine-tuning (linear over the blocks)")
-      ("finetune.freeze", po::value<std::string>()->default_value("none"), "none | embed | encoder (linear probe)");
+  finetune.add_options()("finetune.min-class-samples", po::value<std::size_t>()->default_value(1),
+                         "keep the labels with at least this many labeled samples over all splits")(
+      "finetune.exclude-labels", po::value<std::string>()->default_value(""),
+      "comma-separated labels left out (e.g. Unspecified)")(
+      "finetune.epochs", po::value<double>()->default_value(0),
+      "train for this many passes over the labeled share (0: --train.steps)")(
+      "finetune.layer-decay", po::value<double>()->default_value(0.75),
+      "layer-wise lr decay: each layer below the head gets this factor more")(
+      "finetune.label-smoothing", po::value<double>()->default_value(0.1),
+      "label smoothing of the cross-entropy")("finetune.drop-path", po::value<double>()->default_value(0.1),
+                                              "stochastic depth while fine-tuning (linear over the blocks)")(
+      "finetune.freeze", po::value<std::string>()->default_value("none"),
+      "none | embed | encoder (linear probe)");
   options.add(finetune);
   add_training_options(options);
   for (const auto& model : models::model_registry()) model.add_options(options);
@@ -61,9 +72,11 @@ po::options_description finetune_options(bool for_eval) {
   return options;
 }
 
-std::map<std::string, torch::Tensor> read_classifier_weights(const std::string& from, std::string* config_json) {
+std::map<std::string, torch::Tensor> read_classifier_weights(const std::string& from,
+                                                             std::string* config_json) {
   std::string pt, config;
-  if (fs::exists(from + "/model.pt") && fs::exists(from + "/model.json") && !fs::exists(from + "/meta.json")) {
+  if (fs::exists(from + "/model.pt") && fs::exists(from + "/model.json") &&
+      !fs::exists(from + "/meta.json")) {
     pt = from + "/model.pt";
     const auto json = core::JsonValue::parse(core::CheckpointStore(from).read_part(from, "model.json"));
     config = json["model"].dump();
@@ -94,7 +107,8 @@ void load_module_weights(torch::nn::Module& module, const std::map<std::string, 
 }
 
 core::ClassificationReport evaluate_split(models::FinetuneTask& task, torch::nn::Module& module,
-                                          const datasets::LoaderOptions& loader_options, distributed::ProcessGrid& grid) {
+                                          const datasets::LoaderOptions& loader_options,
+                                          distributed::ProcessGrid& grid) {
   datasets::Loader loader(loader_options);
   module.eval();
   task.begin_eval();
@@ -114,7 +128,9 @@ void save_classifier(torch::nn::Module& module, const std::string& config_json, 
   const auto bytes = core::pickle_tensors(whole);
   core::write_file_atomically(out_dir + "/model.pt", bytes.data(), bytes.size());
   core::JsonObject json;
-  json.set("tensors", static_cast<std::int64_t>(whole.size())).set("elements", elements).set_raw("model", config_json);
+  json.set("tensors", static_cast<std::int64_t>(whole.size()))
+      .set("elements", elements)
+      .set_raw("model", config_json);
   core::write_file_atomically(out_dir + "/model.json", json.str() + "\n");
 }
 
@@ -124,7 +140,8 @@ std::string split_policy_member(const std::string& corpus) {
   policy.set("split_by", settings.has("split_by") ? settings["split_by"].as_string() : std::string("flow"));
   if (settings.has("val_fraction")) policy.set("val_fraction", settings["val_fraction"].as_number());
   if (settings.has("test_fraction")) policy.set("test_fraction", settings["test_fraction"].as_number());
-  policy.set("dedup_across_splits", settings.has("dedup_across_splits") && settings["dedup_across_splits"].as_bool());
+  policy.set("dedup_across_splits",
+             settings.has("dedup_across_splits") && settings["dedup_across_splits"].as_bool());
   return "\"split_policy\": " + policy.str();
 }
 

@@ -24,14 +24,16 @@ std::uint64_t run_seed(const core::po::variables_map& values);
 // Whole tensors name -> tensor of a classifier: DIR/model.pt of a fine-tuning run, or model.pt
 // of a checkpoint (a step directory, or DIR/checkpoints). `config_json` gets the model config
 // (with "classes") recorded beside them.
-std::map<std::string, torch::Tensor> read_classifier_weights(const std::string& from, std::string* config_json);
+std::map<std::string, torch::Tensor> read_classifier_weights(const std::string& from,
+                                                             std::string* config_json);
 // Copies whole tensors into `module`, each rank its tp slice; throws naming a missing tensor.
 void load_module_weights(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& tensors,
                          distributed::Communicator& tp, const std::string& source);
 
 // Runs `task` (eval mode, no gradients) over `samples` of `split` and returns the report.
 core::ClassificationReport evaluate_split(models::FinetuneTask& task, torch::nn::Module& module,
-                                          const datasets::LoaderOptions& loader, distributed::ProcessGrid& grid);
+                                          const datasets::LoaderOptions& loader,
+                                          distributed::ProcessGrid& grid);
 
 // Rank 0 (collective over tp): DIR/model.pt (whole tensors) and DIR/model.json.
 void save_classifier(torch::nn::Module& module, const std::string& config_json, const std::string& out_dir,

@@ -51,20 +51,24 @@ int run_eval(const std::vector<std::string>& given) {
   const auto options = finetune_options(/*for_eval=*/true);
   const auto values = core::parse_options("trafficfm eval", options, args);
   if (values.count("help")) {
-    print_help("usage: trafficfm eval --from RUN_OR_CKPT --corpus CORPUS [--split test] [--report FILE]", options);
+    print_help("usage: trafficfm eval --from RUN_OR_CKPT --corpus CORPUS [--split test] [--report FILE]",
+               options);
     return core::kExitOk;
   }
   apply_logging_options(values);
   const auto& model = models::find_model(values["model"].as<std::string>());
   const std::string corpus = values["corpus"].as<std::string>(), split = values["split"].as<std::string>();
-  if (split != "train" && split != "val" && split != "test") throw core::UsageError("--split must be train, val or test");
+  if (split != "train" && split != "val" && split != "test")
+    throw core::UsageError("--split must be train, val or test");
   auto setup = make_training_setup(values);
   return run_collectively(*setup, [&] {
     auto& grid = *setup->grid;
     std::string config_json;
     const auto tensors = read_classifier_weights(values["from"].as<std::string>(), &config_json);
     const auto config = core::JsonValue::parse(config_json);
-    if (!config.has("classes")) throw std::runtime_error(values["from"].as<std::string>() + " is not a fine-tuned classifier (no classes)");
+    if (!config.has("classes"))
+      throw std::runtime_error(values["from"].as<std::string>() +
+                               " is not a fine-tuned classifier (no classes)");
     std::vector<std::string> classes;
     for (const auto& c : config["classes"].as_array()) classes.push_back(c.as_string());
     const auto plan = models::label_plan_for_classes(corpus, classes, {split});
@@ -81,9 +85,11 @@ int run_eval(const std::vector<std::string>& given) {
     const auto report = evaluate_split(task, classifier->module(), loader, grid);
     if (grid.layout().rank == 0) {
       std::cout << "eval: " << values["from"].as<std::string>() << " on " << corpus << " (" << split << ", "
-                << report.samples << " samples)\n" << report.table() << std::flush;
+                << report.samples << " samples)\n"
+                << report.table() << std::flush;
       const std::string path = values["report"].as<std::string>();
-      if (!path.empty()) write_report(report, "\"split\": \"" + split + "\", " + split_policy_member(corpus), path);
+      if (!path.empty())
+        write_report(report, "\"split\": \"" + split + "\", " + split_policy_member(corpus), path);
     }
     return core::kExitOk;
   });

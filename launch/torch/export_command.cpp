@@ -22,11 +22,12 @@ namespace po = core::po;
 int run_export(const std::vector<std::string>& args) {
   po::options_description options("Options");
   core::add_common_options(options);
-  options.add_options()
-      ("checkpoint", po::value<std::string>()->required(), "step directory or run directory (newest valid checkpoint)")
-      ("out", po::value<std::string>()->required(), "file to write (model.pt); its .json sibling gets the config")
-      ("with-state", po::value<bool>()->default_value(false),
-       "also export non-trained state (an EMA teacher, FlowMix's statistics encoder) under their prefixes");
+  options.add_options()("checkpoint", po::value<std::string>()->required(),
+                        "step directory or run directory (newest valid checkpoint)")(
+      "out", po::value<std::string>()->required(),
+      "file to write (model.pt); its .json sibling gets the config")(
+      "with-state", po::value<bool>()->default_value(false),
+      "also export non-trained state (an EMA teacher, FlowMix's statistics encoder) under their prefixes");
   add_logging_options(options);
   po::positional_options_description positional;
   positional.add("checkpoint", 1);
@@ -52,7 +53,8 @@ int run_export(const std::vector<std::string>& args) {
   const std::vector<char> pickled = core::pickle_tensors(kept);
   core::write_file_atomically(out, pickled.data(), pickled.size());
   std::string config_path = out;
-  if (config_path.size() > 3 && config_path.compare(config_path.size() - 3, 3, ".pt") == 0) config_path.resize(config_path.size() - 3);
+  if (config_path.size() > 3 && config_path.compare(config_path.size() - 3, 3, ".pt") == 0)
+    config_path.resize(config_path.size() - 3);
   config_path += ".json";
   core::JsonObject config;
   config.set("source", dir).set("step", static_cast<std::int64_t>(meta["step"].as_int()));
@@ -63,7 +65,8 @@ int run_export(const std::vector<std::string>& args) {
                                .str());
   config.set_raw("model", meta.has("model") ? meta["model"].dump() : "{}");
   core::write_file_atomically(config_path, config.str() + "\n");
-  core::log_info("export: ", kept.size(), " tensors (", elements, " values) from ", dir, " -> ", out, " and ", config_path);
+  core::log_info("export: ", kept.size(), " tensors (", elements, " values) from ", dir, " -> ", out, " and ",
+                 config_path);
   return core::kExitOk;
 }
 

@@ -29,15 +29,18 @@ int run_finetune(const std::vector<std::string>& args) {
   const auto options = finetune_options(/*for_eval=*/false);
   const auto values = core::parse_options("trafficfm finetune", options, args);
   if (values.count("help")) {
-    print_help("usage: trafficfm finetune --config FILE --corpus CORPUS (--from RUN_OR_CKPT | --from-scratch) --out DIR "
-               "[--label-fraction F] [--shots K] [--seed S]",
-               options);
+    print_help(
+        "usage: trafficfm finetune --config FILE --corpus CORPUS (--from RUN_OR_CKPT | --from-scratch) --out "
+        "DIR "
+        "[--label-fraction F] [--shots K] [--seed S]",
+        options);
     return core::kExitOk;
   }
   apply_logging_options(values);
   const std::string from = values["from"].as<std::string>();
   const bool scratch = values["from-scratch"].as<bool>();
-  if (from.empty() == !scratch) throw core::UsageError("give exactly one of --from RUN_OR_CKPT and --from-scratch");
+  if (from.empty() == !scratch)
+    throw core::UsageError("give exactly one of --from RUN_OR_CKPT and --from-scratch");
   const auto& model = models::find_model(values["model"].as<std::string>());
   const std::string corpus = values["corpus"].as<std::string>(), out = values["out"].as<std::string>();
   const std::uint64_t seed = run_seed(values);
@@ -51,7 +54,8 @@ int run_finetune(const std::vector<std::string>& args) {
     throw core::UsageError("--label-fraction must be in (0, 1]");
   }
   const std::string resume = values["resume"].as<std::string>();
-  if (resume != "auto" && resume != "none") throw core::UsageError("--resume must be auto or none, not '" + resume + "'");
+  if (resume != "auto" && resume != "none")
+    throw core::UsageError("--resume must be auto or none, not '" + resume + "'");
   auto setup = make_training_setup(values);
   return run_collectively(*setup, [&] {
     auto& grid = *setup->grid;
@@ -79,16 +83,18 @@ int run_finetune(const std::vector<std::string>& args) {
     const double global_batch = static_cast<double>(grid.layout().dp * train_options.batch_size *
                                                     values["train.accumulation"].as<std::size_t>());
     const double epochs = values["finetune.epochs"].as<double>();
-    const std::uint64_t steps_per_epoch = static_cast<std::uint64_t>(std::ceil(train_options.subset.size() / global_batch));
+    const std::uint64_t steps_per_epoch =
+        static_cast<std::uint64_t>(std::ceil(train_options.subset.size() / global_batch));
     const std::uint64_t steps = epochs > 0 ? static_cast<std::uint64_t>(std::ceil(epochs * steps_per_epoch))
                                            : training_steps(values, grid, 0);
-    auto trainer_opts =
-        trainer_options(values, options, out, steps, epochs > 0 ? 0 : training_samples(values, 0), global_batch);
+    auto trainer_opts = trainer_options(values, options, out, steps,
+                                        epochs > 0 ? 0 : training_samples(values, 0), global_batch);
     trainer_opts.resume = resume == "auto";
     if (trainer_opts.eval_every == 0) trainer_opts.eval_every = std::max<std::uint64_t>(1, steps_per_epoch);
     trainer_opts.eval_batches = SIZE_MAX;  // model selection sees all of val
     prepare_run_directory(out, trainer_opts.config_ini, grid);
-    if (grid.layout().rank == 0) core::write_file_atomically(out + "/labeled_subset.json", plan.to_json() + "\n");
+    if (grid.layout().rank == 0)
+      core::write_file_atomically(out + "/labeled_subset.json", plan.to_json() + "\n");
     datasets::Loader train(train_options);
     std::unique_ptr<datasets::Loader> val;
     if (plan.samples.count("val") && !plan.samples.at("val").empty()) {
@@ -101,8 +107,9 @@ int run_finetune(const std::vector<std::string>& args) {
     for (std::size_t c = 0; c < plan.classes.size(); ++c) {
       counts += (c ? ", " : "") + plan.classes[c] + " " + std::to_string(plan.per_class.at("train")[c]);
     }
-    core::log_info("finetune ", model.name, ": ", plan.classes.size(), " classes, ", train_options.subset.size(),
-                   " labeled training samples (", counts, "); ", steps, " steps of ", global_batch, " samples");
+    core::log_info("finetune ", model.name, ": ", plan.classes.size(), " classes, ",
+                   train_options.subset.size(), " labeled training samples (", counts, "); ", steps,
+                   " steps of ", global_batch, " samples");
     core::Trainer trainer(task, train, val.get(), grid, trainer_opts);
     const auto result = trainer.run();
     if (result.exit_code != 0) {
@@ -117,21 +124,25 @@ int run_finetune(const std::vector<std::string>& args) {
     // everywhere it appears, never as a test score.
     const bool has_test = plan.samples.count("test") && !plan.samples.at("test").empty();
     const std::string split = has_test ? "test" : "val";
-    const std::string split_label = has_test ? "test" : "val, used for model selection (the corpus has no test split)";
+    const std::string split_label =
+        has_test ? "test" : "val, used for model selection (the corpus has no test split)";
     if (!has_test) core::log_warn("finetune: no test sample of the kept classes; reporting on ", split_label);
     auto eval_options = loader_options(values, corpus, split, grid, model.columns());
     eval_options.subset = plan.samples.count(split) ? plan.samples.at(split) : std::vector<std::uint64_t>{};
-    if (eval_options.subset.empty()) throw std::runtime_error(corpus + ": no test or val sample of the kept classes");
+    if (eval_options.subset.empty())
+      throw std::runtime_error(corpus + ": no test or val sample of the kept classes");
     const auto report = evaluate_split(task, classifier->module(), eval_options, grid);
     save_classifier(classifier->module(), task.config_json(), out, grid);
     if (grid.layout().rank == 0) {
       core::JsonObject extra;
       extra.set("split", split).set("held_out", has_test).set("split_label", split_label);
       extra.set("best_step", task.best_step()).set("val_macro_f1", task.best_val_macro_f1());
-      extra.set("from", scratch ? std::string("scratch") : from).set("label_fraction", plan_options.label_fraction);
+      extra.set("from", scratch ? std::string("scratch") : from)
+          .set("label_fraction", plan_options.label_fraction);
       extra.set("shots", static_cast<std::uint64_t>(plan_options.shots)).set("seed", seed);
       extra.set("labeled_train_samples", static_cast<std::uint64_t>(train_options.subset.size()));
-      const std::string members = extra.str().substr(1, extra.str().size() - 2) + ", " + split_policy_member(corpus);
+      const std::string members =
+          extra.str().substr(1, extra.str().size() - 2) + ", " + split_policy_member(corpus);
       write_report(report, members, out + "/report.json");
       std::cout << "finetune: " << split_label << " split, " << report.samples << " samples\n"
                 << report.table() << std::flush;

@@ -18,12 +18,11 @@ namespace po = core::po;
 po::options_description pretrain_options() {
   po::options_description options("Options");
   core::add_common_options(options);
-  options.add_options()
-      ("model", po::value<std::string>()->default_value("mmae"), "model to pretrain (mmae)")
-      ("corpus", po::value<std::string>()->required(), "corpus directory written by `trafficfm prep`")
-      ("out", po::value<std::string>()->required(), "run directory (metrics, logs, checkpoints)")
-      ("resume", po::value<std::string>()->default_value("none"),
-       "auto: continue from the newest valid checkpoint in --out (fresh start when none) | none");
+  options.add_options()("model", po::value<std::string>()->default_value("mmae"), "model to pretrain (mmae)")(
+      "corpus", po::value<std::string>()->required(), "corpus directory written by `trafficfm prep`")(
+      "out", po::value<std::string>()->required(), "run directory (metrics, logs, checkpoints)")(
+      "resume", po::value<std::string>()->default_value("none"),
+      "auto: continue from the newest valid checkpoint in --out (fresh start when none) | none");
   add_training_options(options);
   for (const auto& model : models::model_registry()) model.add_options(options);
   add_logging_options(options);
@@ -32,7 +31,8 @@ po::options_description pretrain_options() {
 
 // Builds the validation loader when the corpus has a val split.
 std::unique_ptr<datasets::Loader> make_val_loader(const po::variables_map& values, const std::string& corpus,
-                                                  const distributed::ProcessGrid& grid, std::vector<std::string> columns) {
+                                                  const distributed::ProcessGrid& grid,
+                                                  std::vector<std::string> columns) {
   if (datasets::read_manifest(corpus).samples("val") == 0) return nullptr;
   auto options = loader_options(values, corpus, "val", grid, std::move(columns));
   return std::make_unique<datasets::Loader>(options);
@@ -42,41 +42,47 @@ int run_pretrain(const std::vector<std::string>& args) {
   const auto options = pretrain_options();
   const auto values = core::parse_options("trafficfm pretrain", options, args);
   if (values.count("help")) {
-    print_help("usage: trafficfm pretrain --config FILE --corpus CORPUS --out RUN [--resume auto] [--parallel.tp N]", options);
+    print_help(
+        "usage: trafficfm pretrain --config FILE --corpus CORPUS --out RUN [--resume auto] [--parallel.tp N]",
+        options);
     return core::kExitOk;
   }
   apply_logging_options(values);
   const auto& model = models::find_model(values["model"].as<std::string>());
   const std::string resume = values["resume"].as<std::string>();
-  if (resume != "auto" && resume != "none") throw core::UsageError("--resume must be auto or none, not '" + resume + "'");
+  if (resume != "auto" && resume != "none")
+    throw core::UsageError("--resume must be auto or none, not '" + resume + "'");
   const std::string corpus = values["corpus"].as<std::string>(), out = values["out"].as<std::string>();
   const auto manifest = datasets::read_manifest(corpus);
   if (manifest.encoder != model.encoding) {
-    throw core::UsageError("corpus " + corpus + " holds the '" + manifest.encoder + "' encoding; model " + model.name +
-                           " reads '" + model.encoding + "' (trafficfm prep --encoder " + model.encoding + ")");
+    throw core::UsageError("corpus " + corpus + " holds the '" + manifest.encoder + "' encoding; model " +
+                           model.name + " reads '" + model.encoding + "' (trafficfm prep --encoder " +
+                           model.encoding + ")");
   }
   auto setup = make_training_setup(values);
   return run_collectively(*setup, [&] {
-  auto task = model.make_pretrain_task({*setup->grid, values, setup->seed, setup->device});
-  const std::uint64_t steps = training_steps(values, *setup->grid, task->tokens_per_sample());
-  auto trainer_opts = trainer_options(values, options, out, steps, training_samples(values, task->tokens_per_sample()),
-                                      global_batch(values, *setup->grid));
-  trainer_opts.resume = resume == "auto";
-  prepare_run_directory(out, trainer_opts.config_ini, *setup->grid);
-  datasets::Loader train(loader_options(values, corpus, "train", *setup->grid, model.columns()));
-  auto val = make_val_loader(values, corpus, *setup->grid, model.columns());
-  std::int64_t parameters = 0;
-  for (const auto& p : task->model().parameters()) parameters += p.numel();
-  const auto& layout = setup->grid->layout();
-  core::log_info("pretrain ", model.name, ": ", parameters, " parameters on this rank, world ", layout.world, " = dp ",
-                 layout.dp, " x tp ", layout.tp, ", ", steps, " steps of ",
-                 layout.dp * values["train.batch-size"].as<std::size_t>() * trainer_opts.accumulation,
-                 " samples; train split ", train.samples_per_epoch(), " samples; ",
-                 task->flops_per_sample() / 1e9, " GFLOP per sample");
-  core::Trainer trainer(*task, train, val.get(), *setup->grid, trainer_opts);
-  const auto result = trainer.run();
-  if (result.exit_code != 0) core::log_warn("pretrain: stopped at step ", result.steps_done, ", exit code ", result.exit_code);
-  return result.exit_code;
+    auto task = model.make_pretrain_task({*setup->grid, values, setup->seed, setup->device});
+    const std::uint64_t steps = training_steps(values, *setup->grid, task->tokens_per_sample());
+    auto trainer_opts =
+        trainer_options(values, options, out, steps, training_samples(values, task->tokens_per_sample()),
+                        global_batch(values, *setup->grid));
+    trainer_opts.resume = resume == "auto";
+    prepare_run_directory(out, trainer_opts.config_ini, *setup->grid);
+    datasets::Loader train(loader_options(values, corpus, "train", *setup->grid, model.columns()));
+    auto val = make_val_loader(values, corpus, *setup->grid, model.columns());
+    std::int64_t parameters = 0;
+    for (const auto& p : task->model().parameters()) parameters += p.numel();
+    const auto& layout = setup->grid->layout();
+    core::log_info("pretrain ", model.name, ": ", parameters, " parameters on this rank, world ",
+                   layout.world, " = dp ", layout.dp, " x tp ", layout.tp, ", ", steps, " steps of ",
+                   layout.dp * values["train.batch-size"].as<std::size_t>() * trainer_opts.accumulation,
+                   " samples; train split ", train.samples_per_epoch(), " samples; ",
+                   task->flops_per_sample() / 1e9, " GFLOP per sample");
+    core::Trainer trainer(*task, train, val.get(), *setup->grid, trainer_opts);
+    const auto result = trainer.run();
+    if (result.exit_code != 0)
+      core::log_warn("pretrain: stopped at step ", result.steps_done, ", exit code ", result.exit_code);
+    return result.exit_code;
   });
 }
 

@@ -2,10 +2,10 @@
 // (0 ok, 1 failure, 2 usage), so no exception crosses the dlopen boundary.
 #include "launch/torch/torch_commands.h"
 
+#include <c10/util/Exception.h>
+
 #include <cstdio>
 #include <exception>
-
-#include <c10/util/Exception.h>
 
 #include "core/errors.h"
 #include "core/log.h"

@@ -197,7 +197,8 @@ std::uint64_t training_steps(const po::variables_map& values, const distributed:
 
 std::uint64_t training_samples(const po::variables_map& values, double tokens_per_sample) {
   const double tokens = values["train.tokens"].as<double>();
-  if (tokens > 0 && tokens_per_sample > 0) return static_cast<std::uint64_t>(std::ceil(tokens / tokens_per_sample));
+  if (tokens > 0 && tokens_per_sample > 0)
+    return static_cast<std::uint64_t>(std::ceil(tokens / tokens_per_sample));
   return values["train.samples"].as<std::uint64_t>();
 }
 
@@ -215,7 +216,8 @@ core::TrainerOptions trainer_options(const po::variables_map& values, const po::
   o.samples = samples;
   o.accumulation = values["train.accumulation"].as<std::size_t>();
   const auto lr_batch = values["train.lr-batch"].as<std::uint64_t>();
-  o.schedule.peak = values["train.lr"].as<double>() * (lr_batch > 0 ? batch / static_cast<double>(lr_batch) : 1.0);
+  o.schedule.peak =
+      values["train.lr"].as<double>() * (lr_batch > 0 ? batch / static_cast<double>(lr_batch) : 1.0);
   if (lr_batch > 0) {
     core::log_info("lr: ", values["train.lr"].as<double>(), " at a global batch of ", lr_batch, " -> peak ",
                    o.schedule.peak, " at this run's ", batch);

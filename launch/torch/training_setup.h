@@ -2,11 +2,11 @@
 // [data] options, the process group (MPI under mpirun/srun, none alone), the dp x tp grid, the
 // device and thread count, and the translation of options into Trainer and Loader options.
 #pragma once
+#include <torch/torch.h>
+
 #include <functional>
 #include <memory>
 #include <string>
-
-#include <torch/torch.h>
 
 #include "core/options.h"
 #include "core/trainer/trainer.h"
@@ -48,9 +48,9 @@ double global_batch(const core::po::variables_map& values, const distributed::Pr
 
 // `samples` > 0: the run is defined in samples (TrainerOptions::samples). `batch`: the global
 // batch, which scales the peak learning rate when --train.lr-batch is set.
-core::TrainerOptions trainer_options(const core::po::variables_map& values, const core::po::options_description& options,
-                                     const std::string& out_dir, std::uint64_t steps, std::uint64_t samples,
-                                     double batch);
+core::TrainerOptions trainer_options(const core::po::variables_map& values,
+                                     const core::po::options_description& options, const std::string& out_dir,
+                                     std::uint64_t steps, std::uint64_t samples, double batch);
 
 // Runs `body` (the part that talks to other ranks). When it throws on one rank of several, the
 // error is logged and the whole job is aborted (MPI_Abort with the usual exit code) instead of
@@ -58,6 +58,7 @@ core::TrainerOptions trainer_options(const core::po::variables_map& values, cons
 int run_collectively(const TrainingSetup& setup, const std::function<int()>& body);
 
 // Rank 0 writes RUN/config.ini (the resolved options); every rank logs to RUN/log/rank-N.log.
-void prepare_run_directory(const std::string& out_dir, const std::string& config_ini, const distributed::ProcessGrid& grid);
+void prepare_run_directory(const std::string& out_dir, const std::string& config_ini,
+                           const distributed::ProcessGrid& grid);
 
 }  // namespace trafficfm::launch

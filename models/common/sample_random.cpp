@@ -6,7 +6,8 @@
 
 namespace trafficfm::models {
 
-std::vector<std::uint64_t> sample_keys(std::uint64_t seed, std::uint64_t epoch, const std::vector<std::uint64_t>& sample_index) {
+std::vector<std::uint64_t> sample_keys(std::uint64_t seed, std::uint64_t epoch,
+                                       const std::vector<std::uint64_t>& sample_index) {
   const std::uint64_t epoch_seed = core::derive_seed(seed, 0xe90c0000ULL + epoch);
   std::vector<std::uint64_t> keys;
   keys.reserve(sample_index.size());
@@ -14,7 +15,8 @@ std::vector<std::uint64_t> sample_keys(std::uint64_t seed, std::uint64_t epoch, 
   return keys;
 }
 
-torch::Tensor per_sample_uniform(const std::vector<std::uint64_t>& keys, std::int64_t n, std::uint64_t stream) {
+torch::Tensor per_sample_uniform(const std::vector<std::uint64_t>& keys, std::int64_t n,
+                                 std::uint64_t stream) {
   auto out = torch::empty({static_cast<std::int64_t>(keys.size()), n});
   for (std::size_t i = 0; i < keys.size(); ++i) {
     auto gen = at::detail::createCPUGenerator(core::derive_seed(keys[i], stream));
@@ -31,11 +33,13 @@ torch::Tensor drop_path_scales(const std::vector<std::uint64_t>& keys, double p,
 }
 
 std::vector<torch::Tensor> block_drop_path_scales(const std::vector<std::uint64_t>& keys, std::int64_t depth,
-                                                  double max_rate, std::uint64_t stream, torch::Device device) {
+                                                  double max_rate, std::uint64_t stream,
+                                                  torch::Device device) {
   std::vector<torch::Tensor> keep;
   if (max_rate <= 0) return keep;
   for (std::int64_t b = 0; b < depth; ++b) {
-    const double rate = depth > 1 ? max_rate * static_cast<double>(b) / static_cast<double>(depth - 1) : max_rate;
+    const double rate =
+        depth > 1 ? max_rate * static_cast<double>(b) / static_cast<double>(depth - 1) : max_rate;
     auto scales = drop_path_scales(keys, rate, stream + static_cast<std::uint64_t>(b), 2);
     keep.push_back(scales.defined() ? scales.to(device) : scales);
   }

@@ -3,17 +3,19 @@
 // mask and drop-path draws on every tp rank (replicated activations agree) and on whichever
 // dp rank it lands, so dp = 2 computes what dp = 1 computes, and resume needs no RNG state.
 #pragma once
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <torch/torch.h>
 
 namespace trafficfm::models {
 
 // One key per sample of a batch.
-std::vector<std::uint64_t> sample_keys(std::uint64_t seed, std::uint64_t epoch, const std::vector<std::uint64_t>& sample_index);
+std::vector<std::uint64_t> sample_keys(std::uint64_t seed, std::uint64_t epoch,
+                                       const std::vector<std::uint64_t>& sample_index);
 // [keys.size(), n] uniform in [0, 1), float32; `stream` tells purposes apart.
-torch::Tensor per_sample_uniform(const std::vector<std::uint64_t>& keys, std::int64_t n, std::uint64_t stream);
+torch::Tensor per_sample_uniform(const std::vector<std::uint64_t>& keys, std::int64_t n,
+                                 std::uint64_t stream);
 // Drop-path scales [batch, branches]: each 0 with probability p, else 1 / (1 - p), drawn
 // independently per sample and per branch. Undefined when p == 0.
 torch::Tensor drop_path_scales(const std::vector<std::uint64_t>& keys, double p, std::uint64_t stream,
@@ -24,6 +26,7 @@ torch::Tensor drop_path_scales(const std::vector<std::uint64_t>& keys, double p,
 // independent draw per sample, block and branch. One [batch, 2] tensor per block on `device`
 // (undefined where the rate is 0); empty when max_rate is 0. Streams stream + block.
 std::vector<torch::Tensor> block_drop_path_scales(const std::vector<std::uint64_t>& keys, std::int64_t depth,
-                                                  double max_rate, std::uint64_t stream, torch::Device device);
+                                                  double max_rate, std::uint64_t stream,
+                                                  torch::Device device);
 
 }  // namespace trafficfm::models

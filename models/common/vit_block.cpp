@@ -2,15 +2,20 @@
 
 namespace trafficfm::models {
 
-VitBlock::VitBlock(std::int64_t dim, std::int64_t heads, std::int64_t mlp_dim, distributed::Communicator& tp) {
+VitBlock::VitBlock(std::int64_t dim, std::int64_t heads, std::int64_t mlp_dim,
+                   distributed::Communicator& tp) {
   ln1 = register_module("ln1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
-  attention = register_module("attention", std::make_shared<distributed::ParallelSelfAttention>(dim, heads, tp));
+  attention =
+      register_module("attention", std::make_shared<distributed::ParallelSelfAttention>(dim, heads, tp));
   ln2 = register_module("ln2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
-  fc1 = register_module("fc1", std::make_shared<distributed::ColumnParallelLinear>(dim, mlp_dim, tp, true, false));
-  fc2 = register_module("fc2", std::make_shared<distributed::RowParallelLinear>(mlp_dim, dim, tp, true, true));
+  fc1 = register_module("fc1",
+                        std::make_shared<distributed::ColumnParallelLinear>(dim, mlp_dim, tp, true, false));
+  fc2 =
+      register_module("fc2", std::make_shared<distributed::RowParallelLinear>(mlp_dim, dim, tp, true, true));
 }
 
-torch::Tensor VitBlock::forward(const torch::Tensor& x, const torch::Tensor& keep, const torch::Tensor& bias) {
+torch::Tensor VitBlock::forward(const torch::Tensor& x, const torch::Tensor& keep,
+                                const torch::Tensor& bias) {
   auto a = attention->forward(ln1->forward(x), bias);
   if (keep.defined()) a = a * keep.select(1, 0).view({-1, 1, 1});
   auto h = x + a;
@@ -19,8 +24,9 @@ torch::Tensor VitBlock::forward(const torch::Tensor& x, const torch::Tensor& kee
   return h + m;
 }
 
-std::vector<std::shared_ptr<VitBlock>> register_vit_blocks(torch::nn::Module& owner, std::int64_t count, std::int64_t dim,
-                                                           std::int64_t heads, std::int64_t mlp_dim,
+std::vector<std::shared_ptr<VitBlock>> register_vit_blocks(torch::nn::Module& owner, std::int64_t count,
+                                                           std::int64_t dim, std::int64_t heads,
+                                                           std::int64_t mlp_dim,
                                                            distributed::Communicator& tp) {
   auto list = owner.register_module("blocks", torch::nn::ModuleList());
   std::vector<std::shared_ptr<VitBlock>> blocks;

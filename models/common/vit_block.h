@@ -4,11 +4,11 @@
 // caller from per-sample random numbers (models/common/sample_random.h), so they are the same on
 // every tp rank and for a sample on any dp rank.
 #pragma once
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <memory>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "distributed/tensor_parallel_layers.h"
 
@@ -19,7 +19,8 @@ struct VitBlock : torch::nn::Module {
   // keep: [batch, 2] drop-path scales (0 or 1/(1-p)) of the attention and the MLP branch, or
   // undefined for none; bias: optional
   // attention-score bias [batch, 1, seq, seq].
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& keep = {}, const torch::Tensor& bias = {});
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& keep = {},
+                        const torch::Tensor& bias = {});
   torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};
   std::shared_ptr<distributed::ParallelSelfAttention> attention;
   std::shared_ptr<distributed::ColumnParallelLinear> fc1;
@@ -27,8 +28,9 @@ struct VitBlock : torch::nn::Module {
 };
 
 // `count` blocks registered in `owner` as the module list "blocks" (blocks.0, blocks.1, ...).
-std::vector<std::shared_ptr<VitBlock>> register_vit_blocks(torch::nn::Module& owner, std::int64_t count, std::int64_t dim,
-                                                           std::int64_t heads, std::int64_t mlp_dim,
+std::vector<std::shared_ptr<VitBlock>> register_vit_blocks(torch::nn::Module& owner, std::int64_t count,
+                                                           std::int64_t dim, std::int64_t heads,
+                                                           std::int64_t mlp_dim,
                                                            distributed::Communicator& tp);
 
 // Forward FLOPs of one VitBlock on `tokens` tokens (matmuls only).

@@ -2,11 +2,11 @@
 // parameters it can place in layers (for layer-wise learning-rate decay), load from a
 // pretraining checkpoint, and freeze in part. MMAE implements it; Lens and the graph model will.
 #pragma once
+#include <torch/torch.h>
+
 #include <map>
 #include <string>
 #include <utility>
-
-#include <torch/torch.h>
 
 #include "datasets/loader/loader.h"
 #include "distributed/communicator.h"

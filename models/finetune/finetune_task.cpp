@@ -14,8 +14,8 @@ FinetuneTask::Selection::Selection() {
   step = register_buffer("step", torch::zeros({1}, torch::kLong));
 }
 
-FinetuneTask::FinetuneTask(Classifier& classifier, Classifier& best, const LabelPlan& plan, FinetuneOptions options,
-                           torch::Device device)
+FinetuneTask::FinetuneTask(Classifier& classifier, Classifier& best, const LabelPlan& plan,
+                           FinetuneOptions options, torch::Device device)
     : classifier_(classifier), plan_(plan), options_(options), device_(device), best_(best) {
   std::vector<std::int64_t> lookup = {-1};
   for (int c : plan_.corpus_to_class) lookup.push_back(c);
@@ -28,7 +28,8 @@ torch::Tensor FinetuneTask::class_of(const torch::Tensor& corpus_labels) const {
   // Labels outside the corpus's label list count as unlabeled.
   const auto n = corpus_to_class_.size(0) - 1;
   const auto valid = (corpus_labels >= 0) & (corpus_labels < n);
-  return corpus_to_class_.index_select(0, torch::where(valid, corpus_labels + 1, torch::zeros_like(corpus_labels)));
+  return corpus_to_class_.index_select(
+      0, torch::where(valid, corpus_labels + 1, torch::zeros_like(corpus_labels)));
 }
 
 std::map<std::string, torch::Tensor> FinetuneTask::losses(const datasets::Batch& batch) {
@@ -37,11 +38,13 @@ std::map<std::string, torch::Tensor> FinetuneTask::losses(const datasets::Batch&
   const auto kept = target >= 0;
   std::map<std::string, torch::Tensor> terms;
   if (kept.sum().item<std::int64_t>() == 0) {  // same terms on every rank: dp averages them
-    terms["loss"] = logits.sum() * 0.0;         // keeps the graph (every rank must run backward)
+    terms["loss"] = logits.sum() * 0.0;        // keeps the graph (every rank must run backward)
     terms["accuracy_batch"] = torch::zeros({}, torch::kFloat);
     return terms;
   }
-  terms["loss"] = F::cross_entropy(logits, target, F::CrossEntropyFuncOptions().ignore_index(-1).label_smoothing(options_.label_smoothing));
+  terms["loss"] = F::cross_entropy(
+      logits, target,
+      F::CrossEntropyFuncOptions().ignore_index(-1).label_smoothing(options_.label_smoothing));
   if (!classifier_.module().is_training()) {
     torch::NoGradGuard no_grad;
     const auto predicted = logits.argmax(1).masked_select(kept).cpu();
@@ -49,7 +52,8 @@ std::map<std::string, torch::Tensor> FinetuneTask::losses(const datasets::Batch&
     const auto k = confusion_.size(0);
     confusion_.view(-1).index_add_(0, truth * k + predicted, torch::ones({truth.size(0)}, torch::kDouble));
   }
-  terms["accuracy_batch"] = (logits.argmax(1) == target).masked_select(kept).to(torch::kFloat).mean().detach();
+  terms["accuracy_batch"] =
+      (logits.argmax(1) == target).masked_select(kept).to(torch::kFloat).mean().detach();
   return terms;
 }
 
@@ -91,7 +95,8 @@ void copy_weights(torch::nn::Module& from, torch::nn::Module& to) {
   const auto source_buffers = from.buffers();
   auto target_parameters = to.parameters();
   auto target_buffers = to.buffers();
-  for (std::size_t i = 0; i < target_parameters.size(); ++i) target_parameters[i].copy_(source_parameters.at(i));
+  for (std::size_t i = 0; i < target_parameters.size(); ++i)
+    target_parameters[i].copy_(source_parameters.at(i));
   for (std::size_t i = 0; i < target_buffers.size(); ++i) target_buffers[i].copy_(source_buffers.at(i));
 }
 

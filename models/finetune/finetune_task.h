@@ -44,7 +44,9 @@ class FinetuneTask : public core::Task {
   // Puts the weights of the best evaluation back (false: none happened, weights unchanged).
   bool restore_best();
   double best_val_macro_f1() const { return selection_->score.item<double>(); }
-  std::uint64_t best_step() const { return static_cast<std::uint64_t>(selection_->step.item<std::int64_t>()); }
+  std::uint64_t best_step() const {
+    return static_cast<std::uint64_t>(selection_->step.item<std::int64_t>());
+  }
 
  private:
   torch::Tensor class_of(const torch::Tensor& corpus_labels) const;

@@ -48,7 +48,8 @@ void collect(LabelPlan& plan, const std::string& corpus, const std::vector<std::
     counts.assign(plan.classes.size(), 0);
     for (std::size_t i = 0; i < labels.size(); ++i) {
       const int id = labels[i];
-      if (id < 0 || id >= static_cast<int>(plan.corpus_to_class.size()) || plan.corpus_to_class[id] < 0) continue;
+      if (id < 0 || id >= static_cast<int>(plan.corpus_to_class.size()) || plan.corpus_to_class[id] < 0)
+        continue;
       samples.push_back(i);
       ++counts[plan.corpus_to_class[id]];
     }
@@ -76,10 +77,12 @@ std::vector<std::int32_t> read_split_labels(const std::string& corpus, const std
 
 LabelPlan make_label_plan(const std::string& corpus, const LabelPlanOptions& options) {
   if (options.label_fraction <= 0 || options.label_fraction > 1) {
-    throw std::invalid_argument("label fraction must be in (0, 1], not " + std::to_string(options.label_fraction));
+    throw std::invalid_argument("label fraction must be in (0, 1], not " +
+                                std::to_string(options.label_fraction));
   }
   const auto manifest = datasets::read_manifest(corpus);
-  if (manifest.label_names.empty()) throw std::runtime_error(corpus + ": the corpus has no labels (prep --labels)");
+  if (manifest.label_names.empty())
+    throw std::runtime_error(corpus + ": the corpus has no labels (prep --labels)");
   const auto splits = present_splits(manifest);
   std::map<std::string, std::vector<std::int32_t>> labels;
   // Classes are chosen from train and val counts only: which classes exist must not depend on
@@ -99,14 +102,16 @@ LabelPlan make_label_plan(const std::string& corpus, const LabelPlanOptions& opt
   plan.corpus_to_class.assign(manifest.label_names.size(), -1);
   for (std::size_t id = 0; id < manifest.label_names.size(); ++id) {
     const auto& name = manifest.label_names[id];
-    const bool excluded = std::find(options.exclude.begin(), options.exclude.end(), name) != options.exclude.end();
+    const bool excluded =
+        std::find(options.exclude.begin(), options.exclude.end(), name) != options.exclude.end();
     if (excluded || total[id] < options.min_class_samples || in_train[id] == 0) continue;
     plan.corpus_to_class[id] = static_cast<int>(plan.classes.size());
     plan.classes.push_back(name);
   }
   if (plan.classes.size() < 2) {
-    throw std::runtime_error(corpus + ": " + std::to_string(plan.classes.size()) + " class(es) have at least " +
-                             std::to_string(options.min_class_samples) + " labeled samples; a classifier needs 2");
+    throw std::runtime_error(corpus + ": " + std::to_string(plan.classes.size()) +
+                             " class(es) have at least " + std::to_string(options.min_class_samples) +
+                             " labeled samples; a classifier needs 2");
   }
   collect(plan, corpus, splits, &labels);
   // The labeled training share, per class.
@@ -117,8 +122,9 @@ LabelPlan make_label_plan(const std::string& corpus, const LabelPlanOptions& opt
   for (std::size_t c = 0; c < by_class.size(); ++c) {
     auto& pool = by_class[c];
     seeded_shuffle(pool, options.seed ^ name_hash(plan.classes[c]));
-    std::size_t take = options.shots > 0 ? options.shots
-                                         : static_cast<std::size_t>(std::llround(options.label_fraction * pool.size()));
+    std::size_t take = options.shots > 0
+                           ? options.shots
+                           : static_cast<std::size_t>(std::llround(options.label_fraction * pool.size()));
     take = std::min(pool.size(), std::max<std::size_t>(take, pool.empty() ? 0 : 1));
     chosen.insert(chosen.end(), pool.begin(), pool.begin() + static_cast<std::ptrdiff_t>(take));
     counts[c] = take;
@@ -152,12 +158,14 @@ std::string LabelPlan::to_json() const {
   std::string train = "[";
   const auto it = samples.find("train");
   if (it != samples.end()) {
-    for (std::size_t i = 0; i < it->second.size(); ++i) train += (i ? "," : "") + std::to_string(it->second[i]);
+    for (std::size_t i = 0; i < it->second.size(); ++i)
+      train += (i ? "," : "") + std::to_string(it->second[i]);
   }
   train += "]";
   core::JsonObject out;
   out.set("classes", classes).set("seed", options.seed).set("label_fraction", options.label_fraction);
-  out.set("shots", static_cast<std::uint64_t>(options.shots)).set("min_class_samples", static_cast<std::uint64_t>(options.min_class_samples));
+  out.set("shots", static_cast<std::uint64_t>(options.shots))
+      .set("min_class_samples", static_cast<std::uint64_t>(options.min_class_samples));
   out.set("exclude", options.exclude).set("samples_per_class", counts).set_raw("train_samples", train);
   return out.str();
 }

@@ -22,10 +22,10 @@ struct LabelPlanOptions {
 };
 
 struct LabelPlan {
-  std::vector<std::string> classes;                               // the model's outputs, in order
-  std::vector<int> corpus_to_class;                               // corpus label id -> class, or -1
-  std::map<std::string, std::vector<std::uint64_t>> samples;      // split -> sample indices (sorted)
-  std::map<std::string, std::vector<std::uint64_t>> per_class;    // split -> samples per class
+  std::vector<std::string> classes;                             // the model's outputs, in order
+  std::vector<int> corpus_to_class;                             // corpus label id -> class, or -1
+  std::map<std::string, std::vector<std::uint64_t>> samples;    // split -> sample indices (sorted)
+  std::map<std::string, std::vector<std::uint64_t>> per_class;  // split -> samples per class
   LabelPlanOptions options;
   std::string to_json() const;
 };

@@ -5,10 +5,10 @@
 // statistics) only steers the pairing, which runs without gradient: as in the released code no
 // loss reaches it, so it stays a fixed random encoder whose batch norms track the statistics.
 #pragma once
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <torch/torch.h>
 
 namespace trafficfm::models {
 

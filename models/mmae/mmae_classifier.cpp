@@ -13,7 +13,8 @@ namespace {
 constexpr std::uint64_t kDropPathStream = 200;  // apart from pretraining's streams
 }
 
-MmaeClassifierNet::MmaeClassifierNet(const MmaeConfig& config, std::int64_t classes, distributed::Communicator& tp) {
+MmaeClassifierNet::MmaeClassifierNet(const MmaeConfig& config, std::int64_t classes,
+                                     distributed::Communicator& tp) {
   encoder = register_module("encoder", std::make_shared<MmaeEncoder>(config, tp));
   head = register_module("head", torch::nn::Linear(config.dim, classes));
   torch::NoGradGuard no_grad;
@@ -31,9 +32,9 @@ MmaeClassifier::MmaeClassifier(const MmaeConfig& config, std::int64_t classes, d
 
 std::pair<torch::Tensor, torch::Tensor> MmaeClassifier::forward(const datasets::Batch& batch) {
   const MmaeInputs in = mmae_inputs(batch, token_packet_, seed_, device_);
-  const auto keep = net_->is_training()
-                        ? block_drop_path_scales(in.keys, config_.depth, config_.drop_path, kDropPathStream, device_)
-                        : std::vector<torch::Tensor>{};
+  const auto keep = net_->is_training() ? block_drop_path_scales(in.keys, config_.depth, config_.drop_path,
+                                                                 kDropPathStream, device_)
+                                        : std::vector<torch::Tensor>{};
   const auto features = net_->encoder->forward(net_->encoder->embed(in.payload), keep);
   return {net_->head->forward(features.select(1, 0)), in.labels};
 }
@@ -41,7 +42,8 @@ std::pair<torch::Tensor, torch::Tensor> MmaeClassifier::forward(const datasets::
 int MmaeClassifier::layer_of(const std::string& name) const {
   const std::string blocks = "encoder.blocks.";
   if (name.compare(0, blocks.size(), blocks) == 0) return 1 + std::stoi(name.substr(blocks.size()));
-  if (name.compare(0, 13, "encoder.patch") == 0 || name == "encoder.cls_token" || name == "encoder.pos_embed") return 0;
+  if (name.compare(0, 13, "encoder.patch") == 0 || name == "encoder.cls_token" || name == "encoder.pos_embed")
+    return 0;
   return layers() + 1;  // encoder.norm and the head
 }
 
@@ -56,7 +58,8 @@ std::size_t MmaeClassifier::load_pretrained(const std::map<std::string, torch::T
   for (const auto& t : distributed::sharded_tensors(*net_->encoder, "encoder.")) {
     const auto it = tensors.find(t.name);
     if (it == tensors.end()) {
-      throw std::runtime_error("pretrained checkpoint has no tensor '" + t.name + "' (not an MMAE checkpoint?)");
+      throw std::runtime_error("pretrained checkpoint has no tensor '" + t.name +
+                               "' (not an MMAE checkpoint?)");
     }
     if (!distributed::copy_local_shard(t, it->second, tp)) {
       throw core::UsageError("pretrained '" + t.name + "' has shape " + c10::str(it->second.sizes()) +
@@ -82,7 +85,8 @@ void MmaeClassifier::freeze(const std::string& what) {
 double MmaeClassifier::flops_per_sample() const {
   const double tokens = MmaeConfig::kTokens + 1;
   double forward = 2.0 * MmaeConfig::kBytes * config_.dim;  // patch embedding
-  forward += config_.depth * vit_block_flops(config_.dim, config_.mlp_dim(), static_cast<std::int64_t>(tokens));
+  forward +=
+      config_.depth * vit_block_flops(config_.dim, config_.mlp_dim(), static_cast<std::int64_t>(tokens));
   return 3.0 * forward;  // forward + backward
 }
 

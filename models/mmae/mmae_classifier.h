@@ -19,14 +19,15 @@ struct MmaeClassifierNet : torch::nn::Module {
 
 class MmaeClassifier : public Classifier {
  public:
-  MmaeClassifier(const MmaeConfig& config, std::int64_t classes, distributed::Communicator& tp, std::uint64_t seed,
-                 torch::Device device);
+  MmaeClassifier(const MmaeConfig& config, std::int64_t classes, distributed::Communicator& tp,
+                 std::uint64_t seed, torch::Device device);
   torch::nn::Module& module() override { return *net_; }
   std::pair<torch::Tensor, torch::Tensor> forward(const datasets::Batch& batch) override;
   int layer_of(const std::string& name) const override;
   int layers() const override { return static_cast<int>(config_.depth); }
   bool no_weight_decay(const std::string& name) const override;
-  std::size_t load_pretrained(const std::map<std::string, torch::Tensor>& tensors, distributed::Communicator& tp) override;
+  std::size_t load_pretrained(const std::map<std::string, torch::Tensor>& tensors,
+                              distributed::Communicator& tp) override;
   void freeze(const std::string& what) override;
   double flops_per_sample() const override;
   std::string config_json() const override { return config_.to_json(); }

@@ -9,28 +9,35 @@ namespace po = core::po;
 
 void add_mmae_options(po::options_description& options) {
   po::options_description mmae("MMAE model [mmae]");
-  mmae.add_options()
-      ("mmae.dim", po::value<std::int64_t>()->default_value(256), "encoder width")
-      ("mmae.depth", po::value<std::int64_t>()->default_value(7), "encoder blocks")
-      ("mmae.heads", po::value<std::int64_t>()->default_value(8), "encoder attention heads (divisible by tp)")
-      ("mmae.mlp-ratio", po::value<double>()->default_value(4.0), "MLP width / model width")
-      ("mmae.drop-path", po::value<double>()->default_value(0.2), "stochastic depth of the last block (linear from 0)")
-      ("mmae.decoder-dim", po::value<std::int64_t>()->default_value(128), "decoder width")
-      ("mmae.decoder-depth", po::value<std::int64_t>()->default_value(2), "decoder blocks")
-      ("mmae.decoder-heads", po::value<std::int64_t>()->default_value(8), "decoder attention heads")
-      ("mmae.mask-ratio", po::value<double>()->default_value(0.9), "share of the 400 tokens masked")
-      ("mmae.patch", po::value<std::string>()->default_value("1d"), "1d (Conv1d k4 s4, MMAE) | 2d (2x2 over 40x40, YaTC)")
-      ("mmae.flowmix", po::value<std::string>()->default_value("on"), "on | off: cross-flow mixing of masked tokens")
-      ("mmae.teacher", po::value<std::string>()->default_value("on"), "on | off: EMA teacher and distillation loss")
-      ("mmae.pmp", po::value<std::string>()->default_value("on"), "on | off: packet-importance loss predictor and guided masks")
-      ("mmae.ema-start", po::value<double>()->default_value(0.96), "teacher momentum at the start")
-      ("mmae.ema-end", po::value<double>()->default_value(0.99), "teacher momentum at the end (cosine)")
-      ("mmae.rank-weight", po::value<double>()->default_value(0.1), "weight of the ranking loss")
-      ("mmae.hard-mask-start", po::value<double>()->default_value(0.1), "fraction of training before guided masks start")
-      ("mmae.hard-mask-max", po::value<double>()->default_value(1.0), "share of masked tokens chosen hardest-first at the end")
-      ("mmae.rank-pairs", po::value<std::int64_t>()->default_value(400), "token pairs per flow in the ranking loss")
-      ("mmae.stats-dim", po::value<std::int64_t>()->default_value(64), "FlowMix statistics embedding width")
-      ("mmae.pmp-rank", po::value<std::int64_t>()->default_value(16), "rank of the PMP attention bias");
+  mmae.add_options()("mmae.dim", po::value<std::int64_t>()->default_value(256), "encoder width")(
+      "mmae.depth", po::value<std::int64_t>()->default_value(7), "encoder blocks")(
+      "mmae.heads", po::value<std::int64_t>()->default_value(8), "encoder attention heads (divisible by tp)")(
+      "mmae.mlp-ratio", po::value<double>()->default_value(4.0), "MLP width / model width")(
+      "mmae.drop-path", po::value<double>()->default_value(0.2),
+      "stochastic depth of the last block (linear from 0)")(
+      "mmae.decoder-dim", po::value<std::int64_t>()->default_value(128), "decoder width")(
+      "mmae.decoder-depth", po::value<std::int64_t>()->default_value(2), "decoder blocks")(
+      "mmae.decoder-heads", po::value<std::int64_t>()->default_value(8), "decoder attention heads")(
+      "mmae.mask-ratio", po::value<double>()->default_value(0.9), "share of the 400 tokens masked")(
+      "mmae.patch", po::value<std::string>()->default_value("1d"),
+      "1d (Conv1d k4 s4, MMAE) | 2d (2x2 over 40x40, YaTC)")("mmae.flowmix",
+                                                             po::value<std::string>()->default_value("on"),
+                                                             "on | off: cross-flow mixing of masked tokens")(
+      "mmae.teacher", po::value<std::string>()->default_value("on"),
+      "on | off: EMA teacher and distillation loss")(
+      "mmae.pmp", po::value<std::string>()->default_value("on"),
+      "on | off: packet-importance loss predictor and guided masks")(
+      "mmae.ema-start", po::value<double>()->default_value(0.96), "teacher momentum at the start")(
+      "mmae.ema-end", po::value<double>()->default_value(0.99), "teacher momentum at the end (cosine)")(
+      "mmae.rank-weight", po::value<double>()->default_value(0.1), "weight of the ranking loss")(
+      "mmae.hard-mask-start", po::value<double>()->default_value(0.1),
+      "fraction of training before guided masks start")(
+      "mmae.hard-mask-max", po::value<double>()->default_value(1.0),
+      "share of masked tokens chosen hardest-first at the end")("mmae.rank-pairs",
+                                                                po::value<std::int64_t>()->default_value(400),
+                                                                "token pairs per flow in the ranking loss")(
+      "mmae.stats-dim", po::value<std::int64_t>()->default_value(64), "FlowMix statistics embedding width")(
+      "mmae.pmp-rank", po::value<std::int64_t>()->default_value(16), "rank of the PMP attention bias");
   options.add(mmae);
 }
 
@@ -66,7 +73,8 @@ MmaeConfig mmae_config_from(const po::variables_map& values) {
   c.rank_pairs = values["mmae.rank-pairs"].as<std::int64_t>();
   c.stats_dim = values["mmae.stats-dim"].as<std::int64_t>();
   c.pmp_rank = values["mmae.pmp-rank"].as<std::int64_t>();
-  if (c.patch != "1d" && c.patch != "2d") throw core::UsageError("--mmae.patch must be 1d or 2d, not '" + c.patch + "'");
+  if (c.patch != "1d" && c.patch != "2d")
+    throw core::UsageError("--mmae.patch must be 1d or 2d, not '" + c.patch + "'");
   if (c.mask_ratio <= 0 || c.mask_ratio >= 1) throw core::UsageError("--mmae.mask-ratio must lie in (0, 1)");
   if (c.dim % c.heads != 0 || c.decoder_dim % c.decoder_heads != 0) {
     throw core::UsageError("--mmae.dim and --mmae.decoder-dim must be multiples of their heads");
@@ -77,14 +85,29 @@ MmaeConfig mmae_config_from(const po::variables_map& values) {
 std::string MmaeConfig::to_json() const {
   return core::JsonObject()
       .set("model", "mmae")
-      .set("dim", dim).set("depth", depth).set("heads", heads).set("mlp_ratio", mlp_ratio)
-      .set("drop_path", drop_path).set("decoder_dim", decoder_dim).set("decoder_depth", decoder_depth)
-      .set("decoder_heads", decoder_heads).set("mask_ratio", mask_ratio).set("patch", patch)
-      .set("flowmix", flowmix).set("teacher", teacher).set("pmp", pmp)
-      .set("ema_start", ema_start).set("ema_end", ema_end).set("rank_weight", rank_weight)
-      .set("hard_mask_start", hard_mask_start).set("hard_mask_max", hard_mask_max)
-      .set("rank_pairs", rank_pairs).set("stats_dim", stats_dim).set("pmp_rank", pmp_rank)
-      .set("tokens", kTokens).set("patch_values", kPatch)
+      .set("dim", dim)
+      .set("depth", depth)
+      .set("heads", heads)
+      .set("mlp_ratio", mlp_ratio)
+      .set("drop_path", drop_path)
+      .set("decoder_dim", decoder_dim)
+      .set("decoder_depth", decoder_depth)
+      .set("decoder_heads", decoder_heads)
+      .set("mask_ratio", mask_ratio)
+      .set("patch", patch)
+      .set("flowmix", flowmix)
+      .set("teacher", teacher)
+      .set("pmp", pmp)
+      .set("ema_start", ema_start)
+      .set("ema_end", ema_end)
+      .set("rank_weight", rank_weight)
+      .set("hard_mask_start", hard_mask_start)
+      .set("hard_mask_max", hard_mask_max)
+      .set("rank_pairs", rank_pairs)
+      .set("stats_dim", stats_dim)
+      .set("pmp_rank", pmp_rank)
+      .set("tokens", kTokens)
+      .set("patch_values", kPatch)
       .set("qkv_layout", "fused qkv rows ordered [heads, 3, head_dim]")
       .str();
 }

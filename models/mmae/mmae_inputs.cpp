@@ -14,10 +14,17 @@ MmaeInputs mmae_inputs(const datasets::Batch& batch, const torch::Tensor& token_
     return torch::from_blob(const_cast<void*>(data), shape, type).clone();
   };
   MmaeInputs in;
-  auto bytes = from(batch.column<std::uint8_t>("bytes"), {n, MmaeConfig::kBytes}, torch::kUInt8).to(torch::kFloat);
+  auto bytes =
+      from(batch.column<std::uint8_t>("bytes"), {n, MmaeConfig::kBytes}, torch::kUInt8).to(torch::kFloat);
   in.payload = (bytes / 255.0 - 0.5) / 0.5;
-  auto lengths = from(batch.column<std::int32_t>("pkt_len"), {n, MmaeConfig::kPackets}, torch::kInt32).to(torch::kFloat) / 1500.0;
-  auto times = torch::log1p(from(batch.column<float>("pkt_time"), {n, MmaeConfig::kPackets}, torch::kFloat).clamp_min(0) * 1000.0) / 10.0;
+  auto lengths = from(batch.column<std::int32_t>("pkt_len"), {n, MmaeConfig::kPackets}, torch::kInt32)
+                     .to(torch::kFloat) /
+                 1500.0;
+  auto times =
+      torch::log1p(
+          from(batch.column<float>("pkt_time"), {n, MmaeConfig::kPackets}, torch::kFloat).clamp_min(0) *
+          1000.0) /
+      10.0;
   in.signals = torch::stack({lengths.index_select(1, token_packet), times.index_select(1, token_packet)}, -1);
   auto stats = from(batch.column<float>("stats"), {n, MmaeConfig::kStatistics}, torch::kFloat);
   in.stats = torch::nan_to_num(stats.sign() * torch::log1p(stats.abs()), 0.0, 0.0, 0.0);

@@ -4,20 +4,20 @@
 // compressed by sign(x)·log1p(|x|) (they span many orders of magnitude); labels; and each
 // sample's random-number key.
 #pragma once
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "datasets/loader/loader.h"
 
 namespace trafficfm::models {
 
 struct MmaeInputs {
-  torch::Tensor payload;   // [B, 1600] float
-  torch::Tensor signals;   // [B, 400, 2] float: packet length, packet time
-  torch::Tensor stats;     // [B, 27] float
-  torch::Tensor labels;    // [B] long (-1 where the corpus has no label)
+  torch::Tensor payload;  // [B, 1600] float
+  torch::Tensor signals;  // [B, 400, 2] float: packet length, packet time
+  torch::Tensor stats;    // [B, 27] float
+  torch::Tensor labels;   // [B] long (-1 where the corpus has no label)
   std::vector<std::uint64_t> keys;
   std::int64_t rows() const { return payload.size(0); }
 };

@@ -5,7 +5,9 @@ namespace trafficfm::models {
 MmaeModel::MmaeModel(const MmaeConfig& c, distributed::Communicator& tp) : config(c) {
   encoder = register_module("encoder", std::make_shared<MmaeEncoder>(c, tp));
   decoder = register_module("decoder", std::make_shared<MmaeDecoder>(c, tp));
-  if (!c.flowmix) encoder_mask_token = register_parameter("encoder_mask_token", torch::randn({1, 1, c.dim}).clamp(-2, 2) * 0.02);
+  if (!c.flowmix)
+    encoder_mask_token =
+        register_parameter("encoder_mask_token", torch::randn({1, 1, c.dim}).clamp(-2, 2) * 0.02);
   if (c.pmp) pmp = register_module("pmp", std::make_shared<PacketImportance>(c, tp));
 }
 
@@ -18,7 +20,8 @@ MmaeOutput MmaeModel::masked(const MmaeInputs& in, const torch::Tensor& mask, co
   auto tokens = encoder->embed(in.payload);
   const auto m = mask.unsqueeze(-1);
   // Masked positions: the partner flow's tokens (FlowMix) or the learned mask token.
-  const auto filler = partner.defined() ? tokens.index_select(0, partner) : encoder_mask_token.expand_as(tokens);
+  const auto filler =
+      partner.defined() ? tokens.index_select(0, partner) : encoder_mask_token.expand_as(tokens);
   tokens = tokens * (1 - m) + filler * m;
   return decode(encoder->forward(tokens, keep), in, mask, partner);
 }
@@ -67,7 +70,8 @@ double MmaeModel::forward_flops(bool masked_pass) const {
                     config.decoder_depth * vit_block_flops(config.decoder_dim, config.decoder_mlp_dim(), t));
   if (config.pmp) {
     const double n = MmaeConfig::kTokens;
-    flops += views * (config.decoder_depth * vit_block_flops(config.decoder_dim, config.decoder_mlp_dim(), MmaeConfig::kTokens) +
+    flops += views * (config.decoder_depth *
+                          vit_block_flops(config.decoder_dim, config.decoder_mlp_dim(), MmaeConfig::kTokens) +
                       2.0 * n * n * (2.0 * config.pmp_rank + 32.0 + 4.0));
   }
   return flops;

@@ -2,10 +2,10 @@
 // the packet-importance predictor (with PMP). Two forward passes: `clean` (the whole flow, as
 // the teacher sees it) and `masked` (the student's mixed, masked view, un-mixed after decoding).
 #pragma once
+#include <torch/torch.h>
+
 #include <memory>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "models/mmae/mmae_config.h"
 #include "models/mmae/mmae_inputs.h"
@@ -37,7 +37,8 @@ struct MmaeModel : torch::nn::Module {
   std::shared_ptr<PacketImportance> pmp;
 
  private:
-  MmaeOutput decode(const torch::Tensor& latent, const MmaeInputs& in, const torch::Tensor& mask, const torch::Tensor& partner);
+  MmaeOutput decode(const torch::Tensor& latent, const MmaeInputs& in, const torch::Tensor& mask,
+                    const torch::Tensor& partner);
 };
 
 }  // namespace trafficfm::models

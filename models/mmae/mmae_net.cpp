@@ -3,14 +3,18 @@
 namespace trafficfm::models {
 
 namespace {
-torch::Tensor trunc_normal(std::vector<std::int64_t> shape) { return torch::randn(shape).clamp(-2, 2) * 0.02; }
+torch::Tensor trunc_normal(std::vector<std::int64_t> shape) {
+  return torch::randn(shape).clamp(-2, 2) * 0.02;
+}
 }  // namespace
 
 MmaeEncoder::MmaeEncoder(const MmaeConfig& c, distributed::Communicator& tp) : config(c) {
   if (c.patch == "2d") {
     patch2d = register_module("patch2d", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, c.dim, 2).stride(2)));
   } else {
-    patch1d = register_module("patch1d", torch::nn::Conv1d(torch::nn::Conv1dOptions(1, c.dim, MmaeConfig::kPatch).stride(MmaeConfig::kPatch)));
+    patch1d = register_module(
+        "patch1d",
+        torch::nn::Conv1d(torch::nn::Conv1dOptions(1, c.dim, MmaeConfig::kPatch).stride(MmaeConfig::kPatch)));
   }
   cls_token = register_parameter("cls_token", trunc_normal({1, 1, c.dim}));
   pos_embed = register_parameter("pos_embed", trunc_normal({1, MmaeConfig::kTokens + 1, c.dim}));
@@ -29,7 +33,8 @@ torch::Tensor MmaeEncoder::forward(const torch::Tensor& tokens, const std::vecto
   auto x = tokens + pos_embed.narrow(1, 1, MmaeConfig::kTokens);
   auto cls = (cls_token + pos_embed.narrow(1, 0, 1)).expand({b, 1, config.dim});
   x = torch::cat({cls, x}, 1);
-  for (std::size_t i = 0; i < blocks.size(); ++i) x = blocks[i]->forward(x, keep.empty() ? torch::Tensor() : keep[i]);
+  for (std::size_t i = 0; i < blocks.size(); ++i)
+    x = blocks[i]->forward(x, keep.empty() ? torch::Tensor() : keep[i]);
   return norm->forward(x);
 }
 
@@ -37,7 +42,8 @@ MmaeDecoder::MmaeDecoder(const MmaeConfig& c, distributed::Communicator& tp) {
   embed = register_module("embed", torch::nn::Linear(c.dim, c.decoder_dim));
   mask_token = register_parameter("mask_token", trunc_normal({1, 1, c.decoder_dim}));
   pos_embed = register_parameter("pos_embed", trunc_normal({1, MmaeConfig::kTokens + 1, c.decoder_dim}));
-  blocks = register_vit_blocks(*this, c.decoder_depth, c.decoder_dim, c.decoder_heads, c.decoder_mlp_dim(), tp);
+  blocks =
+      register_vit_blocks(*this, c.decoder_depth, c.decoder_dim, c.decoder_heads, c.decoder_mlp_dim(), tp);
   norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.decoder_dim})));
   pred = register_module("pred", torch::nn::Linear(c.decoder_dim, MmaeConfig::kPatch));
 }

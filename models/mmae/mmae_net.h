@@ -3,11 +3,11 @@
 // The encoder sees all 400 positions (masked ones replaced, by FlowMix with the partner flow's
 // tokens, else by a learned mask token), as the released code does. Blocks are tensor-parallel.
 #pragma once
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <memory>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "models/common/vit_block.h"
 #include "models/mmae/mmae_config.h"

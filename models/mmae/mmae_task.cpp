@@ -16,7 +16,8 @@ torch::Tensor per_token_normalized(const torch::Tensor& x) {
 }
 }  // namespace
 
-MmaeTask::MmaeTask(const MmaeConfig& config, distributed::ProcessGrid& grid, std::uint64_t seed, torch::Device device)
+MmaeTask::MmaeTask(const MmaeConfig& config, distributed::ProcessGrid& grid, std::uint64_t seed,
+                   torch::Device device)
     : config_(config), seed_(seed), device_(device), token_packet_(token_packet_index(config.patch)) {
   // The same initial weights on every rank and at every tp (layers draw full shapes, then slice).
   torch::manual_seed(seed);
@@ -32,18 +33,22 @@ MmaeTask::MmaeTask(const MmaeConfig& config, distributed::ProcessGrid& grid, std
     }
     teacher_->eval();
   }
-  if (config_.flowmix) stats_encoder_ = std::make_shared<FlowStatsEncoder>(MmaeConfig::kStatistics, config_.stats_dim);
+  if (config_.flowmix)
+    stats_encoder_ = std::make_shared<FlowStatsEncoder>(MmaeConfig::kStatistics, config_.stats_dim);
   student_->to(device_);
   if (teacher_) teacher_->to(device_);
   if (stats_encoder_) stats_encoder_->to(device_);
 }
 
 void MmaeTask::begin_step(std::uint64_t step, std::uint64_t total_steps) {
-  const double progress = total_steps > 0 ? static_cast<double>(step) / static_cast<double>(total_steps) : 0.0;
-  momentum_ = config_.ema_end - (config_.ema_end - config_.ema_start) * (std::cos(M_PI * progress) + 1.0) / 2.0;
+  const double progress =
+      total_steps > 0 ? static_cast<double>(step) / static_cast<double>(total_steps) : 0.0;
+  momentum_ =
+      config_.ema_end - (config_.ema_end - config_.ema_start) * (std::cos(M_PI * progress) + 1.0) / 2.0;
   hard_share_ = 0;
   if (config_.pmp && progress >= config_.hard_mask_start && config_.hard_mask_start < 1.0) {
-    hard_share_ = config_.hard_mask_max * (progress - config_.hard_mask_start) / (1.0 - config_.hard_mask_start);
+    hard_share_ =
+        config_.hard_mask_max * (progress - config_.hard_mask_start) / (1.0 - config_.hard_mask_start);
   }
 }
 
@@ -91,23 +96,28 @@ std::map<std::string, torch::Tensor> MmaeTask::losses(const datasets::Batch& bat
     stats_encoder_->train(training);
     partner = mutual_best_pairs(stats_encoder_->forward(in.stats)).to(device_);
   }
-  const auto keep = training ? block_drop_path_scales(in.keys, config_.depth, config_.drop_path, kDropPathStream, device_)
-                             : std::vector<torch::Tensor>{};
+  const auto keep =
+      training ? block_drop_path_scales(in.keys, config_.depth, config_.drop_path, kDropPathStream, device_)
+               : std::vector<torch::Tensor>{};
   const MmaeOutput out = student_->masked(in, mask, partner, keep);
   const auto per_token = (out.reconstruction - target).pow(2).mean(-1);  // [B, 400]
   std::map<std::string, torch::Tensor> terms;
   terms["rec"] = per_token.mean();
   auto loss = terms["rec"];
   if (teacher_) {
-    const auto cosine = F::cosine_similarity(per_token_normalized(out.features), per_token_normalized(teacher_out.features),
-                                             F::CosineSimilarityFuncOptions().dim(-1));
+    const auto cosine =
+        F::cosine_similarity(per_token_normalized(out.features), per_token_normalized(teacher_out.features),
+                             F::CosineSimilarityFuncOptions().dim(-1));
     terms["distill"] = (1 - cosine).mean();
     loss = loss + terms["distill"];
   }
   if (config_.pmp) {
     const auto u = per_sample_uniform(in.keys, 2 * config_.rank_pairs, kPairStream);
-    const auto pairs = (u * MmaeConfig::kTokens).to(torch::kLong).clamp_max(MmaeConfig::kTokens - 1)
-                           .view({in.rows(), config_.rank_pairs, 2}).to(device_);
+    const auto pairs = (u * MmaeConfig::kTokens)
+                           .to(torch::kLong)
+                           .clamp_max(MmaeConfig::kTokens - 1)
+                           .view({in.rows(), config_.rank_pairs, 2})
+                           .to(device_);
     terms["rank"] = ranking_loss(out.predicted_loss, per_token.detach(), pairs);
     loss = loss + config_.rank_weight * terms["rank"];
   }

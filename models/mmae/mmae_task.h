@@ -21,7 +21,8 @@ namespace trafficfm::models {
 
 class MmaeTask : public core::Task {
  public:
-  MmaeTask(const MmaeConfig& config, distributed::ProcessGrid& grid, std::uint64_t seed, torch::Device device);
+  MmaeTask(const MmaeConfig& config, distributed::ProcessGrid& grid, std::uint64_t seed,
+           torch::Device device);
   torch::nn::Module& model() override { return *student_; }
   std::map<std::string, torch::Tensor> losses(const datasets::Batch& batch) override;
   void begin_step(std::uint64_t step, std::uint64_t total_steps) override;

@@ -8,8 +8,10 @@ PacketImportance::PacketImportance(const MmaeConfig& c, distributed::Communicato
   const std::int64_t signal_dim = 64, fused = 2 * signal_dim, gate = 32;
   time_embed = register_module("time_embed", torch::nn::Linear(1, signal_dim));
   length_embed = register_module("length_embed", torch::nn::Linear(1, signal_dim));
-  time_pos = register_parameter("time_pos", torch::randn({1, MmaeConfig::kTokens, signal_dim}).clamp(-2, 2) * 0.02);
-  length_pos = register_parameter("length_pos", torch::randn({1, MmaeConfig::kTokens, signal_dim}).clamp(-2, 2) * 0.02);
+  time_pos =
+      register_parameter("time_pos", torch::randn({1, MmaeConfig::kTokens, signal_dim}).clamp(-2, 2) * 0.02);
+  length_pos = register_parameter("length_pos",
+                                  torch::randn({1, MmaeConfig::kTokens, signal_dim}).clamp(-2, 2) * 0.02);
   fuse = register_module("fuse", torch::nn::Linear(fused, fused));
   fuse_norm = register_module("fuse_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({fused})));
   phi1 = register_module("phi1", torch::nn::Linear(fused, 64));
@@ -24,11 +26,14 @@ PacketImportance::PacketImportance(const MmaeConfig& c, distributed::Communicato
   context_gate = register_module("context_gate", torch::nn::Linear(fused, gate / 2));
   saliency_gate = register_module("saliency_gate", torch::nn::Linear(1, gate / 4));
   const std::int64_t gate_in = 1 + gate / 2 + gate / 4;
-  selector_a = register_module("selector_a", torch::nn::Linear(torch::nn::LinearOptions(gate_in, gate).bias(false)));
-  selector_b = register_module("selector_b", torch::nn::Linear(torch::nn::LinearOptions(gate_in, gate).bias(false)));
+  selector_a =
+      register_module("selector_a", torch::nn::Linear(torch::nn::LinearOptions(gate_in, gate).bias(false)));
+  selector_b =
+      register_module("selector_b", torch::nn::Linear(torch::nn::LinearOptions(gate_in, gate).bias(false)));
   gamma_support = register_parameter("gamma_support", torch::zeros({1}));
   gamma_suppress = register_parameter("gamma_suppress", torch::zeros({1}));
-  blocks = register_vit_blocks(*this, c.decoder_depth, c.decoder_dim, c.decoder_heads, c.decoder_mlp_dim(), tp);
+  blocks =
+      register_vit_blocks(*this, c.decoder_depth, c.decoder_dim, c.decoder_heads, c.decoder_mlp_dim(), tp);
   norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.decoder_dim})));
   head = register_module("head", torch::nn::Linear(c.decoder_dim, MmaeConfig::kPatch));
 }
@@ -51,12 +56,15 @@ torch::Tensor PacketImportance::attention_bias(const torch::Tensor& query, const
   }
   auto saliency = saliency_gate->forward(query.norm(2, -1, true));
   auto gate_in = torch::cat({similarity, context_gate->forward(merged), saliency}, -1);
-  auto p_support = torch::sigmoid(torch::matmul(selector_a->forward(gate_in), selector_b->forward(gate_in).transpose(1, 2)));
-  auto bias = p_support * (-F::softplus(gamma_support) * support) + (1 - p_support) * (F::softplus(gamma_suppress) * suppress);
+  auto p_support = torch::sigmoid(
+      torch::matmul(selector_a->forward(gate_in), selector_b->forward(gate_in).transpose(1, 2)));
+  auto bias = p_support * (-F::softplus(gamma_support) * support) +
+              (1 - p_support) * (F::softplus(gamma_suppress) * suppress);
   return bias.clamp(-5, 5).unsqueeze(1);
 }
 
-torch::Tensor PacketImportance::hidden(const torch::Tensor& tokens, const torch::Tensor& query, const torch::Tensor& signals) {
+torch::Tensor PacketImportance::hidden(const torch::Tensor& tokens, const torch::Tensor& query,
+                                       const torch::Tensor& signals) {
   const auto bias = attention_bias(query, signals);
   auto h = tokens;
   for (auto& block : blocks) h = block->forward(h, {}, bias);
@@ -67,7 +75,8 @@ torch::Tensor PacketImportance::predict(const torch::Tensor& hidden_features) {
   return head->forward(norm->forward(hidden_features)).mean(-1);
 }
 
-torch::Tensor ranking_loss(const torch::Tensor& predicted, const torch::Tensor& real, const torch::Tensor& pairs) {
+torch::Tensor ranking_loss(const torch::Tensor& predicted, const torch::Tensor& real,
+                           const torch::Tensor& pairs) {
   auto pi = predicted.gather(1, pairs.select(2, 0)), pj = predicted.gather(1, pairs.select(2, 1));
   auto ri = real.gather(1, pairs.select(2, 0)), rj = real.gather(1, pairs.select(2, 1));
   auto target = (ri > rj).to(predicted.scalar_type());

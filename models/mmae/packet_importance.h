@@ -6,11 +6,11 @@
 // a pairwise ranking loss against the real per-token error; the trainer then masks the tokens
 // predicted hardest first, ramping in over training (models/mmae/mmae_task.h).
 #pragma once
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <memory>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "models/common/vit_block.h"
 #include "models/mmae/mmae_config.h"
@@ -42,6 +42,7 @@ struct PacketImportance : torch::nn::Module {
 
 // Pairwise ranking loss: for random token pairs (i, j) of each flow, BCE of sigmoid(p_i - p_j)
 // against [loss_i > loss_j]. `pairs`: [B, K, 2] token indices.
-torch::Tensor ranking_loss(const torch::Tensor& predicted, const torch::Tensor& real, const torch::Tensor& pairs);
+torch::Tensor ranking_loss(const torch::Tensor& predicted, const torch::Tensor& real,
+                           const torch::Tensor& pairs);
 
 }  // namespace trafficfm::models

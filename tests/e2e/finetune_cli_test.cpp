@@ -22,16 +22,19 @@ struct Fixture {
     dir = make_temp_dir("finetune_cli");
     corpus = make_synth_corpus(dir, {400, 4});
     config = dir + "/micro.ini";
-    std::ofstream(config) << "model = mmae\n[mmae]\ndim = 32\ndepth = 2\nheads = 2\ndecoder-dim = 16\n"
-                             "decoder-depth = 1\ndecoder-heads = 2\nrank-pairs = 50\n"
-                             "[train]\nbatch-size = 16\nlr = 2e-3\nlog-every = 5\neval-batches = 2\nthreads = 1\n";
+    std::ofstream(config)
+        << "model = mmae\n[mmae]\ndim = 32\ndepth = 2\nheads = 2\ndecoder-dim = 16\n"
+           "decoder-depth = 1\ndecoder-heads = 2\nrank-pairs = 50\n"
+           "[train]\nbatch-size = 16\nlr = 2e-3\nlog-every = 5\neval-batches = 2\nthreads = 1\n";
     pretrained = dir + "/pre";
-    const auto r = run_command(mpirun(2) + trafficfm_binary() + " pretrain --config " + config + " --corpus " + corpus +
-                               " --out " + pretrained + " --train.steps 6 --parallel.tp 2");
+    const auto r =
+        run_command(mpirun(2) + trafficfm_binary() + " pretrain --config " + config + " --corpus " + corpus +
+                    " --out " + pretrained + " --train.steps 6 --parallel.tp 2");
     EXPECT_EQ(r.exit_code, 0) << r.output;
   }
   static std::string mpirun(int ranks) {
-    return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np " + std::to_string(ranks) + " ";
+    return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np " +
+           std::to_string(ranks) + " ";
   }
 };
 Fixture& fixture() {
@@ -40,8 +43,8 @@ Fixture& fixture() {
 }
 
 std::string finetune(const std::string& out, const std::string& extra) {
-  return trafficfm_binary() + " finetune --config " + fixture().config + " --corpus " + fixture().corpus + " --out " +
-         out + " " + extra;
+  return trafficfm_binary() + " finetune --config " + fixture().config + " --corpus " + fixture().corpus +
+         " --out " + out + " " + extra;
 }
 
 namespace fs = std::filesystem;
@@ -50,7 +53,8 @@ core::JsonValue read_json(const std::string& path) { return core::JsonValue::par
 
 TEST(FinetuneCli, ReportFromPretrainedEncoderAgreesWithEval) {
   const std::string out = fixture().dir + "/ft";
-  auto r = run_command(finetune(out, "--from " + fixture().pretrained + " --label-fraction 0.5 --seed 7 --finetune.epochs 3"));
+  auto r = run_command(
+      finetune(out, "--from " + fixture().pretrained + " --label-fraction 0.5 --seed 7 --finetune.epochs 3"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("encoder from"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("macro F1"), std::string::npos) << r.output;  // the readable table
@@ -73,17 +77,18 @@ TEST(FinetuneCli, ReportFromPretrainedEncoderAgreesWithEval) {
   EXPECT_EQ(report["split_policy"]["split_by"].as_string(), "flow");
   EXPECT_TRUE(report["split_policy"]["dedup_across_splits"].as_bool());
   // eval of the selected model on the same split gives the same confusion matrix.
-  r = run_command(trafficfm_binary() + " eval --from " + out + " --corpus " + fixture().corpus + " --split test --report " +
-                  out + "/eval.json");
+  r = run_command(trafficfm_binary() + " eval --from " + out + " --corpus " + fixture().corpus +
+                  " --split test --report " + out + "/eval.json");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(read_json(out + "/eval.json")["confusion"].dump(), report["confusion"].dump());
 }
 
 TEST(FinetuneCli, LabeledChoiceIsStratifiedSeededAndWrittenDown) {
-  const std::string a = fixture().dir + "/shots-a", b = fixture().dir + "/shots-b", c = fixture().dir + "/shots-c";
+  const std::string a = fixture().dir + "/shots-a", b = fixture().dir + "/shots-b",
+                    c = fixture().dir + "/shots-c";
   for (const auto& [out, seed] : {std::pair{a, 1}, std::pair{b, 1}, std::pair{c, 2}}) {
-    const auto r = run_command(finetune(out, "--from-scratch --shots 5 --train.steps 2 --seed " +
-                                                 std::to_string(seed)));
+    const auto r =
+        run_command(finetune(out, "--from-scratch --shots 5 --train.steps 2 --seed " + std::to_string(seed)));
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
   const auto plan_a = read_json(a + "/labeled_subset.json");
@@ -100,9 +105,11 @@ TEST(FinetuneCli, LabeledChoiceIsStratifiedSeededAndWrittenDown) {
 
 TEST(FinetuneCli, TwoDataParallelRanksReportTheSingleRankNumbers) {
   const std::string one = fixture().dir + "/dp1", two = fixture().dir + "/dp2";
-  auto r = run_command(finetune(one, "--from " + fixture().pretrained + " --train.batch-size 16 --finetune.epochs 3"));
+  auto r = run_command(
+      finetune(one, "--from " + fixture().pretrained + " --train.batch-size 16 --finetune.epochs 3"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run_command(Fixture::mpirun(2) + finetune(two, "--from " + fixture().pretrained + " --train.batch-size 8 --finetune.epochs 3"));
+  r = run_command(Fixture::mpirun(2) + finetune(two, "--from " + fixture().pretrained +
+                                                         " --train.batch-size 8 --finetune.epochs 3"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // Same global batch (16 = 2 x 8): the val curve and the report agree up to float rounding
   // (sums in another order); a near-tie in model selection could pick another step, so the
@@ -113,7 +120,9 @@ TEST(FinetuneCli, TwoDataParallelRanksReportTheSingleRankNumbers) {
   while (std::getline(in1, l1) && std::getline(in2, l2)) {
     const auto a = core::JsonValue::parse(l1), b = core::JsonValue::parse(l2);
     EXPECT_EQ(a["step"].as_int(), b["step"].as_int());
-    EXPECT_NEAR(a["val_loss"].as_number(), b["val_loss"].as_number(), 2e-3 * a["val_loss"].as_number()) << l1 << "\n" << l2;
+    EXPECT_NEAR(a["val_loss"].as_number(), b["val_loss"].as_number(), 2e-3 * a["val_loss"].as_number())
+        << l1 << "\n"
+        << l2;
     ++lines;
   }
   EXPECT_EQ(lines, 3);
@@ -125,7 +134,8 @@ TEST(FinetuneCli, ResumedRunSelectsTheSameModelAsAnUninterruptedOne) {
   // Evaluations at 3, 6, 9, 12; the resumed run restarts from the step-6 checkpoint, so the
   // best model so far (and its score) must come back from that checkpoint, not from memory.
   const std::string straight = fixture().dir + "/ft-straight", split = fixture().dir + "/ft-split";
-  const std::string common = "--from " + fixture().pretrained + " --seed 3 --train.steps 12 --train.eval-every 3";
+  const std::string common =
+      "--from " + fixture().pretrained + " --seed 3 --train.steps 12 --train.eval-every 3";
   auto r = run_command(finetune(straight, common));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = run_command(finetune(split, common + " --train.ckpt-every 6"));
@@ -146,8 +156,9 @@ TEST(FinetuneCli, WithoutATestSplitTheReportIsLabelledAsTheSelectionSplit) {
   // The fixture's captures prepared again without a test split: val both selects the model
   // and is reported on, which the report must say instead of passing it off as a test score.
   const std::string corpus = fixture().dir + "/no-test";
-  auto r = run_command(trafficfm_binary() + " prep --input " + fixture().dir + "/captures --labels " + fixture().dir +
-                       "/captures/labels.csv --out " + corpus + " --encoder mmae --split.test 0 --log.level warn");
+  auto r = run_command(trafficfm_binary() + " prep --input " + fixture().dir + "/captures --labels " +
+                       fixture().dir + "/captures/labels.csv --out " + corpus +
+                       " --encoder mmae --split.test 0 --log.level warn");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string out = fixture().dir + "/ft-no-test";
   r = run_command(trafficfm_binary() + " finetune --config " + fixture().config + " --corpus " + corpus +

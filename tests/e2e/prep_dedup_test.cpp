@@ -35,7 +35,8 @@ void write_scan_capture(const std::string& path) {
   };
   const std::string probe = "PROBE v1: are you there? ..............";
   for (int i = 0; i < 300; ++i) {
-    const Host source{{2, 0, 0, 0, 1, static_cast<std::uint8_t>(i)}, 0x0a000000u + 256u * (i / 200) + 1u + i % 200};
+    const Host source{{2, 0, 0, 0, 1, static_cast<std::uint8_t>(i)},
+                      0x0a000000u + 256u * (i / 200) + 1u + i % 200};
     dump(build_udp_frame(source, target, 4242, static_cast<std::uint16_t>(30000 + i), 161,
                          reinterpret_cast<const std::uint8_t*>(probe.data()), probe.size()),
          i);
@@ -43,8 +44,8 @@ void write_scan_capture(const std::string& path) {
   for (int i = 0; i < 40; ++i) {
     const Host source{{2, 0, 0, 0, 2, static_cast<std::uint8_t>(i)}, 0x0b000001u + i};
     const std::string payload = "distinct payload number " + std::to_string(i * 7919);
-    dump(build_udp_frame(source, target, static_cast<std::uint16_t>(i), static_cast<std::uint16_t>(40000 + i), 9999,
-                         reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()),
+    dump(build_udp_frame(source, target, static_cast<std::uint16_t>(i), static_cast<std::uint16_t>(40000 + i),
+                         9999, reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()),
          300 + i);
   }
   pcap_dump_close(out);
@@ -100,7 +101,8 @@ TEST(PrepDedup, FlowsThatDifferOnlyInAddressesAndPortsLandInOneSplit) {
 
   const Manifest m = prep(capture, dir + "/on", true);
   const auto contents = splits_by_content(dir + "/on");
-  for (const auto& [content, splits] : contents) EXPECT_EQ(splits.size(), 1u) << "a sample in " << splits.size() << " splits";
+  for (const auto& [content, splits] : contents)
+    EXPECT_EQ(splits.size(), 1u) << "a sample in " << splits.size() << " splits";
   // 41 distinct contents (the probe and 40 others) survive; the copies of the probe that fell
   // into another split than its first are counted.
   EXPECT_EQ(contents.size(), 41u);
@@ -110,7 +112,8 @@ TEST(PrepDedup, FlowsThatDifferOnlyInAddressesAndPortsLandInOneSplit) {
             std::string::npos)
       << summary;
   EXPECT_GT(340 - kept, 50u);  // most probes' 5-tuples hash to the other splits (40% of them)
-  EXPECT_NE(m.encoder_settings_json.find("\"dedup_across_splits\": true"), std::string::npos) << m.encoder_settings_json;
+  EXPECT_NE(m.encoder_settings_json.find("\"dedup_across_splits\": true"), std::string::npos)
+      << m.encoder_settings_json;
   remove_tree(dir);
 }
 

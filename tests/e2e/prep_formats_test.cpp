@@ -17,12 +17,16 @@ class PrepFormats : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = make_temp_dir("prep-formats");
-    ASSERT_EQ(run_command(trafficfm_binary() + " synth --flows 120 --hosts 15 --seed 8 --flows-per-file 40 --out " + dir_ +
-                          "/cap --log.level warn").exit_code, 0);
+    ASSERT_EQ(
+        run_command(trafficfm_binary() + " synth --flows 120 --hosts 15 --seed 8 --flows-per-file 40 --out " +
+                    dir_ + "/cap --log.level warn")
+            .exit_code,
+        0);
   }
   void TearDown() override { remove_tree(dir_); }
   int prep(const std::string& input, const std::string& out, const std::string& extra = "") {
-    const auto r = run_command(trafficfm_binary() + " prep --input " + input + " --out " + out + " --log.level warn " + extra);
+    const auto r = run_command(trafficfm_binary() + " prep --input " + input + " --out " + out +
+                               " --log.level warn " + extra);
     EXPECT_EQ(r.exit_code, 0) << r.output;
     return r.exit_code;
   }
@@ -57,8 +61,8 @@ TEST_F(PrepFormats, PcapngAndNanosecondPcapGiveTheSameSamples) {
 }
 
 TEST_F(PrepFormats, LabelFromDirectoryName) {
-  run_command("mkdir -p " + dir_ + "/by/alpha " + dir_ + "/by/beta && cp " + dir_ + "/cap/synth-00000.pcap " + dir_ +
-              "/by/alpha/ && cp " + dir_ + "/cap/synth-00001.pcap " + dir_ + "/by/beta/");
+  run_command("mkdir -p " + dir_ + "/by/alpha " + dir_ + "/by/beta && cp " + dir_ + "/cap/synth-00000.pcap " +
+              dir_ + "/by/alpha/ && cp " + dir_ + "/cap/synth-00001.pcap " + dir_ + "/by/beta/");
   prep(dir_ + "/by", dir_ + "/c-dir", "--label-from dirname");
   const auto m = read_manifest(dir_ + "/c-dir");
   EXPECT_EQ(m.label_names, (std::vector<std::string>{"alpha", "beta"}));
@@ -77,7 +81,8 @@ TEST_F(PrepFormats, SplitByFileKeepsEachCaptureInOneSplit) {
 
 TEST_F(PrepFormats, NetflowV2CsvFlowLogs) {
   std::ofstream csv(dir_ + "/nf.csv");
-  csv << "IPV4_SRC_ADDR,L4_SRC_PORT,IPV4_DST_ADDR,L4_DST_PORT,PROTOCOL,L7_PROTO,IN_BYTES,IN_PKTS,OUT_BYTES,OUT_PKTS,"
+  csv << "IPV4_SRC_ADDR,L4_SRC_PORT,IPV4_DST_ADDR,L4_DST_PORT,PROTOCOL,L7_PROTO,IN_BYTES,IN_PKTS,OUT_BYTES,"
+         "OUT_PKTS,"
          "TCP_FLAGS,FLOW_DURATION_MILLISECONDS,MIN_IP_PKT_LEN,MAX_IP_PKT_LEN,Label,Attack\n"
          "10.0.0.1,40000,10.0.0.2,80,6,7.0,500,5,9000,8,27,1500,40,1500,0,Benign\n"
          "10.0.0.3,40001,10.0.0.2,22,6,92.0,300,3,200,2,2,10,40,60,1,Brute Force\n"
@@ -86,7 +91,8 @@ TEST_F(PrepFormats, NetflowV2CsvFlowLogs) {
   csv.close();
   const std::string out = dir_ + "/c-nf";
   const auto r = run_command(trafficfm_binary() + " prep --input " + dir_ + "/nf.csv --out " + out +
-                             " --encoder flows --split.val 0 --split.test 0 --log.level warn", false);
+                                 " --encoder flows --split.val 0 --split.test 0 --log.level warn",
+                             false);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto m = read_manifest(out);
   EXPECT_EQ(m.label_names, (std::vector<std::string>{"Benign", "Brute Force"}));

@@ -1,5 +1,7 @@
 // `trafficfm prep` and `inspect` end to end: real captures from ../shared/data (skipped with a
 // message when absent), the YaTC peer, Python's h5py, and parallel prep against single-rank.
+#include "datasets/prep/prep.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -11,7 +13,6 @@
 #include "datasets/corpus/manifest.h"
 #include "datasets/corpus/shard_file.h"
 #include "datasets/encoders/subword_tokenizer.h"
-#include "datasets/prep/prep.h"
 #include "tests/support/test_paths.h"
 
 namespace trafficfm::testing {
@@ -42,7 +43,8 @@ TEST(PrepNdpi, NinetyPercentOfLabeledFlowsFoundWithTheirLabels) {
 
   // Rate per link type, and the captures below 50%.
   std::map<std::string, int> link_of;
-  for (const auto& f : files) link_of[std::filesystem::path(f).filename().string()] = CaptureReader(f).link_type();
+  for (const auto& f : files)
+    link_of[std::filesystem::path(f).filename().string()] = CaptureReader(f).link_type();
   std::map<int, std::pair<std::uint64_t, std::uint64_t>> per_link;
   std::uint64_t rows = 0, matched = 0;
   for (const auto& [file, m] : labels.match_report()) {
@@ -52,14 +54,16 @@ TEST(PrepNdpi, NinetyPercentOfLabeledFlowsFoundWithTheirLabels) {
     rows += m.rows;
     matched += m.matched;
     if (m.rows && m.matched * 2 < m.rows) {
-      std::printf("below 50%%: %s %llu/%llu\n", file.c_str(), (unsigned long long)m.matched, (unsigned long long)m.rows);
+      std::printf("below 50%%: %s %llu/%llu\n", file.c_str(), (unsigned long long)m.matched,
+                  (unsigned long long)m.rows);
     }
   }
   for (const auto& [link, rm] : per_link) {
-    std::printf("link type %3d: %6llu of %6llu TCP/UDP flows found (%.1f%%)\n", link, (unsigned long long)rm.second,
-                (unsigned long long)rm.first, 100.0 * rm.second / rm.first);
+    std::printf("link type %3d: %6llu of %6llu TCP/UDP flows found (%.1f%%)\n", link,
+                (unsigned long long)rm.second, (unsigned long long)rm.first, 100.0 * rm.second / rm.first);
   }
-  std::printf("all: %llu of %llu (%.2f%%)\n", (unsigned long long)matched, (unsigned long long)rows, 100.0 * matched / rows);
+  std::printf("all: %llu of %llu (%.2f%%)\n", (unsigned long long)matched, (unsigned long long)rows,
+              100.0 * matched / rows);
   EXPECT_GE(static_cast<double>(matched) / rows, 0.90);
   EXPECT_GT(rows, 8000u);
 
@@ -82,7 +86,8 @@ TEST(PrepCli, AllSharedCapturesIngestWithoutCrash) {
   if (data.empty()) GTEST_SKIP() << "../shared/data not present: skipped";
   const std::string dir = make_temp_dir("prep-all");
   const auto r = run_command(trafficfm_binary() + " prep --input " + data + "/ndpi/pcap " + data +
-                             "/pretrain --out " + dir + "/corpus --encoder mmae --log.level error", false);
+                                 "/pretrain --out " + dir + "/corpus --encoder mmae --log.level error",
+                             false);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::printf("%s", r.output.c_str());
   const auto m = read_manifest(dir + "/corpus");
@@ -94,8 +99,11 @@ class PrepSynth : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = make_temp_dir("prep-synth");
-    ASSERT_EQ(run_command(trafficfm_binary() + " synth --flows 400 --hosts 25 --seed 21 --flows-per-file 150 --out " +
-                          dir_ + "/cap --log.level warn").exit_code, 0);
+    ASSERT_EQ(run_command(trafficfm_binary() +
+                          " synth --flows 400 --hosts 25 --seed 21 --flows-per-file 150 --out " + dir_ +
+                          "/cap --log.level warn")
+                  .exit_code,
+              0);
   }
   static void TearDownTestSuite() { remove_tree(dir_); }
   static std::string prep(const std::string& name, const std::string& extra) {
@@ -110,12 +118,14 @@ class PrepSynth : public ::testing::Test {
 std::string PrepSynth::dir_;
 
 TEST_F(PrepSynth, MmaeBytesEqualYatcExtractionOfEveryFlow) {
-  if (!python_has("scapy.all, h5py")) GTEST_SKIP() << "/usr/bin/python3 lacks scapy or h5py (setup --test-tools)";
+  if (!python_has("scapy.all, h5py"))
+    GTEST_SKIP() << "/usr/bin/python3 lacks scapy or h5py (setup --test-tools)";
   const std::string corpus = prep("yatc", "--anonymize off");
-  const auto r = run_command("/usr/bin/python3 " + source_dir() +
-                             "/bench/yatc_mfr.py compare " + dir_ + "/cap " + corpus);
+  const auto r = run_command("/usr/bin/python3 " + source_dir() + "/bench/yatc_mfr.py compare " + dir_ +
+                             "/cap " + corpus);
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("compared 400 flows with YaTC extraction: 0 mismatched"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("compared 400 flows with YaTC extraction: 0 mismatched"), std::string::npos)
+      << r.output;
 }
 
 TEST_F(PrepSynth, PythonReadsTheCorpusWithH5py) {
@@ -142,7 +152,8 @@ TEST_F(PrepSynth, InspectSummarizesAndDecodesEachEncoding) {
   const std::string mmae = prep("inspect-mmae", "");
   auto r = run_command(trafficfm_binary() + " inspect " + mmae + " --sample 0", false);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  for (const char* s : {"encoder mmae", "samples: train", "packet 0:", "header:", "statistics:", "duration_s"}) {
+  for (const char* s :
+       {"encoder mmae", "samples: train", "packet 0:", "header:", "statistics:", "duration_s"}) {
     EXPECT_NE(r.output.find(s), std::string::npos) << s << "\n" << r.output;
   }
   const std::string lens = prep("inspect-lens", "--encoder lens --lens.max-tokens 128");
@@ -164,9 +175,11 @@ TEST_F(PrepSynth, InspectSummarizesAndDecodesEachEncoding) {
 }
 
 TEST_F(PrepSynth, LensWithATrainedSentencePieceTokenizer) {
-  const std::string corpus = prep("spm", "--encoder lens --lens.tokenizer spm --lens.spm-vocab 1500 --lens.max-tokens 256");
+  const std::string corpus =
+      prep("spm", "--encoder lens --lens.tokenizer spm --lens.spm-vocab 1500 --lens.max-tokens 256");
   const auto m = read_manifest(corpus);
-  EXPECT_NE(m.encoder_settings_json.find("\"tokenizer\": \"spm\""), std::string::npos) << m.encoder_settings_json;
+  EXPECT_NE(m.encoder_settings_json.find("\"tokenizer\": \"spm\""), std::string::npos)
+      << m.encoder_settings_json;
   const auto tokenizer = load_spm_tokenizer(corpus + "/tokenizer.model");
   const SubwordTokenizer& spm = *tokenizer;
   EXPECT_GT(spm.vocab_size(), 1000);
@@ -193,7 +206,8 @@ TEST_F(PrepSynth, LensWithATrainedSentencePieceTokenizer) {
 }
 
 // (flow hash, split, label) -> the sample's bytes, over a whole corpus.
-std::map<std::tuple<std::uint64_t, std::string, int>, std::vector<std::uint8_t>> corpus_rows(const std::string& dir) {
+std::map<std::tuple<std::uint64_t, std::string, int>, std::vector<std::uint8_t>> corpus_rows(
+    const std::string& dir) {
   const auto m = read_manifest(dir);
   std::map<std::tuple<std::uint64_t, std::string, int>, std::vector<std::uint8_t>> rows;
   for (const auto& s : m.shards) {
@@ -205,7 +219,8 @@ std::map<std::tuple<std::uint64_t, std::string, int>, std::vector<std::uint8_t>>
     reader.read(5, 0, s.samples, labels.data());
     reader.read(6, 0, s.samples, hashes.data());
     for (std::uint64_t i = 0; i < s.samples; ++i) {
-      rows[{hashes[i], s.split, labels[i]}] = std::vector<std::uint8_t>(bytes.begin() + i * 1600, bytes.begin() + (i + 1) * 1600);
+      rows[{hashes[i], s.split, labels[i]}] =
+          std::vector<std::uint8_t>(bytes.begin() + i * 1600, bytes.begin() + (i + 1) * 1600);
     }
   }
   return rows;
@@ -218,9 +233,9 @@ TEST_F(PrepSynth, ParallelPrepOnTwoAndThreeRanksEqualsSingleRank) {
   for (int ranks : {2, 3}) {
     const std::string out = dir_ + "/ranks" + std::to_string(ranks);
     const auto r = run_command("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpiexec -n " +
-                               std::to_string(ranks) + " --oversubscribe " + trafficfm_binary() + " prep --input " +
-                               dir_ + "/cap --labels " + dir_ + "/cap/labels.csv --out " + out +
-                               " --shard.mb 0.1 --log.level warn");
+                               std::to_string(ranks) + " --oversubscribe " + trafficfm_binary() +
+                               " prep --input " + dir_ + "/cap --labels " + dir_ + "/cap/labels.csv --out " +
+                               out + " --shard.mb 0.1 --log.level warn");
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_EQ(corpus_rows(out), expected) << ranks << " ranks";
     std::set<std::string> files;
@@ -235,7 +250,8 @@ TEST(PrepFlowLogs, ZeekConnLogsBecomeLabeledFlowRecords) {
   if (data.empty()) GTEST_SKIP() << "../shared/data not present: skipped";
   const std::string dir = make_temp_dir("prep-zeek");
   const auto r = run_command(trafficfm_binary() + " prep --input " + data + "/flows --out " + dir +
-                             "/corpus --encoder flows --log.level warn", false);
+                                 "/corpus --encoder flows --log.level warn",
+                             false);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto m = read_manifest(dir + "/corpus");
   EXPECT_EQ(m.samples("train") + m.samples("val") + m.samples("test"), 25790u);

@@ -26,9 +26,10 @@ struct Fixture {
     dir = make_temp_dir("pretrain_cli");
     corpus = make_synth_corpus(dir, {300, 4});
     config = dir + "/micro.ini";
-    std::ofstream(config) << "model = mmae\n[mmae]\ndim = 32\ndepth = 2\nheads = 2\ndecoder-dim = 16\n"
-                             "decoder-depth = 1\ndecoder-heads = 2\nrank-pairs = 50\nhard-mask-start = 0.3\n"
-                             "[train]\nbatch-size = 8\nlr = 2e-3\nlog-every = 1\neval-batches = 2\nthreads = 1\n";
+    std::ofstream(config)
+        << "model = mmae\n[mmae]\ndim = 32\ndepth = 2\nheads = 2\ndecoder-dim = 16\n"
+           "decoder-depth = 1\ndecoder-heads = 2\nrank-pairs = 50\nhard-mask-start = 0.3\n"
+           "[train]\nbatch-size = 8\nlr = 2e-3\nlog-every = 1\neval-batches = 2\nthreads = 1\n";
   }
 };
 Fixture& fixture() {
@@ -37,12 +38,13 @@ Fixture& fixture() {
 }
 
 std::string mpirun(int ranks) {
-  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np " + std::to_string(ranks) + " ";
+  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np " +
+         std::to_string(ranks) + " ";
 }
 
 std::string pretrain(const std::string& run, const std::string& extra) {
-  return trafficfm_binary() + " pretrain --config " + fixture().config + " --corpus " + fixture().corpus + " --out " + run +
-         " " + extra;
+  return trafficfm_binary() + " pretrain --config " + fixture().config + " --corpus " + fixture().corpus +
+         " --out " + run + " " + extra;
 }
 
 // Each metrics line up to its timing fields (those differ between runs).
@@ -70,12 +72,14 @@ void expect_resume_identical(int ranks) {
   const std::string launcher = ranks > 1 ? mpirun(ranks) : "";
   auto r = run_command(launcher + pretrain(base + "-straight", "--train.steps 12 --train.eval-every 4"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run_command(launcher + pretrain(base + "-split", "--train.steps 12 --train.eval-every 4 --train.ckpt-every 6"));
+  r = run_command(launcher +
+                  pretrain(base + "-split", "--train.steps 12 --train.eval-every 4 --train.ckpt-every 6"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // As if the run had died after step 11: only the step-6 checkpoint is left, metrics.jsonl
   // has lines up to step 12 (the resumed run must drop steps 7-12 and redo them).
   remove_tree(base + "-split/checkpoints/step-00000012");
-  r = run_command(launcher + pretrain(base + "-split", "--train.steps 12 --train.eval-every 4 --resume auto"));
+  r = run_command(launcher +
+                  pretrain(base + "-split", "--train.steps 12 --train.eval-every 4 --resume auto"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("continuing from"), std::string::npos) << r.output;
   const auto a = metric_prefixes(base + "-straight"), b = metric_prefixes(base + "-split");
@@ -91,15 +95,31 @@ void expect_resume_identical(int ranks) {
 TEST(PretrainCli, ResumeIsBitwiseIdenticalOnOneRank) { expect_resume_identical(1); }
 TEST(PretrainCli, ResumeIsBitwiseIdenticalOnTwoRanks) { expect_resume_identical(2); }
 
+// --train.lr is the rate at a global batch of --train.lr-batch; the run's peak follows its own
+// global batch (dp x batch-size x accumulation), so changing dp keeps the rule.
+TEST(PretrainCli, LearningRateScalesWithTheGlobalBatchWhenLrBatchIsSet) {
+  for (int ranks : {1, 2}) {
+    const std::string run = fixture().dir + "/lr-batch" + std::to_string(ranks);
+    const auto r =
+        run_command((ranks > 1 ? mpirun(ranks) : std::string()) +
+                    pretrain(run,
+                             "--train.steps 1 --train.warmup 0 --train.decay constant --train.lr 1e-3 "
+                             "--train.lr-batch 8 --train.batch-size 8"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const auto line = core::JsonValue::parse(read_text_file(run + "/metrics.jsonl"));
+    EXPECT_DOUBLE_EQ(line["lr"].as_number(), 1e-3 * ranks) << "dp " << ranks;
+  }
+}
+
 TEST(PretrainCli, SigtermToOneRankStopsBothAtOneStepWithACheckpoint) {
   const std::string run = fixture().dir + "/sigterm";
   // Start 2 ranks, wait for 3 logged steps, SIGTERM the first rank process only.
-  const std::string script =
-      mpirun(2) + pretrain(run, "--train.steps 100000") + " > " + run + ".out 2>&1 & launcher=$!\n" +
-      "for i in $(seq 600); do [ \"$(wc -l < " + run + "/metrics.jsonl 2>/dev/null || echo 0)\" -ge 3 ] && break; sleep 0.1; done\n"
-      "rank=$(pgrep -P $launcher | head -1)\n"
-      "kill -TERM $rank\n"
-      "wait $launcher; echo \"exit=$?\"\n";
+  const std::string script = mpirun(2) + pretrain(run, "--train.steps 100000") + " > " + run +
+                             ".out 2>&1 & launcher=$!\n" + "for i in $(seq 600); do [ \"$(wc -l < " + run +
+                             "/metrics.jsonl 2>/dev/null || echo 0)\" -ge 3 ] && break; sleep 0.1; done\n"
+                             "rank=$(pgrep -P $launcher | head -1)\n"
+                             "kill -TERM $rank\n"
+                             "wait $launcher; echo \"exit=$?\"\n";
   std::ofstream(run + ".sh") << script;
   const auto r = run_command("bash " + run + ".sh");
   EXPECT_NE(r.output.find("exit=" + std::to_string(core::kExitRequeue)), std::string::npos) << r.output;
@@ -129,7 +149,8 @@ TEST(PretrainCli, RankKilledWhileCheckpointingLeavesThePreviousOneToResume) {
   r = run_command(mpirun(2) + pretrain(run, "--train.steps 12 --train.ckpt-every 4 --resume auto"));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("step-00000008: no COMMIT marker"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("continuing from " + run + "/checkpoints/step-00000004"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("continuing from " + run + "/checkpoints/step-00000004"), std::string::npos)
+      << r.output;
 }
 
 TEST(PretrainCli, ExportedModelOpensInPythonWithEveryParameter) {
@@ -141,7 +162,8 @@ TEST(PretrainCli, ExportedModelOpensInPythonWithEveryParameter) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto py = run_command("/usr/bin/python3 -c \"import torch\nd = torch.load('" + run +
                               "/model.pt')\nfor k, v in d.items(): print(k, *v.shape)\"");
-  if (py.output.find("No module named 'torch'") != std::string::npos) GTEST_SKIP() << "python3-torch not installed";
+  if (py.output.find("No module named 'torch'") != std::string::npos)
+    GTEST_SKIP() << "python3-torch not installed";
   ASSERT_EQ(py.exit_code, 0) << py.output;
   models::MmaeConfig config;
   config.dim = 32;

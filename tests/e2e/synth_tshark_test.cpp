@@ -54,7 +54,8 @@ class SynthTshark : public ::testing::Test {
     if (!dir_.empty()) remove_tree(dir_);
   }
   void SetUp() override {
-    if (!program_available("tshark")) GTEST_SKIP() << "tshark not installed (scripts/setup.sh --test-tools installs it)";
+    if (!program_available("tshark"))
+      GTEST_SKIP() << "tshark not installed (scripts/setup.sh --test-tools installs it)";
   }
   // tshark -T fields output, one vector per packet.
   static std::vector<std::vector<std::string>> fields(const std::string& filter, const std::string& names) {
@@ -84,7 +85,8 @@ TEST_F(SynthTshark, TlsClientHellosCarryTheSni) {
   const auto expected = expected_names("tls");
   ASSERT_GT(expected.size(), 20u);
   std::map<std::string, std::string> seen;
-  for (const auto& f : fields("tls.handshake.type == 1", "ip.src tcp.srcport tls.handshake.extensions_server_name")) {
+  for (const auto& f :
+       fields("tls.handshake.type == 1", "ip.src tcp.srcport tls.handshake.extensions_server_name")) {
     ASSERT_EQ(f.size(), 3u);
     seen[f[0] + ":" + f[1]] = f[2];
   }
@@ -99,7 +101,8 @@ TEST_F(SynthTshark, DnsQueriesCarryTheNames) {
   const auto expected = expected_names("dns");
   ASSERT_GT(expected.size(), 20u);
   std::map<std::string, std::string> seen;
-  for (const auto& f : fields("dns.flags.response == 0", "ip.src udp.srcport dns.qry.name")) seen[f[0] + ":" + f[1]] = f[2];
+  for (const auto& f : fields("dns.flags.response == 0", "ip.src udp.srcport dns.qry.name"))
+    seen[f[0] + ":" + f[1]] = f[2];
   EXPECT_EQ(seen, expected);
   EXPECT_EQ(fields("dns.flags.response == 1", "dns.qry.name").size(), expected.size());
 }
@@ -136,7 +139,7 @@ TEST_F(SynthTshark, SshBannersAndKeyExchange) {
     banners[client] += 1;
   }
   EXPECT_EQ(banners.size(), flows.size());
-  for (const auto& [flow, count] : banners) EXPECT_EQ(count, 2) << flow;  // client and server
+  for (const auto& [flow, count] : banners) EXPECT_EQ(count, 2) << flow;               // client and server
   EXPECT_EQ(fields("ssh.message_code == 20", "tcp.stream").size(), 2 * flows.size());  // KEXINIT
   EXPECT_EQ(fields("ssh.message_code == 31", "tcp.stream").size(), flows.size());      // ECDH reply
 }

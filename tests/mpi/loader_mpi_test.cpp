@@ -49,8 +49,8 @@ TEST(LoaderMpi, SharesGatherToTheSingleRankBatches) {
     int total = 0;
     for (int r = 0; r < size; ++r) offsets[r] = total, total += counts[r];
     std::vector<std::uint64_t> gathered(total);
-    MPI_Allgatherv(ids.data(), count, MPI_UINT64_T, gathered.data(), counts.data(), offsets.data(), MPI_UINT64_T,
-                   MPI_COMM_WORLD);
+    MPI_Allgatherv(ids.data(), count, MPI_UINT64_T, gathered.data(), counts.data(), offsets.data(),
+                   MPI_UINT64_T, MPI_COMM_WORLD);
     EXPECT_EQ(gathered, reference.next().sample_index) << "step " << step;
     for (auto id : gathered) EXPECT_TRUE(epoch.insert(id).second);
   }

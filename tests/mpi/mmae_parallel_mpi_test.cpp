@@ -122,7 +122,8 @@ TEST(MmaeParallel, DataParallelFollowsTheSingleRankCurve) {
   // Without FlowMix every sample's computation is independent of its batch neighbours.
   expect_close(train(grid, micro(false), shared().dir + "/dp2"), reference(micro(false), "ref_plain"), 1e-4);
   // With FlowMix a flow's partner is chosen within its rank's half batch.
-  expect_close(train(grid, micro(true), shared().dir + "/dp2_flowmix"), reference(micro(true), "ref_flowmix2"), 0.05);
+  expect_close(train(grid, micro(true), shared().dir + "/dp2_flowmix"),
+               reference(micro(true), "ref_flowmix2"), 0.05);
 }
 
 torch::Tensor forward_on_fixed_batch(MmaeTask& task) {

@@ -29,8 +29,10 @@ struct TinyLm : torch::nn::Module {
   explicit TinyLm(Communicator& tp_) : tp(tp_) {
     torch::manual_seed(11);  // the same draws on every rank and for the unsplit model
     embed = register_module("embed", std::make_shared<VocabParallelEmbedding>(kVocab, kDim, tp));
-    block1 = register_module("block1", std::make_shared<ParallelTransformerBlock>(kDim, kHeads, 2 * kDim, tp));
-    block2 = register_module("block2", std::make_shared<ParallelTransformerBlock>(kDim, kHeads, 2 * kDim, tp));
+    block1 =
+        register_module("block1", std::make_shared<ParallelTransformerBlock>(kDim, kHeads, 2 * kDim, tp));
+    block2 =
+        register_module("block2", std::make_shared<ParallelTransformerBlock>(kDim, kHeads, 2 * kDim, tp));
     norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({kDim})));
     head = register_module("head", std::make_shared<ColumnParallelLinear>(kDim, kVocab, tp, false, false));
   }
@@ -58,8 +60,10 @@ std::vector<double> reference_curve(Communicator& alone) {
   std::vector<torch::Tensor> decay, no_decay;
   for (auto& p : model.parameters()) (decays(p) ? decay : no_decay).push_back(p);
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(kLr).weight_decay(0.01)));
-  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(kLr).weight_decay(0.0)));
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
+                                 torch::optim::AdamWOptions(kLr).weight_decay(0.01)));
+  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
+                                    torch::optim::AdamWOptions(kLr).weight_decay(0.0)));
   torch::optim::AdamW optimizer(groups, torch::optim::AdamWOptions(kLr));
   std::vector<double> curve;
   for (int s = 0; s < kSteps; ++s) {
@@ -86,8 +90,10 @@ std::vector<double> parallel_curve(ProcessGrid& grid, Mode mode) {
   std::vector<torch::Tensor> decay, no_decay;
   for (auto& p : model.parameters()) (decays(p) ? decay : no_decay).push_back(p);
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(kLr).weight_decay(0.01)));
-  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(kLr).weight_decay(0.0)));
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
+                                 torch::optim::AdamWOptions(kLr).weight_decay(0.01)));
+  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
+                                    torch::optim::AdamWOptions(kLr).weight_decay(0.0)));
   torch::optim::AdamW adamw(groups, torch::optim::AdamWOptions(kLr));
   const auto tp_params = tensor_parallel_parameters(model);
   std::vector<bool> decay_mask;

@@ -187,7 +187,8 @@ TEST(Reducer, ATiedWeightIsOneParameterWithTheGradientOfBothUses) {
   const int share = n / c.size();
   for (int step = 0; step < 2; ++step) {
     m.zero_grad();
-    torch::mse_loss(m.forward(x.narrow(0, c.rank() * share, share)), y.narrow(0, c.rank() * share, share)).backward();
+    torch::mse_loss(m.forward(x.narrow(0, c.rank() * share, share)), y.narrow(0, c.rank() * share, share))
+        .backward();
     reducer.finish();
     EXPECT_TRUE(torch::allclose(m.w.grad(), reference.w.grad(), 1e-5, 1e-7))
         << "step " << step << " max diff " << (m.w.grad() - reference.w.grad()).abs().max().item<float>();

@@ -21,8 +21,8 @@ Setup& setup() {
 
 void expect_close(const torch::Tensor& got, const torch::Tensor& want, const std::string& what) {
   ASSERT_EQ(got.sizes(), want.sizes()) << what;
-  EXPECT_TRUE(torch::allclose(got, want, 1e-5, 1e-5)) << what << ": max diff "
-                                                      << (got - want).abs().max().item<double>();
+  EXPECT_TRUE(torch::allclose(got, want, 1e-5, 1e-5))
+      << what << ": max diff " << (got - want).abs().max().item<double>();
 }
 
 // A split parameter's gradient equals the full one's slice along the dimension that differs.

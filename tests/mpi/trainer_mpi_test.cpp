@@ -18,6 +18,15 @@ namespace trafficfm::core {
 namespace {
 
 // Byte classifier over the mmae encoding: the smallest Task that trains on a real corpus.
+// A batch's flow bytes [rows, 1600] (uint8) and labels [rows] (int32), viewed in place.
+std::pair<torch::Tensor, torch::Tensor> bytes_and_labels(const datasets::Batch& batch) {
+  const auto n = static_cast<std::int64_t>(batch.rows);
+  return {
+      torch::from_blob(const_cast<std::uint8_t*>(batch.column<std::uint8_t>("bytes")), {n, 1600},
+                       torch::kUInt8),
+      torch::from_blob(const_cast<std::int32_t*>(batch.column<std::int32_t>("label")), {n}, torch::kInt32)};
+}
+
 // With `batch_norm`, a BatchNorm whose running statistics (buffers, updated from each rank's own
 // batch) decide the val loss.
 class ByteClassifier : public Task {
@@ -33,8 +42,7 @@ class ByteClassifier : public Task {
   torch::nn::Module& model() override { return *net_; }
   std::map<std::string, torch::Tensor> losses(const datasets::Batch& batch) override {
     const auto n = static_cast<std::int64_t>(batch.rows);
-    auto bytes = torch::from_blob(const_cast<std::uint8_t*>(batch.column<std::uint8_t>("bytes")), {n, 1600}, torch::kUInt8);
-    auto labels = torch::from_blob(const_cast<std::int32_t*>(batch.column<std::int32_t>("label")), {n}, torch::kInt32);
+    const auto [bytes, labels] = bytes_and_labels(batch);
     // BatchNorm takes no batch statistics from one row (an epoch's last share): running ones then.
     const bool one_row = net_->is_training() && n < 2;
     if (one_row) net_->eval();
@@ -87,7 +95,8 @@ TrainResult train(const std::string& out, std::uint64_t steps, bool resume, std:
   o.out_dir = out;
   o.steps = steps;
   o.log_every = 1;
-  o.schedule = run_samples > 0 ? LrSchedule{3e-3, 20, run_samples, 0.1, "cosine"} : LrSchedule{3e-3, 5, 40, 0.1, "cosine"};
+  o.schedule = run_samples > 0 ? LrSchedule{3e-3, 20, run_samples, 0.1, "cosine"}
+                               : LrSchedule{3e-3, 5, 40, 0.1, "cosine"};
   o.samples = run_samples;
   o.ckpt_every = ckpt_every;
   o.keep_last = 100;
@@ -145,7 +154,8 @@ TEST(Trainer, ARunDefinedInSamplesKeepsItsLengthAndScheduleWhenTheGlobalBatchCha
   w.comm->barrier();
   if (w.comm->rank() == 0) {
     for (std::uint64_t step = 3; step <= first.steps_done; ++step) {
-      if (std::filesystem::exists(CheckpointStore(out).step_dir(step))) testing::remove_tree(CheckpointStore(out).step_dir(step));
+      if (std::filesystem::exists(CheckpointStore(out).step_dir(step)))
+        testing::remove_tree(CheckpointStore(out).step_dir(step));
     }
   }
   w.comm->barrier();
@@ -179,15 +189,15 @@ class TiedClassifier : public Task {
     net_ = std::make_shared<torch::nn::Module>();
     in_ = net_->register_module("in", torch::nn::Linear(1600, 16));
     square_ = net_->register_module("square", torch::nn::Linear(16, 16));
-    net_->register_module("tied", std::make_shared<torch::nn::Module>())->register_parameter("weight", square_->weight);
+    net_->register_module("tied", std::make_shared<torch::nn::Module>())
+        ->register_parameter("weight", square_->weight);
     out_ = net_->register_module("out", torch::nn::Linear(16, 6));
   }
   torch::nn::Module& model() override { return *net_; }
   std::map<std::string, torch::Tensor> losses(const datasets::Batch& batch) override {
-    const auto n = static_cast<std::int64_t>(batch.rows);
-    auto bytes = torch::from_blob(const_cast<std::uint8_t*>(batch.column<std::uint8_t>("bytes")), {n, 1600}, torch::kUInt8);
-    auto labels = torch::from_blob(const_cast<std::int32_t*>(batch.column<std::int32_t>("label")), {n}, torch::kInt32);
-    auto h = torch::tanh(square_->forward(torch::tanh(square_->forward(in_->forward(bytes.to(torch::kFloat) / 255.0)))));
+    const auto [bytes, labels] = bytes_and_labels(batch);
+    auto h = torch::tanh(
+        square_->forward(torch::tanh(square_->forward(in_->forward(bytes.to(torch::kFloat) / 255.0)))));
     return {{"loss", torch::nn::functional::cross_entropy(out_->forward(h), labels.to(torch::kLong))}};
   }
   torch::Tensor tied() const { return square_->weight; }
@@ -280,7 +290,8 @@ TEST(Trainer, ResumeSkipsACheckpointWithAFlippedByte) {
   train(out, 20, true);  // checkpoints at 10 and 20
   w.comm->barrier();
   if (w.comm->rank() == 0) {
-    std::fstream f(CheckpointStore(out).step_dir(20) + "/rank-0.pt", std::ios::in | std::ios::out | std::ios::binary);
+    std::fstream f(CheckpointStore(out).step_dir(20) + "/rank-0.pt",
+                   std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(200);
     f.put('\x5a');
   }
@@ -296,7 +307,8 @@ TEST(Trainer, AStepWithFewerSamplesThanRanksStaysFinite) {
   const auto dp = static_cast<std::uint64_t>(w.grid->layout().dp);
   const auto result = train(out, 6, false, 16 * dp + 1);
   EXPECT_EQ(result.steps_done, 6u);
-  EXPECT_EQ(result.skipped_steps, 0u) << "a step was skipped: a rank without samples made the loss non-finite";
+  EXPECT_EQ(result.skipped_steps, 0u)
+      << "a step was skipped: a rank without samples made the loss non-finite";
   if (w.comm->rank() == 0) {
     const auto lines = metric_lines(out);
     ASSERT_EQ(lines.size(), 6u);

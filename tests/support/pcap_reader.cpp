@@ -65,7 +65,8 @@ std::vector<DecodedPacket> read_ipv4_pcap(const std::string& path, int* link_typ
       packets.push_back(std::move(p));
       continue;
     }
-    std::uint64_t pseudo = be16(ip + 12) + be16(ip + 14) + be16(ip + 16) + be16(ip + 18) + p.protocol + l4_length;
+    std::uint64_t pseudo =
+        be16(ip + 12) + be16(ip + 14) + be16(ip + 16) + be16(ip + 18) + p.protocol + l4_length;
     p.l4_checksum_ok = fold(pseudo + sum_words(l4, l4_length)) == 0xffff;
     p.src_port = static_cast<std::uint16_t>(be16(l4));
     p.dst_port = static_cast<std::uint16_t>(be16(l4 + 2));

@@ -8,7 +8,8 @@ namespace trafficfm::testing {
 std::string trafficfm_binary();
 // The checkout the tests were built from.
 std::string source_dir();
-// ../shared/data beside the checkout (or $TRAFFICFM_SHARED_DATA), or "" when absent (tests then skip with a message).
+// ../shared/data beside the checkout (or $TRAFFICFM_SHARED_DATA), or "" when absent (tests then skip with a
+// message).
 std::string shared_data_dir();
 // A fresh empty directory under the system temp dir, removed by the caller or left for debugging.
 std::string make_temp_dir(const std::string& prefix);

@@ -1,10 +1,10 @@
-#include <gtest/gtest.h>
+#include "core/atomic_file.h"
+
 #include <dirent.h>
+#include <gtest/gtest.h>
 
 #include <fstream>
 #include <sstream>
-
-#include "core/atomic_file.h"
 
 namespace trafficfm::core {
 namespace {

@@ -70,9 +70,9 @@ TEST_F(CaptureInput, GzipCompressedCaptureReadsTheSamePackets) {
 }
 
 TEST_F(CaptureInput, DirectoriesAreWalkedRecursivelyInSortedOrder) {
-  testing::run_command("mkdir -p '" + dir_ + "/tree/b/c' '" + dir_ + "/tree/a' && cp '" + good_ + "' '" + dir_ +
-                       "/tree/b/c/x.pcapng' && cp '" + good_ + "' '" + dir_ + "/tree/a/y.cap' && touch '" + dir_ +
-                       "/tree/a/readme.txt'");
+  testing::run_command("mkdir -p '" + dir_ + "/tree/b/c' '" + dir_ + "/tree/a' && cp '" + good_ + "' '" +
+                       dir_ + "/tree/b/c/x.pcapng' && cp '" + good_ + "' '" + dir_ +
+                       "/tree/a/y.cap' && touch '" + dir_ + "/tree/a/readme.txt'");
   const auto files = list_capture_files({dir_ + "/tree"});
   ASSERT_EQ(files.size(), 2u);
   EXPECT_NE(files[0].find("/tree/a/y.cap"), std::string::npos);
@@ -118,7 +118,8 @@ TEST_F(CaptureInput, PrepCountsBadFilesAndGarbagePackets) {
   pcap_dump_close(dumper);
   pcap_close(dead);
   const std::string bytes = testing::read_text_file(good_);
-  std::ofstream(dir_ + "/bad/cut.pcap", std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 3));
+  std::ofstream(dir_ + "/bad/cut.pcap", std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 3));
   std::ofstream(dir_ + "/bad/text.pcap") << "hello";
 
   PrepOptions options;

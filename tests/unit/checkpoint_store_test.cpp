@@ -1,11 +1,12 @@
 // The checkpoint protocol: parts, meta.json with hashes, COMMIT, latest; resume skips an
 // uncommitted or corrupted checkpoint with a warning naming it; retention.
+#include "core/checkpoint_store.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include "core/checkpoint_store.h"
 #include "core/json_value.h"
 #include "tests/support/test_paths.h"
 
@@ -20,8 +21,8 @@ class CheckpointStoreTest : public ::testing::Test {
   void TearDown() override { testing::remove_tree(run_); }
   void save(const CheckpointStore& store, std::uint64_t step, bool commit = true) {
     for (int rank = 0; rank < 2; ++rank) {
-      store.write_part(step, "rank-" + std::to_string(rank) + ".state", "state of rank " + std::to_string(rank) +
-                                                                            " at " + std::to_string(step));
+      store.write_part(step, "rank-" + std::to_string(rank) + ".state",
+                       "state of rank " + std::to_string(rank) + " at " + std::to_string(step));
     }
     if (commit) store.commit(step, {"rank-0.state", "rank-1.state"}, "{\"model\": \"test\"}");
   }
@@ -52,7 +53,7 @@ TEST_F(CheckpointStoreTest, UncommittedAndCorruptedCheckpointsAreSkippedByName) 
   save(store, 10);
   save(store, 20);
   save(store, 30, /*commit=*/false);  // a rank killed while the checkpoint was being written
-  {  // one flipped byte in a part of step 20
+  {                                   // one flipped byte in a part of step 20
     std::fstream f(store.step_dir(20) + "/rank-1.state", std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(3);
     f.put('X');

@@ -1,7 +1,8 @@
 // Report numbers against values worked out by hand (and by scikit-learn's conventions).
+#include "core/classification_report.h"
+
 #include <gtest/gtest.h>
 
-#include "core/classification_report.h"
 #include "core/json_value.h"
 
 namespace trafficfm::core {

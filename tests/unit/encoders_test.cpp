@@ -72,7 +72,8 @@ TEST(MmaeEncoder, MatchesYatcLayoutByteForByte) {
     const auto& frame = t.frames[p];
     std::copy(frame.begin() + 14, frame.begin() + 54, expected.begin() + p * 320);  // 20 IP + 20 TCP
   }
-  for (int i = 0; i < 240; ++i) expected[2 * 320 + 80 + i] = static_cast<std::uint8_t>(i);  // payload cut at 240
+  for (int i = 0; i < 240; ++i)
+    expected[2 * 320 + 80 + i] = static_cast<std::uint8_t>(i);  // payload cut at 240
   EXPECT_EQ(matrix, expected);
   // Spot checks a reader can verify against the packet: version/IHL, protocol, addresses.
   EXPECT_EQ(matrix[0], 0x45);
@@ -93,9 +94,9 @@ TEST(MmaeEncoder, MatchesYatcLayoutByteForByte) {
   EXPECT_EQ(dirs[1], -1);
   EXPECT_EQ(dirs[4], 0);
   const auto* stats = reinterpret_cast<const float*>(columns->data(4).data());
-  EXPECT_FLOAT_EQ(stats[0], 0.5f);  // duration
-  EXPECT_FLOAT_EQ(stats[1], 3.f);   // packets
-  EXPECT_FLOAT_EQ(stats[2], 420.f); // IP bytes
+  EXPECT_FLOAT_EQ(stats[0], 0.5f);   // duration
+  EXPECT_FLOAT_EQ(stats[1], 3.f);    // packets
+  EXPECT_FLOAT_EQ(stats[2], 420.f);  // IP bytes
 }
 
 TEST(MmaeEncoder, AnonymizationZeroesAddressesPortsAndChecksumsOnly) {
@@ -136,7 +137,7 @@ TEST(LensEncoder, BigramTokensSegmentsAndPadding) {
   EXPECT_EQ(tokens[1], v::kHead);
   EXPECT_EQ(tokens[2], v::bigram(0x45, 0x00));  // overlapping bigrams: b0b1, b1b2, ...
   EXPECT_EQ(tokens[3], v::bigram(0x00, 0x00));
-  EXPECT_EQ(tokens[4], v::bigram(0x00, 40));    // total length 40 = 0x0028
+  EXPECT_EQ(tokens[4], v::bigram(0x00, 40));  // total length 40 = 0x0028
   EXPECT_EQ(segments[2], 1);
   EXPECT_EQ(packets[budget], 1);
   EXPECT_EQ(tokens[length - 1], v::kEos);

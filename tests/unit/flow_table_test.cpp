@@ -1,8 +1,9 @@
+#include "datasets/flow/flow_table.h"
+
 #include <gtest/gtest.h>
 #include <pcap/dlt.h>
 
 #include "datasets/capture/packet_view.h"
-#include "datasets/flow/flow_table.h"
 #include "datasets/net/packet_builder.h"
 
 namespace trafficfm::datasets {
@@ -22,8 +23,8 @@ struct Packets {
     s.dst_port = from_client ? 443 : client_port;
     s.flags = flags;
     std::vector<std::uint8_t> data(payload, 0xab);
-    frames.push_back(build_tcp_frame(from_client ? client : server, from_client ? server : client, 0, s, data.data(),
-                                     data.size()));
+    frames.push_back(build_tcp_frame(from_client ? client : server, from_client ? server : client, 0, s,
+                                     data.data(), data.size()));
     return frames.back();
   }
 };

@@ -1,15 +1,16 @@
 // FlowMix pieces on their own: the greedy mutual-best pairing and the statistics encoder on the
 // batch sizes an epoch really produces (its last batch can hold a single flow).
-#include <gtest/gtest.h>
-
 #include "models/mmae/flowmix.h"
+
+#include <gtest/gtest.h>
 
 namespace trafficfm::models {
 namespace {
 
 TEST(FlowMix, PairsTheMostSimilarFlowsFirstAndLeavesAnOddOneAlone) {
   // Flows 0 and 2 point the same way, 1 and 3 nearly so; 4 is left over and keeps itself.
-  const auto embedding = torch::tensor({{1.0f, 0.0f}, {0.0f, 1.0f}, {1.0f, 0.01f}, {0.1f, 1.0f}, {-1.0f, -1.0f}});
+  const auto embedding =
+      torch::tensor({{1.0f, 0.0f}, {0.0f, 1.0f}, {1.0f, 0.01f}, {0.1f, 1.0f}, {-1.0f, -1.0f}});
   const auto partner = mutual_best_pairs(embedding);
   EXPECT_EQ(partner[0].item<std::int64_t>(), 2);
   EXPECT_EQ(partner[2].item<std::int64_t>(), 0);

@@ -1,6 +1,8 @@
 // Rendering Slurm batch scripts (launch/slurm/job_script.h): #SBATCH lines from a request,
 // shell quoting of the run's values, the shared part inlined, sweep files read and refused.
 // The scripts are run against a real Slurm by tests/slurm/slurm_jobs_test.sh.
+#include "launch/slurm/job_script.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,7 +11,6 @@
 #include <fstream>
 
 #include "core/errors.h"
-#include "launch/slurm/job_script.h"
 #include "tests/support/test_paths.h"
 
 namespace trafficfm::launch {
@@ -25,7 +26,9 @@ JobRequest request() {
   return r;
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 TEST(JobScript, SbatchLinesFollowTheRequestAndLeaveOutWhatWasNotGiven) {
   auto r = request();
@@ -36,11 +39,17 @@ TEST(JobScript, SbatchLinesFollowTheRequestAndLeaveOutWhatWasNotGiven) {
   r.signal_seconds = 600;
   r.sbatch_options = {"--exclusive"};
   const auto lines = sbatch_lines(r);
-  const std::vector<std::string> expected = {
-      "#SBATCH --job-name=trafficfm-base", "#SBATCH --nodes=2",         "#SBATCH --ntasks-per-node=4",
-      "#SBATCH --gpus-per-node=4",         "#SBATCH --time=24:00:00",    "#SBATCH --partition=gpu",
-      "#SBATCH --signal=B:USR1@600",       "#SBATCH --requeue",          "#SBATCH --open-mode=append",
-      "#SBATCH --output=/scratch/runs/base/slurm-%j.out",                "#SBATCH --exclusive"};
+  const std::vector<std::string> expected = {"#SBATCH --job-name=trafficfm-base",
+                                             "#SBATCH --nodes=2",
+                                             "#SBATCH --ntasks-per-node=4",
+                                             "#SBATCH --gpus-per-node=4",
+                                             "#SBATCH --time=24:00:00",
+                                             "#SBATCH --partition=gpu",
+                                             "#SBATCH --signal=B:USR1@600",
+                                             "#SBATCH --requeue",
+                                             "#SBATCH --open-mode=append",
+                                             "#SBATCH --output=/scratch/runs/base/slurm-%j.out",
+                                             "#SBATCH --exclusive"};
   EXPECT_EQ(lines, expected);
   r = request();
   r.sweep = "/s.txt";
@@ -48,7 +57,8 @@ TEST(JobScript, SbatchLinesFollowTheRequestAndLeaveOutWhatWasNotGiven) {
   r.array_parallel = 2;
   const auto sweep = sbatch_lines(r);
   EXPECT_NE(std::find(sweep.begin(), sweep.end(), "#SBATCH --array=0-2%2"), sweep.end());
-  EXPECT_NE(std::find(sweep.begin(), sweep.end(), "#SBATCH --output=/scratch/runs/base/slurm-%A_%a.out"), sweep.end());
+  EXPECT_NE(std::find(sweep.begin(), sweep.end(), "#SBATCH --output=/scratch/runs/base/slurm-%A_%a.out"),
+            sweep.end());
   EXPECT_NE(std::find(sweep.begin(), sweep.end(), "#SBATCH --ntasks-per-node=1"), sweep.end());
 }
 
@@ -59,7 +69,8 @@ TEST(JobScript, RenderedScriptIsSelfContainedAndRunsWithTheQuotedValues) {
   EXPECT_TRUE(contains(script, "run_ranks_and_requeue() {"));
   EXPECT_TRUE(contains(script, "CONFIG='/home/a/mmae base.ini'"));
   EXPECT_TRUE(contains(script, "TRAFFICFM_ARGS=(--train.steps 100 --note 'it'\\''s')"));
-  EXPECT_FALSE(contains(script, "#SBATCH --job-name=trafficfm-pretrain")) << "the template's own options replaced";
+  EXPECT_FALSE(contains(script, "#SBATCH --job-name=trafficfm-pretrain"))
+      << "the template's own options replaced";
   // bash reads the parameter block back as the values we meant.
   const std::string dir = testing::make_temp_dir("job_script");
   const auto open = script.find("# >>> parameters"), close = script.find("# <<< parameters");
@@ -69,7 +80,8 @@ TEST(JobScript, RenderedScriptIsSelfContainedAndRunsWithTheQuotedValues) {
   std::ifstream in(dir + "/values.txt");
   std::vector<std::string> values;
   for (std::string line; std::getline(in, line);) values.push_back(line);
-  EXPECT_EQ(values, (std::vector<std::string>{"/home/a/mmae base.ini", "--train.steps", "100", "--note", "it's"}));
+  EXPECT_EQ(values,
+            (std::vector<std::string>{"/home/a/mmae base.ini", "--train.steps", "100", "--note", "it's"}));
   EXPECT_EQ(std::system(("bash -n /dev/stdin <<'EOF_SCRIPT'\n" + script + "\nEOF_SCRIPT").c_str()), 0);
   testing::remove_tree(dir);
 }
@@ -79,7 +91,8 @@ TEST(JobScript, FinetuneAndSweepScriptsCarryTheirOwnParameters) {
   r.command = "finetune";
   r.from = "scratch";
   EXPECT_EQ(template_name(r), "finetune.sbatch");
-  EXPECT_TRUE(contains(render_job_script(slurm_file("finetune.sbatch"), slurm_file("job_common.sh"), r), "FROM=scratch"));
+  EXPECT_TRUE(contains(render_job_script(slurm_file("finetune.sbatch"), slurm_file("job_common.sh"), r),
+                       "FROM=scratch"));
   r.sweep = "/s.txt";
   r.sweep_entries = 2;
   EXPECT_EQ(template_name(r), "sweep.sbatch");
@@ -111,7 +124,8 @@ TEST(JobScript, BadRequestsAreRefusedWithTheReason) {
 
 TEST(JobScript, SweepFileEntriesAreReadAndBadOnesNamedByLine) {
   const std::string dir = testing::make_temp_dir("sweep_file");
-  std::ofstream(dir + "/ok.txt") << "# name options\n\nsmall --mmae.dim 32\n  big --mmae.dim 128 --train.steps 9\nbare\n";
+  std::ofstream(dir + "/ok.txt")
+      << "# name options\n\nsmall --mmae.dim 32\n  big --mmae.dim 128 --train.steps 9\nbare\n";
   const auto entries = read_sweep_file(dir + "/ok.txt");
   ASSERT_EQ(entries.size(), 3u);
   EXPECT_EQ(entries[0].name, "small");

@@ -1,12 +1,13 @@
 // The fine-tuning label plan chooses its classes without looking at the test split: a label
 // that only test holds is no class (choosing it would use test to decide what is learned).
+#include "models/finetune/label_plan.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
 #include "datasets/corpus/corpus_writer.h"
 #include "datasets/corpus/manifest.h"
-#include "models/finetune/label_plan.h"
 
 namespace trafficfm::models {
 namespace {
@@ -14,7 +15,8 @@ namespace {
 using namespace datasets;
 
 TEST(LabelPlan, ClassesComeFromTrainAndValCountsOnly) {
-  const std::string dir = std::filesystem::temp_directory_path() / ("label_plan_" + std::to_string(::getpid()));
+  const std::string dir =
+      std::filesystem::temp_directory_path() / ("label_plan_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   CorpusWriter writer(dir, "test", {{"x", DType::kUint8, {4}, "bytes"}}, 1 << 20, {}, 0, 1, /*dedup=*/false);
   std::uint8_t value = 0;

@@ -1,8 +1,8 @@
+#include "distributed/launch_env.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
-
-#include "distributed/launch_env.h"
 
 namespace trafficfm::distributed {
 namespace {
@@ -13,10 +13,21 @@ class LaunchEnvTest : public ::testing::Test {
     for (const char* name : kVariables) unsetenv(name);
   }
   void TearDown() override { SetUp(); }
-  static constexpr const char* kVariables[] = {
-      "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE",
-      "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_STEP_ID", "SLURM_NODEID",
-      "SLURM_STEP_TASKS_PER_NODE", "PMIX_RANK", "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"};
+  static constexpr const char* kVariables[] = {"OMPI_COMM_WORLD_RANK",
+                                               "OMPI_COMM_WORLD_SIZE",
+                                               "OMPI_COMM_WORLD_LOCAL_RANK",
+                                               "OMPI_COMM_WORLD_LOCAL_SIZE",
+                                               "SLURM_PROCID",
+                                               "SLURM_NTASKS",
+                                               "SLURM_LOCALID",
+                                               "SLURM_STEP_ID",
+                                               "SLURM_NODEID",
+                                               "SLURM_STEP_TASKS_PER_NODE",
+                                               "PMIX_RANK",
+                                               "RANK",
+                                               "WORLD_SIZE",
+                                               "LOCAL_RANK",
+                                               "LOCAL_WORLD_SIZE"};
 };
 
 TEST_F(LaunchEnvTest, AloneIsRankZeroOfOne) {

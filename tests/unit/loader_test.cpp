@@ -1,13 +1,14 @@
 // The streaming loader: disjoint, complete and deterministic shares per data-parallel rank;
 // the ranks of a step together see exactly the single-rank batch; exact resume, also at a
 // different dp size; bad shards refused by name.
+#include "datasets/loader/loader.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <map>
 #include <set>
 
-#include "datasets/loader/loader.h"
 #include "tests/support/corpus_fixture.h"
 #include "tests/support/test_paths.h"
 

@@ -1,10 +1,11 @@
+#include "core/log.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <sstream>
 
 #include "core/errors.h"
-#include "core/log.h"
 
 namespace trafficfm::core {
 namespace {

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "core/lr_schedule.h"
+
+#include <gtest/gtest.h>
 
 namespace trafficfm::core {
 namespace {
@@ -29,8 +29,8 @@ TEST(LrSchedule, LinearConstantAndUnknown) {
 
 TEST(LrSchedule, InSamplesTheRateFollowsThePositionNotTheBatch) {
   LrSchedule s{1.0, 100, 1000, 0.1, "cosine"};  // warmup and total in samples
-  EXPECT_DOUBLE_EQ(s.over(0, 16), 0.16);         // a first step of 16 samples
-  EXPECT_DOUBLE_EQ(s.over(96, 112), 1.0);        // warmup ends inside this step
+  EXPECT_DOUBLE_EQ(s.over(0, 16), 0.16);        // a first step of 16 samples
+  EXPECT_DOUBLE_EQ(s.over(96, 112), 1.0);       // warmup ends inside this step
   // A step of 32 samples and one of 8 from the same position get the same rate: a resume at
   // another dp continues the schedule the run started with.
   EXPECT_DOUBLE_EQ(s.over(480, 512), s.over(480, 488));

@@ -1,9 +1,10 @@
+#include "core/options.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 
 #include "core/errors.h"
-#include "core/options.h"
 
 namespace trafficfm::core {
 namespace {
@@ -11,11 +12,10 @@ namespace {
 po::options_description sample_options() {
   po::options_description options("test");
   add_common_options(options);
-  options.add_options()
-      ("flows", po::value<int>()->default_value(10), "number of flows")
-      ("train.lr", po::value<double>()->default_value(1e-3), "learning rate")
-      ("train.steps", po::value<int>()->default_value(100), "steps")
-      ("parallel.tp", po::value<int>()->default_value(1), "tensor-parallel size");
+  options.add_options()("flows", po::value<int>()->default_value(10), "number of flows")(
+      "train.lr", po::value<double>()->default_value(1e-3), "learning rate")(
+      "train.steps", po::value<int>()->default_value(100), "steps")(
+      "parallel.tp", po::value<int>()->default_value(1), "tensor-parallel size");
   return options;
 }
 

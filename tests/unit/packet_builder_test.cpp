@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "datasets/net/packet_builder.h"
+
+#include <gtest/gtest.h>
 
 namespace trafficfm::datasets {
 namespace {
@@ -34,7 +34,7 @@ TEST(PacketBuilder, TcpFrameLayoutAndChecksums) {
   EXPECT_EQ(f[12], 0x08);
   EXPECT_EQ(f[13], 0x00);
   EXPECT_EQ(f[14], 0x45);
-  EXPECT_EQ((f[16] << 8) | f[17], 20 + 24 + 3);      // IPv4 total length
+  EXPECT_EQ((f[16] << 8) | f[17], 20 + 24 + 3);  // IPv4 total length
   EXPECT_EQ(f[23], kIpProtoTcp);
   EXPECT_EQ(internet_checksum(f.data() + 14, 20), 0);  // header verifies
   EXPECT_EQ(f[34 + 12] >> 4, 6);                       // data offset: 24 bytes

@@ -1,9 +1,10 @@
 // Link layers, IPv6 extension headers and hostile input for the packet decoder.
+#include "datasets/capture/packet_view.h"
+
 #include <gtest/gtest.h>
 #include <pcap/dlt.h>
 
 #include "core/rng.h"
-#include "datasets/capture/packet_view.h"
 #include "datasets/net/packet_builder.h"
 
 namespace trafficfm::datasets {
@@ -68,11 +69,13 @@ TEST(PacketView, LinuxCookedV1AndV2RawAndLoopback) {
   }
   std::vector<std::uint8_t> null_frame = {2, 0, 0, 0};  // AF_INET, host byte order (little endian)
   null_frame.insert(null_frame.end(), ip.begin(), ip.end());
-  ASSERT_EQ(decode_packet(DLT_NULL, null_frame.data(), null_frame.size(), null_frame.size(), v), DecodeStatus::kOk);
+  ASSERT_EQ(decode_packet(DLT_NULL, null_frame.data(), null_frame.size(), null_frame.size(), v),
+            DecodeStatus::kOk);
   expect_tcp_view(v);
   std::vector<std::uint8_t> loop_frame = {0, 0, 0, 2};  // DLT_LOOP: network byte order
   loop_frame.insert(loop_frame.end(), ip.begin(), ip.end());
-  ASSERT_EQ(decode_packet(DLT_LOOP, loop_frame.data(), loop_frame.size(), loop_frame.size(), v), DecodeStatus::kOk);
+  ASSERT_EQ(decode_packet(DLT_LOOP, loop_frame.data(), loop_frame.size(), loop_frame.size(), v),
+            DecodeStatus::kOk);
   expect_tcp_view(v);
 }
 
@@ -87,8 +90,8 @@ TEST(PacketView, Ipv6WithExtensionHeadersAndUdp) {
   ip[24] = 0x20;
   ip[25] = 0x01;
   ip[39] = 2;
-  const std::uint8_t hop_by_hop[8] = {60, 0, 1, 4, 0, 0, 0, 0};   // next: destination options, 8 bytes
-  const std::uint8_t dest_opts[8] = {17, 0, 1, 4, 0, 0, 0, 0};    // next: UDP
+  const std::uint8_t hop_by_hop[8] = {60, 0, 1, 4, 0, 0, 0, 0};  // next: destination options, 8 bytes
+  const std::uint8_t dest_opts[8] = {17, 0, 1, 4, 0, 0, 0, 0};   // next: UDP
   const std::uint8_t udp[12] = {0x13, 0x88, 0x00, 0x35, 0, 12, 0, 0, 'a', 'b', 'c', 'd'};
   ip.insert(ip.end(), hop_by_hop, hop_by_hop + 8);
   ip.insert(ip.end(), dest_opts, dest_opts + 8);
@@ -122,21 +125,24 @@ TEST(PacketView, TruncationsAndBadHeadersAreClassified) {
   auto fragment = f;
   fragment[20] = 0x00;
   fragment[21] = 0x10;  // fragment offset 16 (x8 bytes)
-  EXPECT_EQ(decode_packet(DLT_EN10MB, fragment.data(), fragment.size(), fragment.size(), v), DecodeStatus::kIpFragment);
+  EXPECT_EQ(decode_packet(DLT_EN10MB, fragment.data(), fragment.size(), fragment.size(), v),
+            DecodeStatus::kIpFragment);
 }
 
 TEST(PacketView, RandomGarbageNeverReadsOutOfBounds) {
   // Under AddressSanitizer (scripts/test.sh runs the unit tests in an ASan build) any read
   // past the buffer fails this test.
   core::Rng rng(5);
-  const int links[] = {DLT_EN10MB, DLT_LINUX_SLL, 276, DLT_RAW, 228, 229, DLT_NULL, DLT_LOOP, DLT_PPP, DLT_C_HDLC};
+  const int links[] = {DLT_EN10MB, DLT_LINUX_SLL, 276,      DLT_RAW, 228,
+                       229,        DLT_NULL,      DLT_LOOP, DLT_PPP, DLT_C_HDLC};
   const auto valid = tcp_ipv4_frame();
   int ok = 0;
   for (int i = 0; i < 20000; ++i) {
     std::vector<std::uint8_t> data;
     if (i % 2) {
       data = valid;  // mutate a valid frame: the interesting cases are near-valid
-      for (int m = 0; m < 4; ++m) data[rng.integer(0, data.size() - 1)] = static_cast<std::uint8_t>(rng.next());
+      for (int m = 0; m < 4; ++m)
+        data[rng.integer(0, data.size() - 1)] = static_cast<std::uint8_t>(rng.next());
       data.resize(rng.integer(0, data.size()));
     } else {
       data.resize(rng.integer(0, 120));

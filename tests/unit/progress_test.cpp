@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "core/progress.h"
+
+#include <gtest/gtest.h>
 
 namespace trafficfm::core {
 namespace {

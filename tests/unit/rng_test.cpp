@@ -1,8 +1,8 @@
+#include "core/rng.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
-
-#include "core/rng.h"
 
 namespace trafficfm::core {
 namespace {

@@ -1,8 +1,8 @@
+#include "core/stop_signals.h"
+
 #include <gtest/gtest.h>
 
 #include <csignal>
-
-#include "core/stop_signals.h"
 
 namespace trafficfm::core {
 namespace {

@@ -38,7 +38,8 @@ std::map<Key, LabelRow> read_labels(const std::string& path) {
     if (f.size() != 12) continue;
     Key key{f[1], f[2], std::stoi(f[3]), f[4], std::stoi(f[5])};
     EXPECT_TRUE(rows.emplace(key, LabelRow{f[0], f[6], f[7], std::stol(f[8]), std::stol(f[9]),
-                                           std::stol(f[10]), std::stol(f[11])}).second)
+                                           std::stol(f[10]), std::stol(f[11])})
+                    .second)
         << "duplicate 5-tuple " << line;
   }
   return rows;
@@ -96,8 +97,10 @@ TEST_F(SynthCorpus, PacketsAreValidAndFlowsMatchLabelsOneToOne) {
       ips.insert(p.src_ip);
       macs.insert(std::string(p.frame.begin() + 6, p.frame.begin() + 12));
       const std::string l4 = p.protocol == 6 ? "TCP" : "UDP";
-      const Key forward{l4, testing::ipv4_text(p.src_ip), p.src_port, testing::ipv4_text(p.dst_ip), p.dst_port};
-      const Key backward{l4, testing::ipv4_text(p.dst_ip), p.dst_port, testing::ipv4_text(p.src_ip), p.src_port};
+      const Key forward{l4, testing::ipv4_text(p.src_ip), p.src_port, testing::ipv4_text(p.dst_ip),
+                        p.dst_port};
+      const Key backward{l4, testing::ipv4_text(p.dst_ip), p.dst_port, testing::ipv4_text(p.src_ip),
+                         p.src_port};
       const bool is_forward = labels.count(forward) > 0;
       ASSERT_TRUE(is_forward || labels.count(backward)) << "packet of a flow not in labels.csv";
       const Key& key = is_forward ? forward : backward;
@@ -116,7 +119,7 @@ TEST_F(SynthCorpus, PacketsAreValidAndFlowsMatchLabelsOneToOne) {
     EXPECT_EQ(c[2], row.packets_bwd);
     EXPECT_EQ(c[3], row.bytes_bwd);
   }
-  EXPECT_GE(ips.size(), 30u);   // many distinct hosts
+  EXPECT_GE(ips.size(), 30u);  // many distinct hosts
   EXPECT_GE(macs.size(), 30u);
 }
 
@@ -155,9 +158,11 @@ TEST(Synth, DeterministicInTheSeed) {
   options.out_dir = c;
   options.seed = 100;
   generate_corpus(options);
-  EXPECT_EQ(testing::read_text_file(a + "/synth-00000.pcap"), testing::read_text_file(b + "/synth-00000.pcap"));
+  EXPECT_EQ(testing::read_text_file(a + "/synth-00000.pcap"),
+            testing::read_text_file(b + "/synth-00000.pcap"));
   EXPECT_EQ(testing::read_text_file(a + "/labels.csv"), testing::read_text_file(b + "/labels.csv"));
-  EXPECT_NE(testing::read_text_file(a + "/synth-00000.pcap"), testing::read_text_file(c + "/synth-00000.pcap"));
+  EXPECT_NE(testing::read_text_file(a + "/synth-00000.pcap"),
+            testing::read_text_file(c + "/synth-00000.pcap"));
   for (const auto& d : {a, b, c}) testing::remove_tree(d);
 }
 

@@ -2,7 +2,6 @@
 // file. The stream must be byte for byte what torch::pickle_save produces (which Python's
 // torch.load reads), and read back to the same tensors.
 #include <gtest/gtest.h>
-
 #include <torch/serialize.h>
 
 #include "core/trainer/trainer_checkpoint.h"
