@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/json_value.h"
+#include "core/lr_schedule.h"
 #include "core/stop_signals.h"
 #include "distributed/communicator.h"
 #include "models/mmae/mmae_model.h"
@@ -109,6 +110,38 @@ TEST(PretrainCli, LearningRateScalesWithTheGlobalBatchWhenLrBatchIsSet) {
     const auto line = core::JsonValue::parse(read_text_file(run + "/metrics.jsonl"));
     EXPECT_DOUBLE_EQ(line["lr"].as_number(), 1e-3 * ranks) << "dp " << ranks;
   }
+}
+
+// A run defined in samples, stopped after step 2 at dp 2 and resumed at dp 1: it still ends after
+// its samples (more, smaller steps), and every step's rate is the schedule at its position in
+// samples, as the original run fixed it.
+TEST(PretrainCli, ResumeAtAnotherDpKeepsASampleDefinedRunsLengthAndSchedule) {
+  const std::string run = fixture().dir + "/samples-dp";
+  const std::string common =
+      "--train.samples 120 --train.batch-size 8 --train.warmup 0.2 --train.keep-last 10";
+  auto r = run_command(mpirun(2) + pretrain(run, common + " --train.ckpt-every 2"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (int step = 3; step <= 8; ++step) {
+    char name[32];
+    std::snprintf(name, sizeof name, "/checkpoints/step-%08d", step);
+    if (fs::exists(run + name)) remove_tree(run + name);
+  }
+  r = run_command(pretrain(run, common + " --resume auto"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("88 samples left at 8 per step: 13 steps in all"), std::string::npos) << r.output;
+  const core::LrSchedule schedule{2e-3, 24, 120, 0.1, "cosine"};
+  std::ifstream in(run + "/metrics.jsonl");
+  std::string line;
+  std::uint64_t position = 0, steps = 0;
+  while (std::getline(in, line)) {
+    const auto values = core::JsonValue::parse(line);
+    const std::uint64_t batch = ++steps <= 2 ? 16 : 8;  // dp 2 x 8, then dp 1 x 8
+    EXPECT_EQ(values["step"].as_int(), static_cast<std::int64_t>(steps));
+    EXPECT_DOUBLE_EQ(values["lr"].as_number(), schedule.over(position, position + batch)) << "step " << steps;
+    position += batch;
+  }
+  EXPECT_EQ(steps, 13u);
+  EXPECT_EQ(position, 120u);
 }
 
 TEST(PretrainCli, SigtermToOneRankStopsBothAtOneStepWithACheckpoint) {
