@@ -30,6 +30,25 @@ torch::Tensor linear_init(std::int64_t out, std::int64_t in) {
 
 }  // namespace
 
+HeadParallelTable::HeadParallelTable(std::int64_t rows, std::int64_t heads, Communicator& tp_,
+                                     double init_std)
+    : tp(tp_) {
+  local_heads = split_size(heads, tp, "attention heads");
+  first_head = tp.rank() * local_heads;
+  weight = register_parameter("weight", torch::empty({rows, local_heads}));
+  torch::NoGradGuard no_grad;
+  weight.copy_(torch::empty({rows, heads}).normal_(0.0, init_std).narrow(1, first_head, local_heads));
+}
+
+void HeadParallelTable::load_full(const torch::Tensor& w) {
+  torch::NoGradGuard no_grad;
+  weight.copy_(w.narrow(1, first_head, local_heads));
+}
+
+torch::Tensor HeadParallelTable::forward(const torch::Tensor& ids) {
+  return torch::nn::functional::embedding(ids, weight);
+}
+
 ColumnParallelLinear::ColumnParallelLinear(std::int64_t in, std::int64_t out, Communicator& tp_,
                                            bool with_bias, bool gather)
     : tp(tp_), gather_output(gather) {

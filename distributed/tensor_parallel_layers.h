@@ -45,6 +45,21 @@ struct VocabParallelEmbedding : torch::nn::Module {
   std::int64_t first = 0, rows = 0;
 };
 
+// A table [rows, heads] whose columns (one per attention head) are split across tp ranks with
+// the heads: T5's per-head relative position bias, where each rank adds the bias of its own
+// heads to its own attention scores. No communication: the ids are the same on every tp rank
+// and each rank's gradient is its own heads' columns. Initialized N(0, init_std) on the full
+// shape, then sliced, so a split table starts from the unsplit one for the same seed.
+struct HeadParallelTable : torch::nn::Module {
+  HeadParallelTable(std::int64_t rows, std::int64_t heads, Communicator& tp, double init_std = 1.0);
+  // ids (any shape, int64 in [0, rows)) -> [..., local heads]
+  torch::Tensor forward(const torch::Tensor& ids);
+  void load_full(const torch::Tensor& weight);  // [rows, heads]
+  torch::Tensor weight;                         // [rows, heads / tp]
+  Communicator& tp;
+  std::int64_t first_head = 0, local_heads = 0;
+};
+
 // Mean cross-entropy of logits split along the vocabulary (last dim, this rank's columns
 // [first, first + width)) without gathering them: max, sum of exponentials and the target
 // logit are reduced across tp.

@@ -19,6 +19,8 @@ std::vector<ShardedTensor> sharded_tensors(torch::nn::Module& model, const std::
       split[r->weight.unsafeGetTensorImpl()] = 1;
     } else if (auto* e = dynamic_cast<VocabParallelEmbedding*>(m); e && e->tp.size() > 1) {
       split[e->weight.unsafeGetTensorImpl()] = 0;
+    } else if (auto* h = dynamic_cast<HeadParallelTable*>(m); h && h->tp.size() > 1) {
+      split[h->weight.unsafeGetTensorImpl()] = 1;
     }
   }
   std::vector<ShardedTensor> out;

@@ -1,8 +1,8 @@
 // How a model's tensors lie across tensor-parallel ranks, for checkpoints that any layout can
 // read: each parameter or buffer is either replicated on every tp rank or split along one
 // dimension (column-parallel weights and biases and vocab-parallel embeddings along dim 0,
-// row-parallel weights along dim 1). Checkpoints hold full tensors (gathered over tp), and a
-// rank at any tp takes its slice back with local_shard, so resharding is a slice.
+// row-parallel weights and head-parallel tables along dim 1). Checkpoints hold full tensors (gathered over
+// tp), and a rank at any tp takes its slice back with local_shard, so resharding is a slice.
 #pragma once
 #include <torch/torch.h>
 

@@ -33,6 +33,8 @@ TensorParallelParameters tensor_parallel_parameters(torch::nn::Module& model) {
       split.push_back(r->weight);
     } else if (auto* e = dynamic_cast<VocabParallelEmbedding*>(m); e && e->tp.size() > 1) {
       split.push_back(e->weight);
+    } else if (auto* h = dynamic_cast<HeadParallelTable*>(m); h && h->tp.size() > 1) {
+      split.push_back(h->weight);
     }
   }
   for (const auto& p : model.parameters()) {

@@ -55,7 +55,8 @@ class ZeroAdamW {
 };
 
 // A model's parameters by how they live across tensor-parallel ranks: split (each tp rank
-// holds a different shard: column/row-parallel weights, vocab-parallel embeddings) or
+// holds a different shard: column/row-parallel weights, vocab-parallel embeddings, head-parallel
+// tables) or
 // replicated (norms, row-parallel biases, everything else). Found by walking the modules.
 struct TensorParallelParameters {
   std::vector<torch::Tensor> split, replicated;

@@ -5,6 +5,8 @@
 #include "distributed/communicator.h"
 #include "distributed/process_grid.h"
 #include "distributed/tensor_parallel_layers.h"
+#include "distributed/tensor_parallel_state.h"
+#include "distributed/zero_optimizer.h"
 
 namespace trafficfm::distributed {
 namespace {
@@ -104,6 +106,34 @@ TEST(TensorParallel, VocabParallelEmbeddingAndCrossEntropy) {
   loss_full.backward();
   loss_split.backward();
   expect_close(shard.grad(), logits.grad().narrow(1, tp.rank() * width, width), "logits grad");
+}
+
+// T5's relative position bias split with the heads: each tp rank looks up its own heads'
+// columns, the gradient of the unsplit table's columns, and the checkpoint walk and the
+// optimizer's grouping both see the table as split along dim 1.
+TEST(TensorParallel, HeadParallelTableHoldsItsOwnHeads) {
+  auto& s = setup();
+  Communicator& tp = s.grid->tp();
+  torch::manual_seed(4);
+  HeadParallelTable full(32, 6, *s.alone, 0.5);
+  torch::manual_seed(4);
+  HeadParallelTable split(32, 6, tp, 0.5);
+  EXPECT_TRUE(torch::equal(split.weight, full.weight.narrow(1, tp.rank() * 3, 3)));  // same init, sliced
+  split.load_full(full.weight.detach());
+  const auto ids = torch::randint(0, 32, {5, 7}, torch::kLong);
+  const auto y_full = full.forward(ids), y_split = split.forward(ids);
+  ASSERT_EQ(y_split.sizes(), (torch::IntArrayRef{5, 7, 3}));
+  expect_close(y_split, y_full.narrow(2, tp.rank() * 3, 3), "lookup");
+  const auto upstream = torch::randn({5, 7, 6});
+  (y_full * upstream).sum().backward();
+  (y_split * upstream.narrow(2, tp.rank() * 3, 3)).sum().backward();
+  expect_grads_match(split, full, tp.rank());
+  const auto sharded = sharded_tensors(split);
+  ASSERT_EQ(sharded.size(), 1u);
+  EXPECT_EQ(sharded[0].split_dim, 1);
+  expect_close(gather_full(split.weight, 1, tp), full.weight.detach(), "gathered table");
+  EXPECT_TRUE(tensor_parallel_parameters(split).is_split(split.weight));
+  EXPECT_THROW(HeadParallelTable(32, 5, tp), std::invalid_argument);  // 5 heads over tp 2
 }
 
 TEST(TensorParallel, TransformerBlock) {
