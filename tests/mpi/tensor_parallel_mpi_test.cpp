@@ -7,41 +7,14 @@
 #include "distributed/tensor_parallel_layers.h"
 #include "distributed/tensor_parallel_state.h"
 #include "distributed/zero_optimizer.h"
+#include "tests/mpi/tensor_parallel_testing.h"
 
 namespace trafficfm::distributed {
 namespace {
 
-struct Setup {
-  std::unique_ptr<Communicator> world = make_mpi_world_communicator();
-  std::unique_ptr<ProcessGrid> grid = std::make_unique<ProcessGrid>(*world, 2);
-  std::unique_ptr<Communicator> alone = world->split(world->rank(), 0);  // a tp group of one
-};
-Setup& setup() {
-  static Setup s;
-  return s;
-}
-
-void expect_close(const torch::Tensor& got, const torch::Tensor& want, const std::string& what) {
-  ASSERT_EQ(got.sizes(), want.sizes()) << what;
-  EXPECT_TRUE(torch::allclose(got, want, 1e-5, 1e-5))
-      << what << ": max diff " << (got - want).abs().max().item<double>();
-}
-
-// A split parameter's gradient equals the full one's slice along the dimension that differs.
-void expect_grads_match(torch::nn::Module& split, torch::nn::Module& full, int tp_rank) {
-  auto full_params = full.named_parameters();
-  for (const auto& p : split.named_parameters()) {
-    const auto& reference = full_params[p.key()];
-    torch::Tensor want = reference.grad();
-    for (int d = 0; d < reference.dim(); ++d) {
-      if (reference.size(d) != p.value().size(d)) {
-        want = want.narrow(d, tp_rank * p.value().size(d), p.value().size(d));
-      }
-    }
-    ASSERT_TRUE(p.value().grad().defined()) << p.key();
-    expect_close(p.value().grad(), want, "grad of " + p.key());
-  }
-}
+using testing::expect_close;
+using testing::expect_grads_match;
+testing::TensorParallelSetup& setup() { return testing::tensor_parallel_setup(); }
 
 TEST(TensorParallel, ColumnAndRowParallelLinear) {
   auto& s = setup();

@@ -1,0 +1,66 @@
+// T5 v1.1's layers on the tensor-parallel layers (heads and FFN split across tp ranks), under
+// Hugging Face's T5 parameter names (q, k, v, o; wi_0, wi_1, wo; relative_attention_bias):
+//  - T5LayerNorm: RMSNorm, x / sqrt(mean(x²) + eps) · weight, in float32; no mean, no bias;
+//  - T5Attention: no biases, and no 1/sqrt(d_kv) scaling of the scores (T5 folds it into the
+//    initialization); scores + position bias + additive mask, softmax in float32. Self-attention
+//    (keys from x) or cross-attention (keys from the encoder states);
+//  - RelativePositionBias: one table [buckets, heads] per stack, split with the heads, giving
+//    each rank [1, local heads, queries, keys] (models/lens/relative_position.h);
+//  - GatedGeluFfn: wo(gelu_tanh(wi_0 x) · wi_1 x), the "gated-gelu" feed-forward.
+// Dropout is not here yet: under tp it needs TensorParallelRng's generators, carried in
+// checkpoints, which the Lens task will bring.
+#pragma once
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <utility>
+
+#include "distributed/tensor_parallel_layers.h"
+
+namespace trafficfm::models {
+
+struct T5LayerNorm : torch::nn::Module {
+  explicit T5LayerNorm(std::int64_t dim, double eps = 1e-6);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight;
+  double eps;
+};
+
+struct T5Attention : torch::nn::Module {
+  T5Attention(std::int64_t dim, std::int64_t heads, std::int64_t d_kv, distributed::Communicator& tp);
+  // x [batch, queries, dim]; memory: the keys' source [batch, keys, dim] (undefined: x itself);
+  // bias: [1 or batch, local heads, queries, keys], position bias and additive mask together.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& memory, const torch::Tensor& bias);
+  std::shared_ptr<distributed::ColumnParallelLinear> q, k, v;
+  std::shared_ptr<distributed::RowParallelLinear> o;
+  std::int64_t local_heads, d_kv;
+};
+
+struct RelativePositionBias : torch::nn::Module {
+  RelativePositionBias(std::int64_t heads, bool bidirectional, distributed::Communicator& tp,
+                       std::int64_t buckets = 32, std::int64_t max_distance = 128, double init_std = 1.0);
+  // [1, local heads, queries, keys] on `device`.
+  torch::Tensor forward(std::int64_t queries, std::int64_t keys, const torch::Device& device);
+  std::shared_ptr<distributed::HeadParallelTable> relative_attention_bias;
+  bool bidirectional;
+  std::int64_t buckets, max_distance;
+
+ private:
+  std::map<std::pair<std::int64_t, std::int64_t>, torch::Tensor> bucket_cache_;  // per shape
+};
+
+struct GatedGeluFfn : torch::nn::Module {
+  GatedGeluFfn(std::int64_t dim, std::int64_t d_ff, distributed::Communicator& tp);
+  torch::Tensor forward(const torch::Tensor& x);
+  std::shared_ptr<distributed::ColumnParallelLinear> wi_0, wi_1;
+  std::shared_ptr<distributed::RowParallelLinear> wo;
+};
+
+// An additive mask [batch or 1, 1, queries, keys]: 0 where a query may attend, the dtype's
+// lowest value where it may not (padding keys; with `causal`, keys after the query).
+torch::Tensor attention_mask(const torch::Tensor& key_padding, std::int64_t queries, bool causal,
+                             torch::ScalarType dtype);
+
+}  // namespace trafficfm::models
