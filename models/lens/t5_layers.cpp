@@ -47,19 +47,18 @@ torch::Tensor T5Attention::forward(const torch::Tensor& x, const torch::Tensor& 
 RelativePositionBias::RelativePositionBias(std::int64_t heads, bool bidirectional_,
                                            distributed::Communicator& tp, std::int64_t buckets_,
                                            std::int64_t max_distance_, double init_std)
-    : bidirectional(bidirectional_), buckets(buckets_), max_distance(max_distance_) {
-  relative_attention_bias =
-      register_module("relative_attention_bias",
-                      std::make_shared<distributed::HeadParallelTable>(buckets, heads, tp, init_std));
-}
+    : HeadParallelTable(buckets_, heads, tp, init_std),
+      bidirectional(bidirectional_),
+      buckets(buckets_),
+      max_distance(max_distance_) {}
 
-torch::Tensor RelativePositionBias::forward(std::int64_t queries, std::int64_t keys,
-                                            const torch::Device& device) {
+torch::Tensor RelativePositionBias::bias(std::int64_t queries, std::int64_t keys,
+                                         const torch::Device& device) {
   auto& ids = bucket_cache_[{queries, keys}];
   if (!ids.defined() || ids.device() != device) {
     ids = relative_position_buckets(queries, keys, bidirectional, buckets, max_distance).to(device);
   }
-  return relative_attention_bias->forward(ids).permute({2, 0, 1}).unsqueeze(0);  // [1, heads, q, k]
+  return HeadParallelTable::forward(ids).permute({2, 0, 1}).unsqueeze(0);  // [1, heads, q, k]
 }
 
 GatedGeluFfn::GatedGeluFfn(std::int64_t dim, std::int64_t d_ff, distributed::Communicator& tp) {

@@ -38,12 +38,12 @@ struct T5Attention : torch::nn::Module {
   std::int64_t local_heads, d_kv;
 };
 
-struct RelativePositionBias : torch::nn::Module {
+// The table itself is this module's `weight` [buckets, heads], as in Hugging Face's T5.
+struct RelativePositionBias : distributed::HeadParallelTable {
   RelativePositionBias(std::int64_t heads, bool bidirectional, distributed::Communicator& tp,
                        std::int64_t buckets = 32, std::int64_t max_distance = 128, double init_std = 1.0);
   // [1, local heads, queries, keys] on `device`.
-  torch::Tensor forward(std::int64_t queries, std::int64_t keys, const torch::Device& device);
-  std::shared_ptr<distributed::HeadParallelTable> relative_attention_bias;
+  torch::Tensor bias(std::int64_t queries, std::int64_t keys, const torch::Device& device);
   bool bidirectional;
   std::int64_t buckets, max_distance;
 
