@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "distributed/tensor_parallel_layers.h"
+#include "distributed/tensor_parallel_state.h"
 
 namespace trafficfm::distributed {
 bool TensorParallelParameters::is_split(const torch::Tensor& p) const {
@@ -20,27 +20,10 @@ std::vector<torch::Tensor> TensorParallelParameters::all() const {
 }
 
 TensorParallelParameters tensor_parallel_parameters(torch::nn::Module& model) {
+  // The checkpoint walk is the one place that knows which layers split which tensors.
   TensorParallelParameters out;
-  std::vector<torch::Tensor> split;
-  // The top-level module may live on the stack: visit its children, and itself by reference.
-  std::vector<torch::nn::Module*> modules = {&model};
-  for (const auto& m : model.modules(/*include_self=*/false)) modules.push_back(m.get());
-  for (torch::nn::Module* m : modules) {
-    if (auto* c = dynamic_cast<ColumnParallelLinear*>(m); c && c->tp.size() > 1) {
-      split.push_back(c->weight);
-      if (c->bias.defined()) split.push_back(c->bias);
-    } else if (auto* r = dynamic_cast<RowParallelLinear*>(m); r && r->tp.size() > 1) {
-      split.push_back(r->weight);
-    } else if (auto* e = dynamic_cast<VocabParallelEmbedding*>(m); e && e->tp.size() > 1) {
-      split.push_back(e->weight);
-    } else if (auto* h = dynamic_cast<HeadParallelTable*>(m); h && h->tp.size() > 1) {
-      split.push_back(h->weight);
-    }
-  }
-  for (const auto& p : model.parameters()) {
-    bool is_split = false;
-    for (const auto& s : split) is_split = is_split || s.is_same(p);
-    (is_split ? out.split : out.replicated).push_back(p);
+  for (const auto& t : sharded_tensors(model)) {
+    if (t.is_parameter) (t.split_dim >= 0 ? out.split : out.replicated).push_back(t.tensor);
   }
   return out;
 }

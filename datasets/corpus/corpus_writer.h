@@ -27,9 +27,10 @@ class CorpusWriter {
   ColumnBuffer& row_buffer(int split) { return buffers_[split]; }
   // Completes the row; false when it was dropped instead: with dedup_across_splits, a sample
   // whose encoded content (every encoder column, byte for byte) this writer already stored in
-  // another split. Near-identical flows (a scan's probes, identical once anonymization zeroes
-  // addresses and ports) have different 5-tuples, so the split hash alone puts copies of one
-  // sample into train and test. Copies within one split are kept.
+  // another split. Flows that differ only in what anonymization zeroes (addresses, ports) encode
+  // identically but hash to different splits by their 5-tuples, so the split hash alone puts
+  // copies of one sample into train and test. Copies within one split are kept; samples that
+  // differ in any kept byte (IP ID, TTL, sequence numbers, timing) are not copies.
   bool commit_row(int split, std::int32_t label, std::uint64_t flow_hash);
   void finish();  // writes what is buffered
 

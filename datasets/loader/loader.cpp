@@ -18,10 +18,10 @@ std::string LoaderState::to_json() const {
       .set("seed", seed)
       .set("epoch", epoch)
       .set("position", position)
-      .set("corpus", corpus)
-      .set("order", order)
-      .set("window_blocks", window_blocks)
-      .set("block_rows", block_rows)
+      .set("corpus", data.corpus)
+      .set("blocks", data.blocks)
+      .set("window_blocks", data.window_blocks)
+      .set("block_rows", data.block_rows)
       .str();
 }
 
@@ -32,10 +32,10 @@ LoaderState LoaderState::from_json(const std::string& text) {
   s.epoch = static_cast<std::uint64_t>(j["epoch"].as_int());
   s.position = static_cast<std::uint64_t>(j["position"].as_int());
   if (j.has("corpus")) {
-    s.corpus = j["corpus"].as_string();
-    s.order = j["order"].as_string();
-    s.window_blocks = static_cast<std::uint64_t>(j["window_blocks"].as_int());
-    s.block_rows = static_cast<std::uint64_t>(j["block_rows"].as_int());
+    s.data.corpus = j["corpus"].as_string();
+    s.data.blocks = j["blocks"].as_string();
+    s.data.window_blocks = static_cast<std::uint64_t>(j["window_blocks"].as_int());
+    s.data.block_rows = static_cast<std::uint64_t>(j["block_rows"].as_int());
   }
   return s;
 }
@@ -132,8 +132,10 @@ Loader::Loader(const LoaderOptions& options) : options_(options), manifest_(read
     throw std::runtime_error(options_.corpus + ": split '" + options_.split + "' has no samples");
   }
   if (!options_.subset.empty()) keep_only_subset();
-  fingerprint();
-  consumed_.seed = produced_.seed = options_.seed;
+  data_order_ = fingerprint();
+  consumed_.seed = options_.seed;
+  consumed_.data = data_order_;
+  produced_ = consumed_;
   start_worker();
 }
 
@@ -166,8 +168,8 @@ void Loader::keep_only_subset() {
   total_samples_ = subset.size();
 }
 
-void Loader::fingerprint() {
-  core::Sha256 corpus, order;
+DataOrder Loader::fingerprint() const {
+  core::Sha256 corpus, blocks;
   const std::string split = options_.split + "\n";
   corpus.update(split.data(), split.size());
   for (const auto& info : manifest_.shards_of(options_.split)) {
@@ -175,16 +177,13 @@ void Loader::fingerprint() {
     corpus.update(line.data(), line.size());
   }
   const std::string window = std::to_string(options_.window_blocks) + "\n";
-  order.update(window.data(), window.size());
+  blocks.update(window.data(), window.size());
   for (const auto& b : blocks_) {
     const std::uint64_t fields[4] = {b.shard, b.first_row, b.rows, b.first_sample};
-    order.update(fields, sizeof fields);
+    blocks.update(fields, sizeof fields);
   }
-  consumed_.corpus = corpus.hex_digest().substr(0, 16);
-  consumed_.order = order.hex_digest().substr(0, 16);
-  consumed_.window_blocks = options_.window_blocks;
-  consumed_.block_rows = block_rows_;
-  produced_ = consumed_;
+  return {corpus.hex_digest().substr(0, 16), blocks.hex_digest().substr(0, 16), options_.window_blocks,
+          block_rows_};
 }
 
 std::uint64_t Loader::steps_per_epoch() const {
@@ -310,20 +309,21 @@ void Loader::restore(const LoaderState& state) {
     throw std::invalid_argument("loader: state was saved with seed " + std::to_string(state.seed) +
                                 ", this loader has " + std::to_string(options_.seed));
   }
-  const LoaderState now = consumed_;
-  if (!state.corpus.empty() && (state.corpus != now.corpus || state.order != now.order)) {
+  const DataOrder& saved = state.data;
+  const DataOrder& now = data_order_;
+  if (saved.recorded() && !saved.same_as(now)) {
     std::string what;
-    if (state.corpus != now.corpus)
-      what += "corpus fingerprint " + state.corpus + " (saved) vs " + now.corpus +
+    if (saved.corpus != now.corpus)
+      what += "corpus fingerprint " + saved.corpus + " (saved) vs " + now.corpus +
               " (now): the corpus was rebuilt or changed; ";
-    if (state.window_blocks != now.window_blocks)
-      what += "--data.window-blocks " + std::to_string(state.window_blocks) + " (saved) vs " +
+    if (saved.window_blocks != now.window_blocks)
+      what += "--data.window-blocks " + std::to_string(saved.window_blocks) + " (saved) vs " +
               std::to_string(now.window_blocks) + " (now); ";
-    if (state.block_rows != now.block_rows)
-      what += "block rows " + std::to_string(state.block_rows) + " (saved) vs " +
+    if (saved.block_rows != now.block_rows)
+      what += "block rows " + std::to_string(saved.block_rows) + " (saved) vs " +
               std::to_string(now.block_rows) + " (now); ";
     if (what.empty())
-      what += "order fingerprint " + state.order + " (saved) vs " + now.order +
+      what += "order fingerprint " + saved.blocks + " (saved) vs " + now.blocks +
               " (now): another sample subset or block layout; ";
     throw std::invalid_argument(
         options_.corpus + " split '" + options_.split +
@@ -333,11 +333,7 @@ void Loader::restore(const LoaderState& state) {
   if (state.position > total_samples_) throw std::invalid_argument("loader: state position beyond the epoch");
   stop_worker();
   consumed_ = state;
-  // The fingerprints stay this loader's (a state saved without them gets them from now on).
-  consumed_.corpus = now.corpus;
-  consumed_.order = now.order;
-  consumed_.window_blocks = now.window_blocks;
-  consumed_.block_rows = now.block_rows;
+  consumed_.data = data_order_;  // a state saved without it gets it from now on
   produced_ = consumed_;
   order_.reset();
   start_worker();

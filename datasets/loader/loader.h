@@ -61,17 +61,22 @@ struct Batch {
   const T* column(const std::string& name) const;
 };
 
+// What an epoch's order depends on besides the seed, so that a resume onto a rebuilt corpus or
+// changed loader settings is refused instead of silently continuing another order.
+struct DataOrder {
+  std::string corpus;               // digest of the split's shards: files, SHA-256s, sample counts
+  std::string blocks;               // digest of the sample blocks (block rows, subset) and window
+  std::uint64_t window_blocks = 0;  // for the message: --data.window-blocks
+  std::uint64_t block_rows = 0;     // for the message: rows per block (HDF5 chunk rows)
+  bool recorded() const { return !corpus.empty(); }  // false: a state saved before it existed
+  bool same_as(const DataOrder& other) const { return corpus == other.corpus && blocks == other.blocks; }
+};
+
 struct LoaderState {
   std::uint64_t seed = 0;
   std::uint64_t epoch = 0;
   std::uint64_t position = 0;  // global samples of this epoch already consumed
-  // What the order depends on besides the seed, so that a resume onto a rebuilt corpus or
-  // changed loader settings is refused instead of silently continuing another order. Empty
-  // (a state saved before they were recorded): not checked.
-  std::string corpus;               // digest of the split's shards: files, SHA-256s, sample counts
-  std::string order;                // digest of the sample blocks (block rows, subset) and window
-  std::uint64_t window_blocks = 0;  // for the message: --data.window-blocks
-  std::uint64_t block_rows = 0;     // for the message: rows per block (HDF5 chunk rows)
+  DataOrder data;              // this loader's; restore() refuses a state of another
   std::string to_json() const;
   static LoaderState from_json(const std::string& text);
 };
@@ -99,7 +104,7 @@ class Loader {
   struct ShardSource;
   Batch assemble(std::uint64_t epoch, std::uint64_t step, std::uint64_t begin, std::uint64_t end);
   void keep_only_subset();
-  void fingerprint();
+  DataOrder fingerprint() const;
   void worker_loop();
   void start_worker();
   void stop_worker();
@@ -112,6 +117,7 @@ class Loader {
   std::vector<SampleBlock> blocks_;
   std::uint64_t total_samples_ = 0;
   std::uint64_t block_rows_ = 0;  // rows per block before a subset is taken (the largest)
+  DataOrder data_order_;
   std::size_t skipped_shards_ = 0;
   std::unique_ptr<EpochOrder> order_;  // the worker's; rebuilt when the epoch changes
   std::uint64_t order_epoch_ = 0;

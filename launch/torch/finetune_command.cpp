@@ -80,15 +80,14 @@ int run_finetune(const std::vector<std::string>& args) {
     auto train_options = loader_options(values, corpus, "train", grid, model.columns());
     train_options.seed = seed;
     train_options.subset = plan.samples.at("train");
-    const double global_batch = static_cast<double>(grid.layout().dp * train_options.batch_size *
-                                                    values["train.accumulation"].as<std::size_t>());
+    const double batch = global_batch(values, grid);
     const double epochs = values["finetune.epochs"].as<double>();
     const std::uint64_t steps_per_epoch =
-        static_cast<std::uint64_t>(std::ceil(train_options.subset.size() / global_batch));
+        static_cast<std::uint64_t>(std::ceil(train_options.subset.size() / batch));
     const std::uint64_t steps = epochs > 0 ? static_cast<std::uint64_t>(std::ceil(epochs * steps_per_epoch))
                                            : training_steps(values, grid, 0);
-    auto trainer_opts = trainer_options(values, options, out, steps,
-                                        epochs > 0 ? 0 : training_samples(values, 0), global_batch);
+    auto trainer_opts =
+        trainer_options(values, options, out, steps, epochs > 0 ? 0 : training_samples(values, 0), batch);
     trainer_opts.resume = resume == "auto";
     if (trainer_opts.eval_every == 0) trainer_opts.eval_every = std::max<std::uint64_t>(1, steps_per_epoch);
     trainer_opts.eval_batches = SIZE_MAX;  // model selection sees all of val
@@ -109,7 +108,7 @@ int run_finetune(const std::vector<std::string>& args) {
     }
     core::log_info("finetune ", model.name, ": ", plan.classes.size(), " classes, ",
                    train_options.subset.size(), " labeled training samples (", counts, "); ", steps,
-                   " steps of ", global_batch, " samples");
+                   " steps of ", batch, " samples");
     core::Trainer trainer(task, train, val.get(), grid, trainer_opts);
     const auto result = trainer.run();
     if (result.exit_code != 0) {

@@ -179,32 +179,25 @@ datasets::LoaderOptions loader_options(const po::variables_map& values, const st
   return o;
 }
 
-std::uint64_t training_steps(const po::variables_map& values, const distributed::ProcessGrid& grid,
-                             double tokens_per_sample) {
-  const double global_batch =
-      static_cast<double>(grid.layout().dp * values["train.batch-size"].as<std::size_t>() *
-                          values["train.accumulation"].as<std::size_t>());
+std::uint64_t training_samples(const po::variables_map& values, double tokens_per_sample) {
   const auto samples = values["train.samples"].as<std::uint64_t>();
   const double tokens = values["train.tokens"].as<double>();
   if (samples > 0 && tokens > 0) throw core::UsageError("give --train.samples or --train.tokens, not both");
-  if (tokens > 0) {
-    if (tokens_per_sample <= 0) throw core::UsageError("--train.tokens: this model does not count tokens");
-    return static_cast<std::uint64_t>(std::ceil(tokens / tokens_per_sample / global_batch));
-  }
-  if (samples > 0) return static_cast<std::uint64_t>(std::ceil(static_cast<double>(samples) / global_batch));
-  return values["train.steps"].as<std::uint64_t>();
-}
-
-std::uint64_t training_samples(const po::variables_map& values, double tokens_per_sample) {
-  const double tokens = values["train.tokens"].as<double>();
-  if (tokens > 0 && tokens_per_sample > 0)
-    return static_cast<std::uint64_t>(std::ceil(tokens / tokens_per_sample));
-  return values["train.samples"].as<std::uint64_t>();
+  if (tokens <= 0) return samples;
+  if (tokens_per_sample <= 0) throw core::UsageError("--train.tokens: this model does not count tokens");
+  return static_cast<std::uint64_t>(std::ceil(tokens / tokens_per_sample));
 }
 
 double global_batch(const po::variables_map& values, const distributed::ProcessGrid& grid) {
   return static_cast<double>(grid.layout().dp * values["train.batch-size"].as<std::size_t>() *
                              values["train.accumulation"].as<std::size_t>());
+}
+
+std::uint64_t training_steps(const po::variables_map& values, const distributed::ProcessGrid& grid,
+                             double tokens_per_sample) {
+  const auto samples = training_samples(values, tokens_per_sample);
+  if (samples == 0) return values["train.steps"].as<std::uint64_t>();
+  return static_cast<std::uint64_t>(std::ceil(static_cast<double>(samples) / global_batch(values, grid)));
 }
 
 core::TrainerOptions trainer_options(const po::variables_map& values, const po::options_description& options,

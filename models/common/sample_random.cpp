@@ -25,12 +25,15 @@ torch::Tensor per_sample_uniform(const std::vector<std::uint64_t>& keys, std::in
   return out;
 }
 
+namespace {
+// [batch, branches]: each 0 with probability p, else 1 / (1 - p); undefined when p == 0.
 torch::Tensor drop_path_scales(const std::vector<std::uint64_t>& keys, double p, std::uint64_t stream,
                                std::int64_t branches) {
   if (p <= 0) return {};
   const auto u = per_sample_uniform(keys, branches, stream);
   return (u >= p).to(torch::kFloat) / (1.0 - p);
 }
+}  // namespace
 
 std::vector<torch::Tensor> block_drop_path_scales(const std::vector<std::uint64_t>& keys, std::int64_t depth,
                                                   double max_rate, std::uint64_t stream,

@@ -16,11 +16,6 @@ std::vector<std::uint64_t> sample_keys(std::uint64_t seed, std::uint64_t epoch,
 // [keys.size(), n] uniform in [0, 1), float32; `stream` tells purposes apart.
 torch::Tensor per_sample_uniform(const std::vector<std::uint64_t>& keys, std::int64_t n,
                                  std::uint64_t stream);
-// Drop-path scales [batch, branches]: each 0 with probability p, else 1 / (1 - p), drawn
-// independently per sample and per branch. Undefined when p == 0.
-torch::Tensor drop_path_scales(const std::vector<std::uint64_t>& keys, double p, std::uint64_t stream,
-                               std::int64_t branches = 1);
-
 // Stochastic depth of `depth` residual blocks with two branches each (attention, MLP), as timm
 // and MMAE's code draw it: rate linear from 0 at the first block to `max_rate` at the last, an
 // independent draw per sample, block and branch. One [batch, 2] tensor per block on `device`

@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <limits>
-#include <string>
 
 #include "distributed/tensor_parallel_ops.h"
 
@@ -104,9 +103,9 @@ torch::Tensor LensModel::forward(const LensInputs& in, const torch::Tensor& deco
   const std::int64_t first = shared->first, width = logits.size(-1);
   if (first + width > config.vocab) {
     const std::int64_t from = std::max<std::int64_t>(0, config.vocab - first);
-    auto keep = torch::ones({width}, torch::TensorOptions().dtype(torch::kBool).device(logits.device()));
-    keep.narrow(0, from, width - from).fill_(false);
-    logits = logits.masked_fill(keep.logical_not(), std::numeric_limits<float>::lowest());
+    auto padded = torch::zeros({width}, torch::TensorOptions().dtype(torch::kBool).device(logits.device()));
+    padded.narrow(0, from, width - from).fill_(true);
+    logits = logits.masked_fill(padded, std::numeric_limits<float>::lowest());
   }
   return logits;
 }

@@ -100,8 +100,8 @@ TEST_F(LoaderTest, RestoreRefusesAnotherCorpusBuildOrOrderSettingsNamingBoth) {
   Loader first(options(0, 1, 16));
   for (int i = 0; i < 3; ++i) first.next();
   const LoaderState saved = LoaderState::from_json(first.state().to_json());
-  EXPECT_EQ(saved.corpus.size(), 16u);
-  EXPECT_EQ(saved.window_blocks, 3u);
+  EXPECT_EQ(saved.data.corpus.size(), 16u);
+  EXPECT_EQ(saved.data.window_blocks, 3u);
   auto expect_refused = [&](const LoaderOptions& o, const std::string& named) {
     Loader other(o);
     try {
@@ -115,13 +115,13 @@ TEST_F(LoaderTest, RestoreRefusesAnotherCorpusBuildOrOrderSettingsNamingBoth) {
   const std::string rebuilt = testing::make_synth_corpus(dir_ + "/rebuilt", {300, 4});
   auto o = options(0, 1, 16);
   o.corpus = rebuilt;
-  expect_refused(o, "corpus fingerprint " + saved.corpus + " (saved)");
+  expect_refused(o, "corpus fingerprint " + saved.data.corpus + " (saved)");
   o = options(0, 1, 16);
   o.window_blocks = 5;
   expect_refused(o, "--data.window-blocks 3 (saved) vs 5 (now)");
   o = options(0, 1, 16);
   o.block_rows = 8;
-  expect_refused(o, "block rows " + std::to_string(saved.block_rows) + " (saved) vs 8 (now)");
+  expect_refused(o, "block rows " + std::to_string(saved.data.block_rows) + " (saved) vs 8 (now)");
   o = options(0, 1, 16);
   o.subset = {1, 2, 3, 5, 8, 13, 21, 34};
   expect_refused(o, "order fingerprint");
@@ -129,7 +129,7 @@ TEST_F(LoaderTest, RestoreRefusesAnotherCorpusBuildOrOrderSettingsNamingBoth) {
   // not part of the order.
   Loader old(options(0, 2, 8));
   old.restore(LoaderState::from_json("{\"seed\": 42, \"epoch\": 0, \"position\": 48}"));
-  EXPECT_EQ(old.state().corpus, saved.corpus);
+  EXPECT_EQ(old.state().data.corpus, saved.data.corpus);
   Loader wider(options(1, 2, 8));
   wider.restore(saved);
   EXPECT_EQ(wider.state().position, saved.position);
