@@ -164,4 +164,11 @@ std::string options_to_ini(const po::variables_map& values, const po::options_de
   return out;
 }
 
+bool on_off_option(const po::variables_map& values, const std::string& key) {
+  const std::string v = values[key].as<std::string>();
+  if (v == "on") return true;
+  if (v == "off") return false;
+  throw UsageError("--" + key + " must be on or off, not '" + v + "'");
+}
+
 }  // namespace trafficfm::core

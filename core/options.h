@@ -34,6 +34,9 @@ po::variables_map parse_options(const std::string& command, const po::options_de
 // The non-empty items of a comma-separated list ("a,,b" -> {"a", "b"}).
 std::vector<std::string> split_list(const std::string& text);
 
+// The value of an on | off option; throws UsageError naming --key and the value otherwise.
+bool on_off_option(const po::variables_map& values, const std::string& key);
+
 // The resolved options as INI text, grouped by section, one "key = value" per line, so that a
 // run directory records exactly what ran (and `--config RUN/config.ini` repeats it).
 std::string options_to_ini(const po::variables_map& values, const po::options_description& options);

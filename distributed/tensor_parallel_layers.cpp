@@ -49,14 +49,21 @@ torch::Tensor HeadParallelTable::forward(const torch::Tensor& ids) {
   return torch::nn::functional::embedding(ids, weight);
 }
 
+// The full initial table of a vocabulary padded past `real` rows: the real rows drawn as if
+// unpadded (the same numbers at every tp, whose padding differs), then zero rows.
+static torch::Tensor padded_rows(const torch::Tensor& real, std::int64_t rows) {
+  if (real.size(0) >= rows) return real;
+  return torch::cat({real, torch::zeros({rows - real.size(0), real.size(1)}, real.options())});
+}
+
 ColumnParallelLinear::ColumnParallelLinear(std::int64_t in, std::int64_t out, Communicator& tp_,
-                                           bool with_bias, bool gather)
-    : tp(tp_), gather_output(gather) {
+                                           bool with_bias, bool gather, std::int64_t real)
+    : tp(tp_), gather_output(gather), real_rows(real) {
   const std::int64_t local = split_size(out, tp, "output features");
   weight = register_parameter("weight", torch::empty({local, in}));
   if (with_bias) bias = register_parameter("bias", torch::zeros({local}));
   torch::NoGradGuard no_grad;
-  const auto full = linear_init(out, in);
+  const auto full = real >= 0 ? padded_rows(linear_init(real, in), out) : linear_init(out, in);
   weight.copy_(full.narrow(0, tp.rank() * local, local));
 }
 
@@ -96,13 +103,15 @@ torch::Tensor RowParallelLinear::forward(const torch::Tensor& x) {
   return bias.defined() ? y + bias : y;
 }
 
-VocabParallelEmbedding::VocabParallelEmbedding(std::int64_t vocab, std::int64_t dim, Communicator& tp_)
-    : tp(tp_) {
+VocabParallelEmbedding::VocabParallelEmbedding(std::int64_t vocab, std::int64_t dim, Communicator& tp_,
+                                               std::int64_t real)
+    : tp(tp_), real_rows(real) {
   rows = split_size(vocab, tp, "vocabulary");
   first = tp.rank() * rows;
   weight = register_parameter("weight", torch::empty({rows, dim}));
   torch::NoGradGuard no_grad;
-  weight.copy_(torch::randn({vocab, dim}).narrow(0, first, rows));
+  const auto full = real >= 0 ? padded_rows(torch::randn({real, dim}), vocab) : torch::randn({vocab, dim});
+  weight.copy_(full.narrow(0, first, rows));
 }
 
 void VocabParallelEmbedding::load_full(const torch::Tensor& w) {
@@ -118,8 +127,8 @@ torch::Tensor VocabParallelEmbedding::forward(const torch::Tensor& ids) {
   return reduce_from_tp(embedded, tp);
 }
 
-torch::Tensor vocab_parallel_cross_entropy(const torch::Tensor& logits, const torch::Tensor& target,
-                                           Communicator& tp) {
+torch::Tensor vocab_parallel_token_losses(const torch::Tensor& logits, const torch::Tensor& target,
+                                          Communicator& tp) {
   const std::int64_t width = logits.size(-1);
   const std::int64_t first = tp.rank() * width;
   // The global max, for numerical stability only: no gradient flows through it.
@@ -130,7 +139,23 @@ torch::Tensor vocab_parallel_cross_entropy(const torch::Tensor& logits, const to
   const auto local_target = (target - first).masked_fill(outside, 0);
   auto picked = shifted.gather(-1, local_target.unsqueeze(-1)).squeeze(-1).masked_fill(outside, 0.0);
   picked = reduce_from_tp(picked, tp);
-  return (sum_exp.log() - picked).mean();
+  return sum_exp.log() - picked;
+}
+
+torch::Tensor vocab_parallel_cross_entropy(const torch::Tensor& logits, const torch::Tensor& target,
+                                           Communicator& tp) {
+  return vocab_parallel_token_losses(logits, target, tp).mean();
+}
+
+torch::Tensor vocab_parallel_hits(const torch::Tensor& logits, const torch::Tensor& target,
+                                  Communicator& tp) {
+  torch::NoGradGuard no_grad;
+  const std::int64_t first = tp.rank() * logits.size(-1);
+  const auto [value, index] = logits.detach().max(-1);
+  const auto best = all_reduce_detached(value, tp, ReduceOp::kMax);
+  // The rank holding the maximum says whether it is the target (a tie counts as a hit).
+  const auto hit = (value == best).logical_and(index + first == target).to(torch::kFloat);
+  return all_reduce_detached(hit, tp, ReduceOp::kMax);
 }
 
 TensorParallelRng::TensorParallelRng(std::uint64_t seed, int dp_rank, int tp_rank)

@@ -15,13 +15,15 @@ namespace trafficfm::distributed {
 // Output features split across tp ranks: Y_r = X W_r^T + b_r. With gather_output the full Y
 // is assembled on every rank; otherwise Y stays split (the input of a RowParallelLinear).
 struct ColumnParallelLinear : torch::nn::Module {
+  // real_rows >= 0: a vocabulary head padded past that output row (initialized as if unpadded).
   ColumnParallelLinear(std::int64_t in, std::int64_t out, Communicator& tp, bool bias = true,
-                       bool gather_output = true);
+                       bool gather_output = true, std::int64_t real_rows = -1);
   torch::Tensor forward(const torch::Tensor& x);
   void load_full(const torch::Tensor& weight, const torch::Tensor& bias);  // [out, in], [out]
   torch::Tensor weight, bias;
   Communicator& tp;
   bool gather_output;
+  std::int64_t real_rows = -1;  // >= 0: a vocabulary head (no bias) padded past this output row
 };
 
 // Input features split across tp ranks: Y = sum_r X_r W_r^T + b (b replicated, added once).
@@ -37,12 +39,15 @@ struct RowParallelLinear : torch::nn::Module {
 
 // Vocabulary rows split across tp ranks; ids outside this rank's range contribute zeros.
 struct VocabParallelEmbedding : torch::nn::Module {
-  VocabParallelEmbedding(std::int64_t vocab, std::int64_t dim, Communicator& tp);
+  // real_rows >= 0: `vocab` is padded past that row; the real rows are drawn as if unpadded,
+  // so every tp (whose padding differs) starts from the same table.
+  VocabParallelEmbedding(std::int64_t vocab, std::int64_t dim, Communicator& tp, std::int64_t real_rows = -1);
   torch::Tensor forward(const torch::Tensor& ids);
   void load_full(const torch::Tensor& weight);
   torch::Tensor weight;
   Communicator& tp;
   std::int64_t first = 0, rows = 0;
+  std::int64_t real_rows = -1;  // >= 0: the vocabulary is padded past this row (tensor_parallel_state.h)
 };
 
 // A table [rows, heads] whose columns (one per attention head) are split across tp ranks with
@@ -65,6 +70,13 @@ struct HeadParallelTable : torch::nn::Module {
 // logit are reduced across tp.
 torch::Tensor vocab_parallel_cross_entropy(const torch::Tensor& logits_shard, const torch::Tensor& target,
                                            Communicator& tp);
+// The same per target position (no mean): the caller masks padding and reduces.
+torch::Tensor vocab_parallel_token_losses(const torch::Tensor& logits_shard, const torch::Tensor& target,
+                                          Communicator& tp);
+// Whether the argmax over the whole (split) vocabulary is the target, per position, as 0/1
+// floats, without gathering the logits (no gradient).
+torch::Tensor vocab_parallel_hits(const torch::Tensor& logits_shard, const torch::Tensor& target,
+                                  Communicator& tp);
 
 // Dropout whose mask is the same on every tp rank (replicated activations) or differs per tp
 // rank (split activations); both generators are seeded from (seed, dp rank, tp rank). They are

@@ -18,6 +18,10 @@ struct ShardedTensor {
   torch::Tensor tensor;  // this rank's tensor (a parameter or buffer, shared with the module)
   int split_dim = -1;    // -1: replicated across tp
   bool is_parameter = true;
+  // >= 0: dim 0 is a vocabulary padded past its real rows (to a multiple of 128 x tp, which
+  // depends on tp). Checkpoints hold only the real rows, so any tp reads them: loading pads the
+  // rows back with zeros. -1: no padding.
+  std::int64_t rows = -1;
 };
 
 // Every parameter and buffer of `model`, named "<prefix><name>", in registration order.
@@ -25,6 +29,12 @@ std::vector<ShardedTensor> sharded_tensors(torch::nn::Module& model, const std::
 
 // The full tensor from every tp rank's shard (a collective over `tp`; identity at tp = 1).
 torch::Tensor gather_full(const torch::Tensor& shard, int split_dim, Communicator& tp);
+// The full tensor of `t` (or of `shard`, a tensor laid out like it: its optimizer moments)
+// without its padding rows: what a checkpoint holds.
+torch::Tensor gather_full(const ShardedTensor& t, Communicator& tp, const torch::Tensor& shard = {});
+// This tp rank's slice, laid out like `like`, of a full tensor from a checkpoint (padding rows
+// restored with zeros).
+torch::Tensor local_shard(const torch::Tensor& full, const ShardedTensor& like, Communicator& tp);
 // This tp rank's slice of a full tensor; throws naming `name` when the size does not divide.
 torch::Tensor local_shard(const torch::Tensor& full, int split_dim, Communicator& tp,
                           const std::string& name);

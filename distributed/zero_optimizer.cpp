@@ -169,7 +169,7 @@ void ZeroAdamW::load_state(const std::vector<torch::Tensor>& exp_avg,
   step_ = step;
 }
 
-void ZeroAdamW::step(double grad_scale) {
+void ZeroAdamW::step(double grad_scale, const std::vector<double>& update_scale) {
   torch::NoGradGuard no_grad;
   ++step_;
   const auto& params = reducer_.parameters();
@@ -194,7 +194,17 @@ void ZeroAdamW::step(double grad_scale) {
     exp_avg_[b].mul_(options_.beta1).add_(g, 1 - options_.beta1);
     exp_avg_sq_[b].mul_(options_.beta2).addcmul_(g, g, 1 - options_.beta2);
     const auto denom = (exp_avg_sq_[b].sqrt() / std::sqrt(bias2)).add_(options_.eps);
-    if (scaled) {
+    if (!update_scale.empty()) {
+      // This slice's per-element step multiplier: lr scale times the parameter's RMS factor.
+      auto step_mask = scaled ? lr_mask_[b].clone() : torch::ones_like(p);
+      const std::int64_t lo = dp.rank() * slice;
+      for (std::size_t k : reducer_.bucket_parameters(b)) {
+        const std::int64_t from = std::max(lo, reducer_.parameter_offset(k));
+        const std::int64_t to = std::min(lo + slice, reducer_.parameter_offset(k) + params[k].tensor.numel());
+        if (from < to) step_mask.narrow(0, from - lo, to - from).mul_(update_scale.at(k));
+      }
+      p.sub_(exp_avg_[b] / denom * step_mask * (options_.lr / bias1));
+    } else if (scaled) {
       p.sub_(exp_avg_[b] / denom * lr_mask_[b] * (options_.lr / bias1));
     } else {
       p.addcdiv_(exp_avg_[b], denom, -options_.lr / bias1);

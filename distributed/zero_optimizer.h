@@ -28,7 +28,9 @@ class ZeroAdamW {
   ZeroAdamW(Reducer& reducer, AdamWOptions options, std::vector<bool> decay,
             std::vector<double> lr_scale = {});
   // After reducer.finish(): `grad_scale` multiplies the gradients (clipping coefficient).
-  void step(double grad_scale = 1.0);
+  // `update_scale` (empty: all 1) multiplies parameter k's step, not its decay (AdamWScale's
+  // RMS factor, core/trainer/optimizer.h).
+  void step(double grad_scale = 1.0, const std::vector<double>& update_scale = {});
   void set_lr(double lr) { options_.lr = lr; }
   // Sum of squares of this rank's gradient slice, each element weighted (for the global norm).
   double local_grad_square_sum(const std::vector<double>& element_weight_per_parameter) const;

@@ -1,6 +1,9 @@
 #include "models/registry.h"
 
 #include "core/errors.h"
+#include "models/lens/lens_batch.h"
+#include "models/lens/lens_classifier.h"
+#include "models/lens/lens_task.h"
 #include "models/mmae/mmae_classifier.h"
 #include "models/mmae/mmae_inputs.h"
 #include "models/mmae/mmae_task.h"
@@ -17,11 +20,20 @@ std::unique_ptr<Classifier> make_mmae_classifier(const TaskContext& context, std
   if (context.drop_path >= 0) config.drop_path = context.drop_path;
   return std::make_unique<MmaeClassifier>(config, classes, context.grid.tp(), context.seed, context.device);
 }
+std::unique_ptr<core::Task> make_lens(const TaskContext& context) {
+  return std::make_unique<LensTask>(lens_settings_from(context.values), context.grid, context.seed,
+                                    context.device);
+}
+std::unique_ptr<Classifier> make_lens_classifier(const TaskContext& context, std::int64_t classes) {
+  return std::make_unique<LensClassifier>(lens_settings_from(context.values), classes, context.grid.tp(),
+                                          context.seed, context.device);
+}
 }  // namespace
 
 const std::vector<ModelEntry>& model_registry() {
   static const std::vector<ModelEntry> all = {
       {"mmae", "mmae", add_mmae_options, make_mmae, mmae_columns, make_mmae_classifier},
+      {"lens", "lens", add_lens_options, make_lens, lens_columns, make_lens_classifier},
   };
   return all;
 }

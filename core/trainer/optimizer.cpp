@@ -7,6 +7,11 @@ namespace trafficfm::core {
 
 using distributed::ReduceOp;
 
+void check_optimizer_kind(const std::string& kind) {
+  if (kind != "adamw" && kind != "adamw-scale")
+    throw std::invalid_argument("optimizer must be adamw or adamw-scale, not '" + kind + "'");
+}
+
 TrainerOptimizer::TrainerOptimizer(distributed::Reducer& reducer, distributed::ProcessGrid& grid,
                                    std::vector<bool> decay, std::vector<bool> tp_split,
                                    OptimizerOptions options, std::vector<double> lr_scale)
@@ -18,6 +23,7 @@ TrainerOptimizer::TrainerOptimizer(distributed::Reducer& reducer, distributed::P
       options_(options) {
   if (lr_scale_.empty()) lr_scale_.assign(decay_.size(), 1.0);
   if (lr_scale_.size() != decay_.size()) throw std::invalid_argument("optimizer: one lr scale per parameter");
+  check_optimizer_kind(options_.kind);
   if (options_.zero) {
     distributed::AdamWOptions z;
     z.beta1 = options_.beta1;
@@ -80,13 +86,48 @@ double TrainerOptimizer::grad_norm() {
   return std::sqrt(total.item<double>());
 }
 
-void TrainerOptimizer::step(double lr, double norm) {
-  const double scale =
+std::vector<double> TrainerOptimizer::parameter_rms() {
+  const auto& params = reducer_.parameters();
+  std::vector<double> squares, count;
+  std::vector<torch::Tensor> sums;
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    const bool split = tp_split_[k] && grid_.tp().size() > 1;
+    // A split parameter's square sum and size are summed over tp; a replicated one is counted
+    // on one rank's behalf only (divided by tp, then summed back).
+    const double share = split ? 1.0 : 1.0 / grid_.tp().size();
+    sums.push_back(params[k].tensor.detach().to(torch::kDouble).pow(2).sum() * share);
+    count.push_back(share * static_cast<double>(params[k].tensor.numel()));
+  }
+  if (!sums.empty()) {  // one device-to-host copy, not one per parameter
+    const auto host = torch::stack(sums).to(torch::kCPU).contiguous();
+    squares.assign(host.data_ptr<double>(), host.data_ptr<double>() + host.numel());
+  }
+  if (grid_.tp().size() > 1 && !params.empty()) {
+    std::vector<double> both = squares;
+    both.insert(both.end(), count.begin(), count.end());
+    auto t = torch::tensor(both, torch::kDouble);
+    grid_.tp().all_reduce(t, ReduceOp::kSum);
+    for (std::size_t k = 0; k < params.size(); ++k) {
+      squares[k] = t[static_cast<std::int64_t>(k)].item<double>();
+      count[k] = t[static_cast<std::int64_t>(k + params.size())].item<double>();
+    }
+  }
+  std::vector<double> rms;
+  for (std::size_t k = 0; k < params.size(); ++k)
+    rms.push_back(std::max(1e-3, std::sqrt(squares[k] / std::max(count[k], 1.0))));
+  return rms;
+}
+
+void TrainerOptimizer::step(double lr, double norm, double grad_scale) {
+  const double clip =
       options_.clip_norm > 0 && norm > options_.clip_norm ? options_.clip_norm / (norm + 1e-6) : 1.0;
+  const double scale = clip * grad_scale;
+  const std::vector<double> update_scale =
+      options_.kind == "adamw-scale" ? parameter_rms() : std::vector<double>{};
   ++step_;
   if (zero_) {
     zero_->set_lr(lr);
-    zero_->step(scale);
+    zero_->step(scale, update_scale);
     return;
   }
   torch::NoGradGuard no_grad;
@@ -102,7 +143,8 @@ void TrainerOptimizer::step(double lr, double norm) {
     exp_avg_[k].mul_(options_.beta1).add_(g, 1 - options_.beta1);
     exp_avg_sq_[k].mul_(options_.beta2).addcmul_(g, g, 1 - options_.beta2);
     const auto denom = (exp_avg_sq_[k].sqrt() / std::sqrt(bias2)).add_(options_.eps);
-    p.addcdiv_(exp_avg_[k], denom, -lr_k / bias1);
+    const double step_k = update_scale.empty() ? lr_k : lr_k * update_scale[k];
+    p.addcdiv_(exp_avg_[k], denom, -step_k / bias1);
   }
 }
 

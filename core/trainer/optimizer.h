@@ -1,5 +1,13 @@
-// The trainer's AdamW, plain or ZeRO-1, behind one interface. Plain AdamW keeps its moments per
-// parameter on this rank (a tp shard); ZeRO-1 shards them across dp ranks
+// The trainer's AdamW, plain or ZeRO-1, behind one interface, in two kinds:
+//  - adamw: torch::optim::AdamW;
+//  - adamw-scale: nanoT5's AdamWScale, AdamW whose step for each parameter is multiplied by
+//    max(1e-3, RMS(parameter)) (Adafactor's relative step), which is what lets T5 pretrain at
+//    lr 2e-2. Weight decay stays lr * wd (not scaled), as in nanoT5. The RMS is over the whole
+//    parameter (summed over tp for split ones), so every layout takes the same step. Two
+//    details follow torch's AdamW rather than nanoT5: eps is added after the bias correction,
+//    and the decay is applied before the update.
+// The moments are the same for both kinds, so a checkpoint holds them the same way. Plain AdamW keeps its
+// moments per parameter on this rank (a tp shard); ZeRO-1 shards them across dp ranks
 // (distributed/zero_optimizer.h). Both are element for element torch::optim::AdamW (decoupled
 // weight decay, bias correction), written here so their state can be saved by parameter name
 // and resharded: LibTorch's own AdamW keys its state by TensorImpl address, which changed type
@@ -22,9 +30,12 @@ namespace trafficfm::core {
 struct OptimizerOptions {
   double weight_decay = 0.05;
   double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
-  double clip_norm = 1.0;  // 0: no clipping
-  bool zero = false;       // ZeRO-1 (the reducer must shard gradients)
+  double clip_norm = 1.0;      // 0: no clipping
+  bool zero = false;           // ZeRO-1 (the reducer must shard gradients)
+  std::string kind = "adamw";  // adamw | adamw-scale
 };
+// Throws std::invalid_argument naming the known kinds.
+void check_optimizer_kind(const std::string& kind);
 
 class TrainerOptimizer {
  public:
@@ -37,11 +48,14 @@ class TrainerOptimizer {
   void sync_replicated_gradients();
   // The global gradient norm over dp x tp (after reducer.finish()).
   double grad_norm();
-  // One update at `lr`, gradients scaled so their norm is at most clip_norm (given the norm).
-  void step(double lr, double norm);
+  // One update at `lr`. The gradients are first multiplied by `grad_scale` (the trainer's
+  // 1 / total loss weight), and `norm` is the norm after that; they are then clipped to
+  // clip_norm.
+  void step(double lr, double norm, double grad_scale = 1.0);
   std::int64_t step_count() const { return step_; }
   std::int64_t state_bytes() const;
   bool zero() const { return options_.zero; }
+  const std::string& kind() const { return options_.kind; }
 
   // Full moments of each parameter (this rank's tp shard, whole across dp): collective over dp
   // under ZeRO. Keys "<param>.exp_avg", "<param>.exp_avg_sq".
@@ -55,6 +69,8 @@ class TrainerOptimizer {
   std::vector<bool> decay_, tp_split_;
   std::vector<double> lr_scale_;
   OptimizerOptions options_;
+  // adamw-scale: max(1e-3, RMS) of every parameter (whole over tp), before this step's update.
+  std::vector<double> parameter_rms();
   std::vector<torch::Tensor> exp_avg_, exp_avg_sq_;  // plain mode
   std::unique_ptr<distributed::ZeroAdamW> zero_;
   std::int64_t step_ = 0;

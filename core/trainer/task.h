@@ -1,6 +1,6 @@
 // What the trainer drives: a model, an objective turning a batch into named loss terms, and
-// what the trainer needs to account for it (FLOPs and tokens per sample, the corpus columns it
-// reads). Lens, MMAE and the graph model are Tasks; the trainer never branches on which.
+// what the trainer needs to account for it (each batch's loss weight, FLOPs and tokens). Lens, MMAE and the
+// graph model are Tasks; the trainer never branches on which.
 #pragma once
 #include <torch/torch.h>
 
@@ -21,6 +21,10 @@ class Task {
   virtual torch::nn::Module& model() = 0;
   // Named loss terms for one micro-batch; "loss" is the one that is optimized. Called in
   // training mode with gradients, and (by evaluation) under NoGradGuard in eval mode.
+  // A term named "weight" is not a loss: it is the micro-batch's weight in the step's average
+  // (a token model's target tokens), so that the step optimizes sum(weight * loss) /
+  // sum(weight) over every micro-batch of every dp rank. Without it the weight is the batch's
+  // rows (0 for a filler batch): the loss is a per-sample mean.
   virtual std::map<std::string, torch::Tensor> losses(const datasets::Batch& batch) = 0;
   // Before the step's first micro-batch, for schedules inside the objective: where the run
   // stands, `position` in [0, total), in the run's unit (steps, or samples for a run defined in
@@ -47,6 +51,15 @@ class Task {
   virtual double flops_per_sample() const { return 0.0; }
   // Tokens one sample counts for in tokens/s and --train.tokens; 0 = not a token model.
   virtual double tokens_per_sample() const { return 0.0; }
+  // Training FLOPs and tokens of one micro-batch, for a model whose cost depends on the batch
+  // (variable lengths); by default rows times the per-sample constants. The trainer sums them
+  // over dp. Called after losses(batch).
+  virtual double batch_flops(const datasets::Batch& batch) const {
+    return batch.filler ? 0.0 : static_cast<double>(batch.rows) * flops_per_sample();
+  }
+  virtual double batch_tokens(const datasets::Batch& batch) const {
+    return batch.filler ? 0.0 : static_cast<double>(batch.rows) * tokens_per_sample();
+  }
   // The model's configuration as a JSON object (written beside exported weights).
   virtual std::string config_json() const { return "{}"; }
 };

@@ -34,24 +34,47 @@ double peak_rss_mb() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
-// Every rank gets the dp average of the named values (tp ranks hold the same ones).
-// A rank's weight in the dp average of per-rank means. That average is the global mean only
-// when every rank has the same rows; an epoch's last, uneven step weighs each rank by its share
-// instead, and a filler row (a rank that had none) by 0.
-double batch_share(const datasets::Batch& batch, int dp) {
-  if (batch.filler || batch.rows == 0) return 0.0;
-  return batch.global_rows > 0 ? static_cast<double>(batch.rows) * dp / batch.global_rows : 1.0;
+// A micro-batch's weight in the step's average (Task::losses): the task's "weight" term, taken
+// out of the losses, or its rows; 0 for a filler batch (a rank that had no rows).
+double take_weight(const datasets::Batch& batch, std::map<std::string, torch::Tensor>& losses) {
+  double weight = static_cast<double>(batch.rows);
+  const auto it = losses.find("weight");
+  if (it != losses.end()) {
+    weight = it->second.item<double>();
+    losses.erase(it);
+  }
+  return batch.filler ? 0.0 : weight;
 }
 
-void average_over_dp(std::map<std::string, double>& terms, distributed::Communicator& dp) {
-  if (dp.size() == 1) return;
-  std::vector<double> values;
-  for (const auto& [name, value] : terms) values.push_back(value);
-  auto t = torch::tensor(values, torch::kDouble);
-  dp.all_reduce(t, ReduceOp::kAvg);
-  std::int64_t i = 0;
-  for (auto& [name, value] : terms) value = t[i++].item<double>();
-}
+// Sums of weighted terms and counters over one step's micro-batches on this rank; reduce()
+// sums them over dp (one all-reduce) and turns the weighted sums into the weighted means. Every
+// rank must hold every name, even one whose batches had no rows.
+struct StepSums {
+  std::map<std::string, double> terms;  // sum of weight * value
+  double weight = 0, flops = 0, tokens = 0, samples = 0;
+  void add(const std::map<std::string, torch::Tensor>& losses, double w) {
+    weight += w;
+    for (const auto& [name, value] : losses) {
+      double& term = terms[name];
+      if (w > 0) term += w * value.item<double>();
+    }
+  }
+  void reduce(distributed::Communicator& dp) {
+    std::vector<double> values{weight, flops, tokens, samples};
+    for (const auto& [name, value] : terms) values.push_back(value);
+    if (dp.size() > 1) {
+      auto t = torch::tensor(values, torch::kDouble);
+      dp.all_reduce(t, ReduceOp::kSum);
+      values.assign(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+    }
+    weight = values[0];
+    flops = values[1];
+    tokens = values[2];
+    samples = values[3];
+    std::size_t i = 4;
+    for (auto& [name, value] : terms) value = weight > 0 ? values[i++] / weight : values[i++];
+  }
+};
 
 // Buffers that a forward pass updates from its own rank's batch (BatchNorm running statistics)
 // would differ per dp rank, while a checkpoint holds dp rank 0's: a resume would then hand every
@@ -188,22 +211,20 @@ void Trainer::evaluate(std::uint64_t step) {
   start.epoch = start.position = 0;
   s.val->restore(start);
   s.task.begin_eval();
-  std::map<std::string, double> terms;
+  StepSums sums;
   const std::size_t batches =
       std::max<std::size_t>(1, std::min<std::size_t>(s.options.eval_batches, s.val->steps_per_epoch()));
   for (std::size_t b = 0; b < batches; ++b) {
     const auto batch = s.val->next();
     AutocastScope autocast(s.autocast);
-    const double share = batch_share(batch, s.grid.layout().dp);
-    for (const auto& [name, value] : s.task.losses(batch)) {
-      // Every rank holds every name (the dp average reduces them in name order), even a rank
-      // that had no rows in this batch.
-      double& term = terms["val_" + name];
-      if (share > 0) term += share * value.item<double>() / batches;
-    }
+    auto losses = s.task.losses(batch);
+    const double weight = take_weight(batch, losses);
+    sums.add(losses, weight);
   }
   model.train();
-  average_over_dp(terms, s.grid.dp());
+  sums.reduce(s.grid.dp());
+  std::map<std::string, double> terms;
+  for (const auto& [name, value] : sums.terms) terms["val_" + name] = value;
   for (const auto& [name, value] : s.task.end_eval(s.grid.dp())) terms["val_" + name] = value;
   s.task.after_eval(step, terms);
   if (s.grid.layout().rank == 0) {
@@ -279,33 +300,33 @@ TrainResult Trainer::run() {
     // Zeroed in place, not set to none (LibTorch 2.x's default): the reducer's gradients are
     // views into its buckets, and a fresh .grad() would cost a copy back into them.
     model.zero_grad(/*set_to_none=*/false);
-    terms.clear();
     double data_seconds = 0;
-    std::size_t samples = 0;
+    StepSums sums;
     for (std::size_t micro = 0; micro < s.options.accumulation; ++micro) {
       s.reducer->set_sync(micro + 1 == s.options.accumulation);
       const auto fetch = Clock::now();
       const auto batch = s.loader.next();
       data_seconds += seconds_since(fetch);
-      if (!batch.filler) samples += batch.rows;
       std::map<std::string, torch::Tensor> losses;
       {
         AutocastScope autocast(s.autocast);
         losses = s.task.losses(batch);
       }
-      const double share = batch_share(batch, layout.dp);
-      // The reducer sums over dp (loss_divided_by_dp): dividing here, on one scalar, makes
-      // that sum the average without another pass over the gradients.
-      (losses.at("loss") * (share / static_cast<double>(s.options.accumulation * layout.dp))).backward();
+      const double weight = take_weight(batch, losses);
+      // The reducer sums over dp (loss_divided_by_dp): the gradient is sum(weight * loss) over
+      // every micro-batch of every rank, divided by the total weight in the optimizer step.
+      (losses.at("loss") * weight).backward();
       s.reducer->finish();
-      for (const auto& [name, value] : losses) {
-        double& term = terms[name];
-        if (share > 0) term += share * value.item<double>() / s.options.accumulation;
-      }
+      sums.add(losses, weight);
+      sums.flops += s.task.batch_flops(batch);
+      sums.tokens += s.task.batch_tokens(batch);
+      if (!batch.filler) sums.samples += static_cast<double>(batch.rows);
     }
     s.optimizer->sync_replicated_gradients();
-    const double norm = s.optimizer->grad_norm();
-    average_over_dp(terms, s.grid.dp());
+    sums.reduce(s.grid.dp());
+    terms = sums.terms;
+    const double grad_scale = sums.weight > 0 ? 1.0 / sums.weight : 0.0;
+    const double norm = s.optimizer->grad_norm() * grad_scale;
     // Every rank takes the same decision (the loss is the dp average; the flags are agreed).
     const bool nonfinite = !std::isfinite(terms["loss"]) || !std::isfinite(norm);
     const bool spike = !nonfinite && spikes.is_spike(terms["loss"]);
@@ -327,16 +348,16 @@ TrainResult Trainer::run() {
                "), update skipped");
     } else {
       bad_in_a_row = 0;
-      s.optimizer->step(lr, norm);
+      s.optimizer->step(lr, norm, grad_scale);
       s.task.end_step();
     }
     average_buffers_over_dp(s.rank_buffers, s.grid.dp());
     counters.step = step + 1;
     counters.position += unit;
     const bool last = counters.position >= total;
-    const std::uint64_t global_samples = samples * static_cast<std::uint64_t>(layout.dp);
+    const auto global_samples = static_cast<std::uint64_t>(sums.samples);
     counters.samples += global_samples;
-    counters.tokens += static_cast<double>(global_samples) * s.task.tokens_per_sample();
+    counters.tokens += sums.tokens;
     const double seconds = seconds_since(started);
     if (rank0 && (counters.step % s.options.log_every == 0 || last)) {
       JsonObject line;
@@ -344,10 +365,9 @@ TrainResult Trainer::run() {
       for (const auto& [name, value] : terms) line.set(name, value);
       line.set("lr", lr).set("grad_norm", norm).set("step_time_s", seconds).set("data_time_s", data_seconds);
       line.set("samples_per_s", global_samples / seconds);
-      if (s.task.tokens_per_sample() > 0)
-        line.set("tokens_per_s", global_samples * s.task.tokens_per_sample() / seconds);
-      if (s.task.flops_per_sample() > 0) {
-        const double flops = global_samples * s.task.flops_per_sample() / seconds;
+      if (sums.tokens > 0) line.set("tokens_per_s", sums.tokens / seconds);
+      if (sums.flops > 0) {
+        const double flops = sums.flops / seconds;
         line.set("model_flops_per_s", flops);
         if (s.options.peak_flops_per_rank > 0)
           line.set("mfu", flops / (s.options.peak_flops_per_rank * layout.world));

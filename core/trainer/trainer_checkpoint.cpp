@@ -119,12 +119,11 @@ void TrainerCheckpoint::save(const TrainerCounters& counters) {
   std::vector<std::pair<std::string, PartWriter>> parts;
 
   std::vector<std::pair<std::string, torch::Tensor>> model_tensors;
-  std::map<std::string, int> split_of;
+  std::map<std::string, distributed::ShardedTensor> layout_of;  // the trained parameters
   for (const auto& [prefix, module] : task_.checkpoint_modules()) {
     for (const auto& t : distributed::sharded_tensors(*module, prefixed(prefix))) {
-      if (prefix.empty()) split_of[t.name] = t.split_dim;
-      if (gathers)
-        model_tensors.emplace_back(t.name, distributed::gather_full(t.tensor, t.split_dim, grid_.tp()));
+      if (prefix.empty()) layout_of.emplace(t.name, t);
+      if (gathers) model_tensors.emplace_back(t.name, distributed::gather_full(t, grid_.tp()));
     }
   }
   auto moments = optimizer_.state();  // collective over dp under ZeRO-1
@@ -132,7 +131,7 @@ void TrainerCheckpoint::save(const TrainerCounters& counters) {
   if (gathers) {
     for (const auto& [name, tensor] : moments) {
       const std::string param = name.substr(0, name.rfind(".exp_avg"));
-      optim_tensors.emplace_back(name, distributed::gather_full(tensor, split_of.at(param), grid_.tp()));
+      optim_tensors.emplace_back(name, distributed::gather_full(layout_of.at(param), grid_.tp(), tensor));
     }
     optim_tensors.emplace_back("step", torch::tensor({optimizer_.step_count()}, torch::kLong));
   }
@@ -170,6 +169,7 @@ void TrainerCheckpoint::save(const TrainerCounters& counters) {
   meta.set("step", counters.step).set("samples", counters.samples).set("tokens", counters.tokens);
   meta.set("layout", JsonObject().set("world", layout.world).set("dp", layout.dp).set("tp", layout.tp));
   meta.set("zero", optimizer_.zero());
+  meta.set("optimizer", optimizer_.kind());
   meta.set("torch", std::string(TORCH_VERSION));
   meta.set_raw("model", task_.config_json());
   meta.set("config", settings_.config_ini);
@@ -255,10 +255,10 @@ bool TrainerCheckpoint::restore(TrainerCounters& counters) {
   for (auto& [name, t] : unpickle_tensors(store_.read_part(dir, "model.pt"), dir + "/model.pt"))
     saved[name] = t;
   torch::NoGradGuard no_grad;
-  std::map<std::string, int> split_of;
+  std::map<std::string, distributed::ShardedTensor> layout_of;
   for (const auto& [prefix, module] : task_.checkpoint_modules()) {
     for (const auto& t : distributed::sharded_tensors(*module, prefixed(prefix))) {
-      if (prefix.empty()) split_of[t.name] = t.split_dim;
+      if (prefix.empty()) layout_of.emplace(t.name, t);
       const auto it = saved.find(t.name);
       if (it == saved.end()) throw std::runtime_error(dir + "/model.pt has no tensor '" + t.name + "'");
       if (!distributed::copy_local_shard(t, it->second, grid_.tp())) {
@@ -276,10 +276,10 @@ bool TrainerCheckpoint::restore(TrainerCounters& counters) {
       continue;
     }
     const std::string param = name.substr(0, name.rfind(".exp_avg"));
-    const auto split = split_of.find(param);
-    if (split == split_of.end())
+    const auto like = layout_of.find(param);
+    if (like == layout_of.end())
       throw std::runtime_error(dir + "/optim.pt: state for unknown parameter '" + param + "'");
-    moments[name] = distributed::local_shard(t, split->second, grid_.tp(), name);
+    moments[name] = distributed::local_shard(t, like->second, grid_.tp());
   }
   optimizer_.load(moments, optimizer_step);
 
@@ -295,6 +295,10 @@ bool TrainerCheckpoint::restore(TrainerCounters& counters) {
   for (const auto& v : state["spike_history"].as_array()) counters.spike_history.push_back(v.as_number());
   counters.loader = datasets::LoaderState::from_json(state["loader"].dump());
 
+  if (meta.has("optimizer") && meta["optimizer"].as_string() != optimizer_.kind()) {
+    log_warn("resume: the checkpoint was trained with ", meta["optimizer"].as_string(), ", this run uses ",
+             optimizer_.kind(), ": the moments carry over, the update rule changes");
+  }
   const auto& saved_layout = meta["layout"];
   if (saved_layout["world"].as_int() == layout.world && saved_layout["tp"].as_int() == layout.tp) {
     for (auto& [name, t] :

@@ -121,7 +121,7 @@ void save_classifier(torch::nn::Module& module, const std::string& config_json, 
   std::vector<std::pair<std::string, torch::Tensor>> whole;
   std::int64_t elements = 0;
   for (const auto& t : distributed::sharded_tensors(module)) {
-    whole.emplace_back(t.name, distributed::gather_full(t.tensor, t.split_dim, grid.tp()));
+    whole.emplace_back(t.name, distributed::gather_full(t, grid.tp()));
     elements += whole.back().second.numel();
   }
   if (grid.layout().rank != 0) return;

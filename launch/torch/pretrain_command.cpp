@@ -18,8 +18,9 @@ namespace po = core::po;
 po::options_description pretrain_options() {
   po::options_description options("Options");
   core::add_common_options(options);
-  options.add_options()("model", po::value<std::string>()->default_value("mmae"), "model to pretrain (mmae)")(
-      "corpus", po::value<std::string>()->required(), "corpus directory written by `trafficfm prep`")(
+  options.add_options()("model", po::value<std::string>()->default_value("mmae"),
+                        "model to pretrain (mmae | lens)")("corpus", po::value<std::string>()->required(),
+                                                           "corpus directory written by `trafficfm prep`")(
       "out", po::value<std::string>()->required(), "run directory (metrics, logs, checkpoints)")(
       "resume", po::value<std::string>()->default_value("none"),
       "auto: continue from the newest valid checkpoint in --out (fresh start when none) | none");
@@ -76,8 +77,10 @@ int run_pretrain(const std::vector<std::string>& args) {
     core::log_info("pretrain ", model.name, ": ", parameters, " parameters on this rank, world ",
                    layout.world, " = dp ", layout.dp, " x tp ", layout.tp, ", ", steps, " steps of ",
                    layout.dp * values["train.batch-size"].as<std::size_t>() * trainer_opts.accumulation,
-                   " samples; train split ", train.samples_per_epoch(), " samples; ",
-                   task->flops_per_sample() / 1e9, " GFLOP per sample");
+                   " samples; train split ", train.samples_per_epoch(), " samples",
+                   task->flops_per_sample() > 0
+                       ? "; " + std::to_string(task->flops_per_sample() / 1e9) + " GFLOP per sample"
+                       : std::string("; FLOPs counted per batch"));
     core::Trainer trainer(*task, train, val.get(), *setup->grid, trainer_opts);
     const auto result = trainer.run();
     if (result.exit_code != 0)

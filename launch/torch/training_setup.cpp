@@ -33,6 +33,7 @@ void add_training_options(po::options_description& options) {
       ("train.min-lr-ratio", po::value<double>()->default_value(0.1), "final rate / peak rate")
       ("train.warmup", po::value<double>()->default_value(0.05), "linear warmup, as a fraction of the steps")
       ("train.decay", po::value<std::string>()->default_value("cosine"), "cosine | linear | constant")
+      ("train.optimizer", po::value<std::string>()->default_value("adamw"), "adamw | adamw-scale (nanoT5's AdamWScale: each step times max(1e-3, RMS(param)), for T5 at lr ~2e-2)")
       ("train.weight-decay", po::value<double>()->default_value(0.05), "AdamW decoupled weight decay (not on biases, norms, positions)")
       ("train.beta1", po::value<double>()->default_value(0.9), "AdamW beta1")
       ("train.beta2", po::value<double>()->default_value(0.95), "AdamW beta2")
@@ -229,6 +230,12 @@ core::TrainerOptions trainer_options(const po::variables_map& values, const po::
   o.optimizer.beta2 = values["train.beta2"].as<double>();
   o.optimizer.eps = values["train.eps"].as<double>();
   o.optimizer.clip_norm = values["train.clip"].as<double>();
+  o.optimizer.kind = values["train.optimizer"].as<std::string>();
+  try {
+    core::check_optimizer_kind(o.optimizer.kind);
+  } catch (const std::invalid_argument& e) {
+    throw core::UsageError(std::string("--train.") + e.what());
+  }
   const int zero = values["parallel.zero"].as<int>();
   if (zero != 0 && zero != 1) throw core::UsageError("--parallel.zero must be 0 or 1");
   o.optimizer.zero = zero == 1;

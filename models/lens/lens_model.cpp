@@ -67,8 +67,8 @@ torch::Tensor T5Stack::forward(const torch::Tensor& x, const torch::Tensor& padd
 
 LensModel::LensModel(const LensConfig& c, distributed::Communicator& tp_) : config(c), tp(tp_) {
   const std::int64_t vocab = c.padded_vocab(tp.size());
-  shared =
-      register_module("shared", std::make_shared<distributed::VocabParallelEmbedding>(vocab, c.d_model, tp));
+  shared = register_module(
+      "shared", std::make_shared<distributed::VocabParallelEmbedding>(vocab, c.d_model, tp, c.vocab));
   if (c.segment_embedding)
     segment_embed = register_module("segment_embed", torch::nn::Embedding(c.segments, c.d_model));
   if (c.packet_embedding)
@@ -76,8 +76,8 @@ LensModel::LensModel(const LensConfig& c, distributed::Communicator& tp_) : conf
   encoder = register_module("encoder", std::make_shared<T5Stack>(c, false, tp));
   decoder = register_module("decoder", std::make_shared<T5Stack>(c, true, tp));
   if (!c.tie_embeddings) {
-    lm_head = register_module(
-        "lm_head", std::make_shared<distributed::ColumnParallelLinear>(c.d_model, vocab, tp, false, false));
+    lm_head = register_module("lm_head", std::make_shared<distributed::ColumnParallelLinear>(
+                                             c.d_model, vocab, tp, false, false, c.vocab));
   }
 }
 
@@ -90,8 +90,28 @@ torch::Tensor LensModel::encode(const LensInputs& in) {
 }
 
 torch::Tensor LensModel::forward(const LensInputs& in, const torch::Tensor& decoder_tokens) {
-  const auto memory = encode(in);
-  auto h = decoder->forward(shared->forward(decoder_tokens), {}, memory, in.padding);
+  return decode(encode(in), in.padding, decoder_tokens);
+}
+
+double lens_forward_flops(const LensConfig& config, std::int64_t input_length, std::int64_t target_length,
+                          bool lm_head) {
+  const double d = static_cast<double>(config.d_model),
+               inner = static_cast<double>(config.heads * config.d_kv);
+  const double ffn = 2.0 * 3.0 * d * static_cast<double>(config.d_ff);  // wi_0, wi_1, wo
+  const double in = static_cast<double>(input_length), out = static_cast<double>(target_length);
+  const double projections = 2.0 * 4.0 * d * inner;  // q, k, v, o per token
+  const double encoder_layer = in * (projections + ffn) + 2.0 * 2.0 * in * in * inner;
+  const double decoder_layer = out * (projections + ffn) + 2.0 * 2.0 * out * out * inner   // self
+                               + out * 2.0 * 2.0 * d * inner + in * 2.0 * 2.0 * d * inner  // cross q, o; k, v
+                               + 2.0 * 2.0 * out * in * inner;                             // cross scores
+  const double head = lm_head ? out * 2.0 * d * static_cast<double>(config.vocab) : 0.0;
+  return static_cast<double>(config.encoder_layers) * encoder_layer +
+         static_cast<double>(config.decoder_layers) * decoder_layer + head;
+}
+
+torch::Tensor LensModel::decode(const torch::Tensor& memory, const torch::Tensor& memory_padding,
+                                const torch::Tensor& decoder_tokens) {
+  auto h = decoder->forward(shared->forward(decoder_tokens), {}, memory, memory_padding);
   torch::Tensor logits;
   if (lm_head) {
     logits = lm_head->forward(h);

@@ -34,6 +34,11 @@ struct LensConfig {
   std::int64_t padded_vocab(int tp) const { return (vocab + 128 * tp - 1) / (128 * tp) * (128 * tp); }
 };
 
+// Forward FLOPs (2 per multiply-add) of one sample at these padded lengths: projections,
+// attention scores and values, FFN, and (lm_head) the LM head over the real vocabulary.
+double lens_forward_flops(const LensConfig& config, std::int64_t input_length, std::int64_t target_length,
+                          bool lm_head);
+
 struct LensInputs {
   torch::Tensor tokens, segment, packet;  // [batch, length] int64; segment/packet may be undefined
   torch::Tensor padding;                  // [batch, length] bool, true = <pad>
@@ -65,6 +70,12 @@ struct LensModel : torch::nn::Module {
   // Vocabulary-split logits [batch, target length, padded vocab / tp] of the decoder fed
   // `decoder_tokens` (the targets shifted right behind <pad>, T5's decoder start).
   torch::Tensor forward(const LensInputs& in, const torch::Tensor& decoder_tokens);
+  // The decoder half of forward, given the encoder's output `memory` (and its padding).
+  torch::Tensor decode(const torch::Tensor& memory, const torch::Tensor& memory_padding,
+                       const torch::Tensor& decoder_tokens);
+  double forward_flops(std::int64_t input_length, std::int64_t target_length) const {
+    return lens_forward_flops(config, input_length, target_length, true);
+  }
   LensConfig config;
   std::shared_ptr<distributed::VocabParallelEmbedding> shared;
   torch::nn::Embedding segment_embed{nullptr}, packet_embed{nullptr};

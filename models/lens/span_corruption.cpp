@@ -76,6 +76,7 @@ CorruptedSpans corrupt_spans(const std::int32_t* tokens, std::size_t length,
   for (std::size_t i = 0; i < used; ++i) {
     if (!masked[i]) {
       out.input.push_back(tokens[i]);
+      out.source.push_back(static_cast<std::int32_t>(i));
       continue;
     }
     if (i == 0 || !masked[i - 1]) {  // a span starts
@@ -85,6 +86,7 @@ CorruptedSpans corrupt_spans(const std::int32_t* tokens, std::size_t length,
       }
       const std::int32_t sentinel = vocab::sentinel(static_cast<int>(out.spans++));
       out.input.push_back(sentinel);
+      out.source.push_back(static_cast<std::int32_t>(i));
       out.target.push_back(sentinel);
     }
     out.target.push_back(tokens[i]);

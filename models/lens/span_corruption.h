@@ -30,6 +30,8 @@ std::vector<bool> random_spans_noise_mask(std::int64_t length, const SpanCorrupt
 struct CorruptedSpans {
   std::vector<std::int32_t> input;   // the encoder input, unpadded (ends with </s> when the source did)
   std::vector<std::int32_t> target;  // sentinel, its tokens, sentinel, ..., </s>
+  std::vector<std::int32_t>
+      source;  // per input token, its position in the sample (a sentinel: the first it hides)
   std::int64_t spans = 0;
 };
 

@@ -41,15 +41,6 @@ void add_mmae_options(po::options_description& options) {
   options.add(mmae);
 }
 
-namespace {
-bool on_off(const po::variables_map& values, const char* key) {
-  const std::string v = values[key].as<std::string>();
-  if (v == "on") return true;
-  if (v == "off") return false;
-  throw core::UsageError(std::string("--") + key + " must be on or off, not '" + v + "'");
-}
-}  // namespace
-
 MmaeConfig mmae_config_from(const po::variables_map& values) {
   MmaeConfig c;
   c.dim = values["mmae.dim"].as<std::int64_t>();
@@ -62,9 +53,9 @@ MmaeConfig mmae_config_from(const po::variables_map& values) {
   c.decoder_heads = values["mmae.decoder-heads"].as<std::int64_t>();
   c.mask_ratio = values["mmae.mask-ratio"].as<double>();
   c.patch = values["mmae.patch"].as<std::string>();
-  c.flowmix = on_off(values, "mmae.flowmix");
-  c.teacher = on_off(values, "mmae.teacher");
-  c.pmp = on_off(values, "mmae.pmp");
+  c.flowmix = core::on_off_option(values, "mmae.flowmix");
+  c.teacher = core::on_off_option(values, "mmae.teacher");
+  c.pmp = core::on_off_option(values, "mmae.pmp");
   c.ema_start = values["mmae.ema-start"].as<double>();
   c.ema_end = values["mmae.ema-end"].as<double>();
   c.rank_weight = values["mmae.rank-weight"].as<double>();

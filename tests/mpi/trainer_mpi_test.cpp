@@ -316,5 +316,101 @@ TEST(Trainer, AStepWithFewerSamplesThanRanksStaysFinite) {
   }
 }
 
+// Each sample weighs 1 + its label: the loss of a micro-batch is the weighted mean of its
+// samples' losses, and its "weight" the sum of their weights, so the whole step optimizes the
+// weighted mean over the global batch however it is split into ranks and micro-batches.
+class WeightedByteClassifier : public Task {
+ public:
+  WeightedByteClassifier() {
+    torch::manual_seed(6);
+    net_ = torch::nn::Sequential(torch::nn::Linear(1600, 16), torch::nn::Tanh(), torch::nn::Linear(16, 6));
+  }
+  torch::nn::Module& model() override { return *net_; }
+  std::map<std::string, torch::Tensor> losses(const datasets::Batch& batch) override {
+    const auto [bytes, labels] = bytes_and_labels(batch);
+    const auto target = labels.to(torch::kLong).clamp_min(0);
+    const auto logits = net_->forward(bytes.to(torch::kFloat) / 255.0);
+    const auto per_sample = torch::nn::functional::cross_entropy(
+        logits, target, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+    const auto w = (1 + target).to(torch::kFloat);
+    return {{"loss", (per_sample * w).sum() / w.sum()}, {"weight", w.sum().to(torch::kDouble)}};
+  }
+
+ private:
+  torch::nn::Sequential net_{nullptr};
+};
+
+// Trains the weighted task on `grid` (global batch 16 = dp x per_rank x accumulation) and
+// returns its parameters, flattened.
+torch::Tensor train_weighted(distributed::ProcessGrid& grid, std::size_t accumulation, const std::string& out,
+                             const std::string& optimizer = "adamw", bool zero = false) {
+  WeightedByteClassifier task;
+  datasets::LoaderOptions lo;
+  lo.corpus = world().dir + "/corpus";
+  lo.dp_rank = grid.layout().dp_rank;
+  lo.dp_size = grid.layout().dp;
+  lo.batch_size = 16 / grid.layout().dp / accumulation;
+  lo.seed = 4;
+  datasets::Loader loader(lo);
+  TrainerOptions o;
+  o.out_dir = out;
+  o.steps = 4;
+  o.accumulation = accumulation;
+  o.schedule = LrSchedule{optimizer == "adamw" ? 1e-2 : 2e-1, 0, 4, 1.0, "constant"};
+  o.optimizer.kind = optimizer;
+  o.optimizer.zero = zero;
+  o.optimizer.clip_norm = 0;
+  Trainer(task, loader, nullptr, grid, o).run();
+  std::vector<torch::Tensor> flat;
+  for (const auto& p : task.model().parameters()) flat.push_back(p.detach().flatten());
+  return torch::cat(flat);
+}
+
+torch::Tensor weighted_reference(std::size_t accumulation, const std::string& name,
+                                 const std::string& optimizer) {
+  auto alone = distributed::make_local_communicator();
+  distributed::ProcessGrid grid(*alone, 1);
+  return train_weighted(grid, accumulation, world().dir + "/" + name, optimizer);
+}
+
+TEST(Trainer, TheTasksLossWeightAveragesExactlyOverRanksAndMicroBatches) {
+  World& w = world();
+  const auto one = weighted_reference(1, "weighted-1-" + std::to_string(w.comm->rank()), "adamw");
+  const auto four = weighted_reference(4, "weighted-4-" + std::to_string(w.comm->rank()), "adamw");
+  EXPECT_TRUE(torch::allclose(one, four, 1e-5, 1e-6)) << (one - four).abs().max().item<double>();
+  if (w.comm->size() == 1) return;
+  const auto dp = train_weighted(*w.grid, 2, w.dir + "/weighted-dp");
+  EXPECT_TRUE(torch::allclose(one, dp, 1e-5, 1e-6)) << (one - dp).abs().max().item<double>();
+}
+
+TEST(Trainer, AdamWScaleStepsEachParameterByItsRms) {
+  // One parameter, one step with a known gradient: AdamW's first step is lr * sign(g) (bias
+  // corrected, eps aside); AdamWScale's is that times max(1e-3, RMS(p)); decay stays lr * wd.
+  auto alone = distributed::make_local_communicator();
+  distributed::ProcessGrid grid(*alone, 1);
+  auto p = torch::tensor({{3.0f, -4.0f}, {0.0f, 0.0f}}).requires_grad_(true);
+  distributed::Reducer reducer({{"w", p}}, grid.dp(), {});
+  OptimizerOptions options;
+  options.kind = "adamw-scale";
+  options.weight_decay = 0.1;
+  options.clip_norm = 0;
+  TrainerOptimizer optimizer(reducer, grid, {true}, {false}, options);
+  p.mutable_grad() = torch::tensor({{1.0f, -1.0f}, {2.0f, 0.5f}});
+  const double lr = 0.5, rms = std::sqrt((9.0 + 16.0) / 4.0);
+  optimizer.step(lr, 0.0);
+  const auto expected = torch::tensor({{3.0f, -4.0f}, {0.0f, 0.0f}}) * (1 - lr * 0.1) -
+                        lr * rms * torch::tensor({{1.0f, -1.0f}, {1.0f, 1.0f}});
+  EXPECT_TRUE(torch::allclose(p.detach(), expected, 1e-5, 1e-5)) << p << expected;
+  options.kind = "adamw";
+  EXPECT_THROW(check_optimizer_kind("adafactor"), std::invalid_argument);
+}
+
+TEST(Trainer, AdamWScaleUnderZeroEqualsPlainAdamWScale) {
+  World& w = world();
+  const auto plain = weighted_reference(1, "scale-plain-" + std::to_string(w.comm->rank()), "adamw-scale");
+  const auto sharded = train_weighted(*w.grid, 1, w.dir + "/scale-zero", "adamw-scale", /*zero=*/true);
+  EXPECT_TRUE(torch::allclose(plain, sharded, 1e-5, 1e-6)) << (plain - sharded).abs().max().item<double>();
+}
+
 }  // namespace
 }  // namespace trafficfm::core

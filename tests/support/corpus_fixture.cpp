@@ -19,6 +19,7 @@ std::string make_synth_corpus(const std::string& dir, const CorpusSpec& spec) {
   std::system(("mkdir -p '" + prep.out_dir + "'").c_str());
   prep.encoder = spec.encoder;
   prep.encoder_options.anonymize = spec.anonymize;
+  prep.encoder_options.max_tokens = spec.max_tokens;
   prep.encoder_options.pseudonym_key = "test-key";
   prep.shard_bytes = static_cast<std::uint64_t>(spec.shard_mb * (1 << 20));
   prep.shard_options.chunk_rows = spec.chunk_rows;

@@ -13,6 +13,7 @@ struct CorpusSpec {
   double shard_mb = 0.05;  // small shards: several per split
   std::size_t chunk_rows = 32;
   bool anonymize = true;
+  int max_tokens = 512;  // lens: tokens per sample
 };
 
 // Writes captures to DIR/captures and the corpus to DIR/corpus; returns the corpus path.

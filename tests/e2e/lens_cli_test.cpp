@@ -1,0 +1,106 @@
+// Lens through the CLI, as a user runs it: prep --encoder lens of synth captures, pretrain a
+// micro Lens at tp 2 on 2 ranks, a 2-rank dp run killed with SIGKILL mid-way and resumed with
+// --resume auto logging bitwise the losses of an uninterrupted run, then finetune from the tp-2
+// checkpoint at tp 1 and eval of the fine-tuned model agreeing with its report.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "core/json_value.h"
+#include "tests/support/corpus_fixture.h"
+#include "tests/support/test_paths.h"
+
+namespace trafficfm::testing {
+namespace {
+
+std::string mpirun(int ranks) {
+  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np " +
+         std::to_string(ranks) + " ";
+}
+
+struct Fixture {
+  std::string dir, corpus, config;
+  Fixture() {
+    dir = make_temp_dir("lens_cli");
+    make_synth_corpus(dir, {300, 4, "mmae"});  // the captures; the lens corpus from the CLI below
+    corpus = dir + "/lens";
+    const auto r = run_command(trafficfm_binary() + " prep --input " + dir + "/captures --labels " + dir +
+                               "/captures/labels.csv --encoder lens --lens.max-tokens 96 --out " + corpus);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    config = dir + "/micro.ini";
+    std::ofstream(config) << "model = lens\n[lens]\nd-model = 32\nd-kv = 8\nd-ff = 64\nheads = 4\n"
+                             "encoder-layers = 2\ndecoder-layers = 2\npop-share = 0.3\nhtp-share = 0.5\n"
+                             "[train]\nbatch-size = 8\noptimizer = adamw-scale\nlr = 2e-2\nweight-decay = 0\n"
+                             "log-every = 1\neval-batches = 2\nthreads = 1\n";
+  }
+};
+Fixture& fixture() {
+  static Fixture f;
+  return f;
+}
+
+std::string pretrain(const std::string& run, const std::string& extra) {
+  return trafficfm_binary() + " pretrain --config " + fixture().config + " --corpus " + fixture().corpus +
+         " --out " + run + " " + extra;
+}
+
+std::vector<std::string> metric_prefixes(const std::string& run) {
+  std::vector<std::string> lines;
+  std::ifstream in(run + "/metrics.jsonl");
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(line.substr(0, line.find(", \"lr\"")));
+  return lines;
+}
+
+TEST(LensCli, PretrainsAtTp2WithEveryTermLoggedAndFinetunesAtTp1) {
+  const std::string run = fixture().dir + "/tp2";
+  auto r = run_command(mpirun(2) + pretrain(run, "--train.steps 6 --parallel.tp 2 --train.eval-every 3"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream in(run + "/metrics.jsonl");
+  std::string line, last;
+  while (std::getline(in, line)) last = line;
+  const auto json = core::JsonValue::parse(last);
+  for (const char* key : {"loss", "msp", "msp_accuracy", "pop", "htp", "tokens_per_s", "model_flops_per_s"})
+    EXPECT_TRUE(json.has(key)) << key << " missing in " << last;
+  EXPECT_TRUE(std::ifstream(run + "/eval.jsonl").good());
+
+  const std::string ft = fixture().dir + "/ft";
+  r = run_command(trafficfm_binary() + " finetune --config " + fixture().config + " --corpus " +
+                  fixture().corpus + " --out " + ft + " --from " + run +
+                  " --label-fraction 0.5 --seed 1 --finetune.epochs 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("encoder from"), std::string::npos) << r.output;
+  const auto report = core::JsonValue::parse(read_text_file(ft + "/report.json"));
+  r = run_command(trafficfm_binary() + " eval --from " + ft + " --corpus " + fixture().corpus +
+                  " --split test --report " + ft + "/eval.json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto eval = core::JsonValue::parse(read_text_file(ft + "/eval.json"));
+  EXPECT_EQ(report["confusion"].dump(), eval["confusion"].dump());
+}
+
+TEST(LensCli, TwoRankRunKilledMidwayResumesBitwise) {
+  const std::string straight = fixture().dir + "/straight", killed = fixture().dir + "/killed";
+  auto r = run_command(mpirun(2) + pretrain(straight, "--train.steps 10"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // SIGKILL to the whole job once step 7 is logged (the step-4 checkpoint is the newest).
+  const std::string script = fixture().dir + "/kill.sh";
+  std::ofstream(script) << mpirun(2) << pretrain(killed, "--train.steps 10 --train.ckpt-every 4") << " > "
+                        << killed << ".log 2>&1 &\nfor i in $(seq 1 900); do\n  if [ -f " << killed
+                        << "/metrics.jsonl ] && [ $(wc -l < " << killed
+                        << "/metrics.jsonl) -ge 7 ]; then break; fi\n  sleep 0.1\ndone\n"
+                        << "pkill -KILL -f 'out " << killed << " '\nwait\n";
+  r = run_command("bash " + script);
+  ASSERT_TRUE(std::ifstream(killed + "/metrics.jsonl").good()) << r.output;
+  ASSERT_FALSE(std::ifstream(killed + "/checkpoints/step-00000010").good())
+      << "the run ended before the kill";
+  r = run_command(mpirun(2) + pretrain(killed, "--train.steps 10 --train.ckpt-every 4 --resume auto"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("continuing from"), std::string::npos) << r.output;
+  const auto a = metric_prefixes(straight), b = metric_prefixes(killed);
+  ASSERT_EQ(a.size(), 10u);
+  ASSERT_EQ(b.size(), 10u);
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "step " << i + 1;
+}
+
+}  // namespace
+}  // namespace trafficfm::testing
