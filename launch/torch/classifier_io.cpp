@@ -11,6 +11,7 @@
 #include "distributed/tensor_parallel_state.h"
 #include "launch/common_options.h"
 #include "launch/torch/training_setup.h"
+#include "models/lens/lens_hf.h"
 #include "models/registry.h"
 
 namespace trafficfm::launch {
@@ -74,6 +75,10 @@ po::options_description finetune_options(bool for_eval) {
 
 std::map<std::string, torch::Tensor> read_classifier_weights(const std::string& from,
                                                              std::string* config_json) {
+  if (models::is_hf_directory(from)) {  // a Lens or T5 checkpoint in Hugging Face's layout
+    if (config_json) *config_json = "{}";
+    return models::read_hf_t5(from);
+  }
   std::string pt, config;
   if (fs::exists(from + "/model.pt") && fs::exists(from + "/model.json") &&
       !fs::exists(from + "/meta.json")) {

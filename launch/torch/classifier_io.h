@@ -21,8 +21,9 @@ core::po::options_description finetune_options(bool for_eval);
 // --seed when given, else --train.seed.
 std::uint64_t run_seed(const core::po::variables_map& values);
 
-// Whole tensors name -> tensor of a classifier: DIR/model.pt of a fine-tuning run, or model.pt
-// of a checkpoint (a step directory, or DIR/checkpoints). `config_json` gets the model config
+// Whole tensors name -> tensor of a classifier: DIR/model.pt of a fine-tuning run, model.pt of a
+// checkpoint (a step directory, or DIR/checkpoints), or a Hugging Face T5 directory (config.json
+// + model.safetensors, models/lens/lens_hf.h). `config_json` gets the model config
 // (with "classes") recorded beside them.
 std::map<std::string, torch::Tensor> read_classifier_weights(const std::string& from,
                                                              std::string* config_json);

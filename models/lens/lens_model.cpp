@@ -111,7 +111,11 @@ double lens_forward_flops(const LensConfig& config, std::int64_t input_length, s
 
 torch::Tensor LensModel::decode(const torch::Tensor& memory, const torch::Tensor& memory_padding,
                                 const torch::Tensor& decoder_tokens) {
-  auto h = decoder->forward(shared->forward(decoder_tokens), {}, memory, memory_padding);
+  return project(decoder->forward(shared->forward(decoder_tokens), {}, memory, memory_padding));
+}
+
+torch::Tensor LensModel::project(const torch::Tensor& decoder_states) {
+  auto h = decoder_states;
   torch::Tensor logits;
   if (lm_head) {
     logits = lm_head->forward(h);

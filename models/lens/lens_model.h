@@ -73,6 +73,8 @@ struct LensModel : torch::nn::Module {
   // The decoder half of forward, given the encoder's output `memory` (and its padding).
   torch::Tensor decode(const torch::Tensor& memory, const torch::Tensor& memory_padding,
                        const torch::Tensor& decoder_tokens);
+  // The LM head on the decoder's final states: vocabulary-split logits, padding ids lowest.
+  torch::Tensor project(const torch::Tensor& decoder_states);
   double forward_flops(std::int64_t input_length, std::int64_t target_length) const {
     return lens_forward_flops(config, input_length, target_length, true);
   }

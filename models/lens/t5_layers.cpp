@@ -44,6 +44,30 @@ torch::Tensor T5Attention::forward(const torch::Tensor& x, const torch::Tensor& 
   return o->forward(context);
 }
 
+torch::Tensor T5Attention::forward_cached(const torch::Tensor& x, const torch::Tensor& memory,
+                                          const torch::Tensor& bias, KvCache& cache) {
+  const auto batch = x.size(0), queries = x.size(1);
+  auto heads = [&](const torch::Tensor& t) {
+    return t.view({batch, t.size(1), local_heads, d_kv}).transpose(1, 2);  // [batch, heads, length, d_kv]
+  };
+  if (memory.defined()) {
+    if (!cache.k.defined()) {
+      cache.k = heads(k->forward(memory));
+      cache.v = heads(v->forward(memory));
+    }
+  } else {
+    const auto kh = heads(k->forward(x)), vh = heads(v->forward(x));
+    cache.k = cache.k.defined() ? torch::cat({cache.k, kh}, 2) : kh;
+    cache.v = cache.v.defined() ? torch::cat({cache.v, vh}, 2) : vh;
+  }
+  auto scores = torch::matmul(heads(q->forward(x)), cache.k.transpose(-1, -2));
+  if (bias.defined()) scores = scores + bias;
+  const auto probs = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
+  const auto context =
+      torch::matmul(probs, cache.v).transpose(1, 2).reshape({batch, queries, local_heads * d_kv});
+  return o->forward(context);
+}
+
 RelativePositionBias::RelativePositionBias(std::int64_t heads, bool bidirectional_,
                                            distributed::Communicator& tp, std::int64_t buckets_,
                                            std::int64_t max_distance_, double init_std)

@@ -28,11 +28,22 @@ struct T5LayerNorm : torch::nn::Module {
   double eps;
 };
 
+// Keys and values of one attention layer kept across decoding steps: [batch, local heads,
+// length, d_kv]. Self-attention appends each new position's; cross-attention computes the
+// encoder's once.
+struct KvCache {
+  torch::Tensor k, v;
+};
+
 struct T5Attention : torch::nn::Module {
   T5Attention(std::int64_t dim, std::int64_t heads, std::int64_t d_kv, distributed::Communicator& tp);
   // x [batch, queries, dim]; memory: the keys' source [batch, keys, dim] (undefined: x itself);
   // bias: [1 or batch, local heads, queries, keys], position bias and additive mask together.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& memory, const torch::Tensor& bias);
+  // Incremental decoding: x holds the new positions only. Self-attention (memory undefined)
+  // appends their keys and values to `cache`; cross-attention fills it from memory once.
+  torch::Tensor forward_cached(const torch::Tensor& x, const torch::Tensor& memory, const torch::Tensor& bias,
+                               KvCache& cache);
   std::shared_ptr<distributed::ColumnParallelLinear> q, k, v;
   std::shared_ptr<distributed::RowParallelLinear> o;
   std::int64_t local_heads, d_kv;

@@ -102,5 +102,36 @@ TEST(LensCli, TwoRankRunKilledMidwayResumesBitwise) {
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "step " << i + 1;
 }
 
+// export --format hf refuses a Lens with segment/packet embeddings (exit 2, saying why); one
+// trained without them exports to a Hugging Face directory that `finetune --from` starts from;
+// --format safetensors writes a file beside its model.json.
+TEST(LensCli, ExportsHuggingFaceLayoutThatFinetuneStartsFrom) {
+  const std::string with = fixture().dir + "/with-extras", plain = fixture().dir + "/plain";
+  const std::string off = " --lens.segment-embedding off --lens.packet-embedding off";
+  auto r = run_command(pretrain(with, "--train.steps 2"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(trafficfm_binary() + " export " + with + " --format hf --out " + with + "-hf");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("cannot represent"), std::string::npos) << r.output;
+  r = run_command(pretrain(plain, "--train.steps 2" + off));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(trafficfm_binary() + " export " + plain + " --format hf --out " + plain + "-hf");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto config = core::JsonValue::parse(read_text_file(plain + "-hf/config.json"));
+  EXPECT_EQ(config["model_type"].as_string(), "t5");
+  EXPECT_EQ(config["vocab_size"].as_int(), 65642);
+  EXPECT_EQ(config["feed_forward_proj"].as_string(), "gated-gelu");
+  r = run_command(trafficfm_binary() + " finetune --config " + fixture().config + off + " --corpus " +
+                  fixture().corpus + " --out " + plain + "-ft --from " + plain +
+                  "-hf --label-fraction 0.5 "
+                  "--finetune.epochs 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("encoder from " + plain + "-hf"), std::string::npos) << r.output;
+  r = run_command(trafficfm_binary() + " export " + plain + " --format safetensors --out " + plain +
+                  ".safetensors");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(std::ifstream(plain + ".json").good());
+}
+
 }  // namespace
 }  // namespace trafficfm::testing

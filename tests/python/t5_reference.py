@@ -4,11 +4,35 @@ Face's T5 uses), independent of trafficfm's C++: reads a torch.save dict holding
 the largest absolute difference. Exit 0 when it is below the tolerance.
 
     python3 t5_reference.py FILE.pt D_MODEL HEADS D_KV VOCAB TIED TOLERANCE
+    python3 t5_reference.py --hf DIR INPUTS.pt TOLERANCE
+
+The second form takes the sizes from DIR/config.json (a Hugging Face T5Config) and the weights
+from DIR/model.safetensors, read with numpy only (the format: an 8-byte little-endian header
+length, a JSON header of dtype, shape and byte offsets, then raw little-endian data).
 """
+import json
 import math
+import struct
 import sys
 
+import numpy
 import torch
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + length])
+    types = {"F32": numpy.float32, "F64": numpy.float64, "I64": numpy.int64, "I32": numpy.int32}
+    out = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = entry["data_offsets"]
+        array = numpy.frombuffer(data[8 + length + begin:8 + length + end], dtype=types[entry["dtype"]])
+        out[name] = torch.from_numpy(array.reshape(entry["shape"]).copy())
+    return out
 
 
 def bucket(relative, bidirectional, num_buckets=32, max_distance=128):
@@ -27,9 +51,19 @@ def bucket(relative, bidirectional, num_buckets=32, max_distance=128):
 
 
 def main():
-    path, d_model, heads, d_kv, vocab, tied, tolerance = sys.argv[1:8]
-    d_model, heads, d_kv, vocab, tied, tolerance = int(d_model), int(heads), int(d_kv), int(vocab), tied == "1", float(tolerance)
-    t = torch.load(path)
+    if sys.argv[1] == "--hf":
+        directory, inputs, tolerance = sys.argv[2], sys.argv[3], float(sys.argv[4])
+        with open(directory + "/config.json") as f:
+            config = json.load(f)
+        assert config["model_type"] == "t5" and config["feed_forward_proj"] == "gated-gelu"
+        d_model, heads, d_kv, vocab = config["d_model"], config["num_heads"], config["d_kv"], config["vocab_size"]
+        tied = config["tie_word_embeddings"]
+        t = read_safetensors(directory + "/model.safetensors")
+        t.update(torch.load(inputs))
+    else:
+        path, d_model, heads, d_kv, vocab, tied, tolerance = sys.argv[1:8]
+        d_model, heads, d_kv, vocab, tied, tolerance = int(d_model), int(heads), int(d_kv), int(vocab), tied == "1", float(tolerance)
+        t = torch.load(path)
     w = lambda name: t[name].double()
     minimum = torch.finfo(torch.float64).min
 
