@@ -20,6 +20,10 @@ const std::vector<Subcommand>& subcommands() {
        "it",
        run_submit},
       {"eval", "measure a fine-tuned classifier on a split of any labeled corpus", run_eval_command},
+      {"generate",
+       "Lens: generate each flow's next packet header from its first packets; field report against "
+       "copy-previous and marginal baselines",
+       run_generate_command},
   };
   return all;
 }
@@ -32,5 +36,8 @@ int run_finetune_command(const std::vector<std::string>& args) {
   return run_torch_subcommand("finetune", args);
 }
 int run_eval_command(const std::vector<std::string>& args) { return run_torch_subcommand("eval", args); }
+int run_generate_command(const std::vector<std::string>& args) {
+  return run_torch_subcommand("generate", args);
+}
 
 }  // namespace trafficfm::launch

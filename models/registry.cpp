@@ -3,6 +3,7 @@
 #include "core/errors.h"
 #include "models/lens/lens_batch.h"
 #include "models/lens/lens_classifier.h"
+#include "models/lens/lens_generation_task.h"
 #include "models/lens/lens_task.h"
 #include "models/mmae/mmae_classifier.h"
 #include "models/mmae/mmae_inputs.h"
@@ -28,12 +29,16 @@ std::unique_ptr<Classifier> make_lens_classifier(const TaskContext& context, std
   return std::make_unique<LensClassifier>(lens_settings_from(context.values), classes, context.grid.tp(),
                                           context.seed, context.device);
 }
+std::unique_ptr<core::Task> make_lens_generation(const TaskContext& context) {
+  return std::make_unique<LensGenerationTask>(lens_settings_from(context.values), context.grid, context.seed,
+                                              context.device);
+}
 }  // namespace
 
 const std::vector<ModelEntry>& model_registry() {
   static const std::vector<ModelEntry> all = {
       {"mmae", "mmae", add_mmae_options, make_mmae, mmae_columns, make_mmae_classifier},
-      {"lens", "lens", add_lens_options, make_lens, lens_columns, make_lens_classifier},
+      {"lens", "lens", add_lens_options, make_lens, lens_columns, make_lens_classifier, make_lens_generation},
   };
   return all;
 }

@@ -31,6 +31,9 @@ struct ModelEntry {
   std::vector<std::string> (*columns)();
   // The model with a classification head over `classes` outputs, for finetune and eval.
   std::unique_ptr<Classifier> (*make_classifier)(const TaskContext& context, std::int64_t classes);
+  // The next-packet generation fine-tuning task (`finetune --finetune.task generate`); null for
+  // a model that does not generate.
+  std::unique_ptr<core::Task> (*make_generation_task)(const TaskContext& context) = nullptr;
 };
 
 const std::vector<ModelEntry>& model_registry();

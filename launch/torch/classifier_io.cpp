@@ -23,7 +23,7 @@ po::options_description finetune_options(bool for_eval) {
   po::options_description options("Options");
   core::add_common_options(options);
   auto add = options.add_options();
-  add("model", po::value<std::string>()->default_value("mmae"), "model to fine-tune (mmae)");
+  add("model", po::value<std::string>()->default_value("mmae"), "model to fine-tune (mmae | lens)");
   add("corpus", po::value<std::string>()->required(),
       "labeled corpus directory written by `trafficfm prep --labels`");
   if (for_eval) {
@@ -65,7 +65,9 @@ po::options_description finetune_options(bool for_eval) {
       "label smoothing of the cross-entropy")("finetune.drop-path", po::value<double>()->default_value(0.1),
                                               "stochastic depth while fine-tuning (linear over the blocks)")(
       "finetune.freeze", po::value<std::string>()->default_value("none"),
-      "none | embed | encoder (linear probe)");
+      "none | embed | encoder (linear probe)")(
+      "finetune.task", po::value<std::string>()->default_value("classify"),
+      "classify | generate (Lens: next-packet header generation, `trafficfm generate` measures it)");
   options.add(finetune);
   add_training_options(options);
   for (const auto& model : models::model_registry()) model.add_options(options);

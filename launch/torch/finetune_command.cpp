@@ -37,6 +37,10 @@ int run_finetune(const std::vector<std::string>& args) {
     return core::kExitOk;
   }
   apply_logging_options(values);
+  const std::string what = values["finetune.task"].as<std::string>();
+  if (what == "generate") return run_generation_finetune(values, options);
+  if (what != "classify")
+    throw core::UsageError("--finetune.task must be classify or generate, not '" + what + "'");
   const std::string from = values["from"].as<std::string>();
   const bool scratch = values["from-scratch"].as<bool>();
   if (from.empty() == !scratch)

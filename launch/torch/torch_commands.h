@@ -4,11 +4,17 @@
 #include <string>
 #include <vector>
 
+#include "core/options.h"
+
 namespace trafficfm::launch {
 
 int run_pretrain(const std::vector<std::string>& args);
 int run_export(const std::vector<std::string>& args);
 int run_finetune(const std::vector<std::string>& args);
 int run_eval(const std::vector<std::string>& args);
+int run_generate(const std::vector<std::string>& args);
+// `finetune --finetune.task generate` (launch/torch/generation_finetune.cpp).
+int run_generation_finetune(const core::po::variables_map& values,
+                            const core::po::options_description& options);
 
 }  // namespace trafficfm::launch

@@ -37,26 +37,15 @@ std::vector<std::string> lens_columns() { return {"tokens", "segment", "packet_i
 LensExamples lens_examples(const datasets::Batch& batch, const LensObjective& objective, std::uint64_t seed,
                            const torch::Device& device) {
   const std::size_t rows = batch.rows;
-  std::size_t width = 0;
-  for (const auto& spec : batch.specs) {
-    if (spec.name == "tokens") width = spec.values_per_sample();
-  }
-  if (width == 0) throw std::invalid_argument("lens: the batch has no 'tokens' column (not a lens corpus?)");
-  const auto* tokens = batch.column<std::int32_t>("tokens");
-  const auto* segments = batch.column<std::int8_t>("segment");
-  const auto* packets = batch.column<std::int8_t>("packet_index");
+  const std::vector<LensSequence> source = lens_sequences(batch);
   const auto* lengths = batch.column<std::int32_t>("length");
   const auto keys = sample_keys(seed, batch.epoch, batch.sample_index);
   const auto draw_tensor = per_sample_uniform(keys, 3, kChoiceStream);  // objective, HTP sign, HTP cut
   const auto draws = draw_tensor.accessor<float, 2>();
-  std::vector<LensSequence> source(rows);
   std::vector<Objective> chosen(rows, Objective::kNone);
   std::vector<std::size_t> htp_rows;
   LensExamples out;
   for (std::size_t r = 0; r < rows; ++r) {
-    source[r].tokens.assign(tokens + r * width, tokens + (r + 1) * width);
-    source[r].segment.assign(segments + r * width, segments + (r + 1) * width);
-    source[r].packet.assign(packets + r * width, packets + (r + 1) * width);
     out.source_tokens += lengths[r];
     if (packet_count(source[r]) < 2) continue;
     const float u = draws[static_cast<std::int64_t>(r)][0];

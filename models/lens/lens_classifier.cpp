@@ -99,12 +99,7 @@ int LensClassifier::layer_of(const std::string& name) const {
   return layers() + 1;  // the decoder's final norm and the head
 }
 
-bool LensClassifier::no_weight_decay(const std::string& name) const {
-  for (const char* part : {"shared.", "segment_embed", "packet_embed", "relative_attention_bias"}) {
-    if (name.find(part) != std::string::npos) return true;
-  }
-  return false;
-}
+bool LensClassifier::no_weight_decay(const std::string& name) const { return lens_no_weight_decay(name); }
 
 std::size_t LensClassifier::load_pretrained(const std::map<std::string, torch::Tensor>& tensors,
                                             distributed::Communicator& tp) {

@@ -44,6 +44,13 @@ void require(bool ok, const std::string& message) {
 }
 }  // namespace
 
+bool lens_no_weight_decay(const std::string& name) {
+  for (const char* part : {"shared.", "segment_embed", "packet_embed", "relative_attention_bias"}) {
+    if (name.find(part) != std::string::npos) return true;
+  }
+  return false;
+}
+
 LensSettings lens_settings_from(const po::variables_map& values) {
   LensSettings s;
   LensConfig& c = s.model;

@@ -25,6 +25,10 @@ struct LensSettings {
   std::string to_json() const;
 };
 
+// No weight decay on Lens's embedding tables (tokens, segments, packets, relative positions), as
+// T5 and nanoT5 (which decay only the weights of linear layers).
+bool lens_no_weight_decay(const std::string& name);
+
 void add_lens_options(core::po::options_description& options);
 // Throws core::UsageError on a value out of range.
 LensSettings lens_settings_from(const core::po::variables_map& values);

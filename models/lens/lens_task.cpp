@@ -77,14 +77,7 @@ std::map<std::string, torch::Tensor> LensTask::losses(const datasets::Batch& bat
   return terms;
 }
 
-bool LensTask::no_weight_decay(const std::string& name) const {
-  // Embedding tables (tokens, segments, packets, relative positions): no decay, as T5 and
-  // nanoT5 (which decays nothing but weights of linear layers).
-  for (const char* part : {"shared.", "segment_embed", "packet_embed", "relative_attention_bias"}) {
-    if (name.find(part) != std::string::npos) return true;
-  }
-  return false;
-}
+bool LensTask::no_weight_decay(const std::string& name) const { return lens_no_weight_decay(name); }
 
 double LensTask::tokens_per_sample() const { return 0.0; }  // counted per batch (batch_tokens)
 double LensTask::flops_per_sample() const { return 0.0; }   // counted per batch (batch_flops)

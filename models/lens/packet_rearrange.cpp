@@ -10,6 +10,24 @@
 
 namespace trafficfm::models {
 
+std::vector<LensSequence> lens_sequences(const datasets::Batch& batch) {
+  std::size_t width = 0;
+  for (const auto& spec : batch.specs) {
+    if (spec.name == "tokens") width = spec.values_per_sample();
+  }
+  if (width == 0) throw std::invalid_argument("lens: the batch has no 'tokens' column (not a lens corpus?)");
+  const auto* tokens = batch.column<std::int32_t>("tokens");
+  const auto* segments = batch.column<std::int8_t>("segment");
+  const auto* packets = batch.column<std::int8_t>("packet_index");
+  std::vector<LensSequence> out(batch.rows);
+  for (std::size_t r = 0; r < batch.rows; ++r) {
+    out[r].tokens.assign(tokens + r * width, tokens + (r + 1) * width);
+    out[r].segment.assign(segments + r * width, segments + (r + 1) * width);
+    out[r].packet.assign(packets + r * width, packets + (r + 1) * width);
+  }
+  return out;
+}
+
 namespace vocab = datasets::lens_vocab;
 
 namespace {

@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "datasets/loader/loader.h"
+
 namespace trafficfm::models {
 
 struct LensSequence {
@@ -20,6 +22,10 @@ struct LensSequence {
   std::vector<std::int8_t> segment;  // 0 special, 1 header, 2 payload
   std::vector<std::int8_t> packet;   // packet of each token
 };
+
+// The samples of a lens-corpus batch (its tokens, segment and packet_index columns) as
+// sequences; throws std::invalid_argument when the batch is not of a lens corpus.
+std::vector<LensSequence> lens_sequences(const datasets::Batch& batch);
 
 // Token ranges [begin, end) of the packets, in order (each starts at a <pkt>).
 std::vector<std::pair<std::size_t, std::size_t>> packet_blocks(const LensSequence& sample);

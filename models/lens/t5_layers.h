@@ -8,7 +8,7 @@
 //    each rank [1, local heads, queries, keys] (models/lens/relative_position.h);
 //  - GatedGeluFfn: wo(gelu_tanh(wi_0 x) · wi_1 x), the "gated-gelu" feed-forward.
 // Dropout is not here yet: under tp it needs TensorParallelRng's generators, carried in
-// checkpoints, which the Lens task will bring.
+// checkpoints (T5 v1.1 pretrains without dropout; Lens fine-tuning will want it).
 #pragma once
 #include <torch/torch.h>
 

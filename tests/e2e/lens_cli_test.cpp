@@ -133,5 +133,58 @@ TEST(LensCli, ExportsHuggingFaceLayoutThatFinetuneStartsFrom) {
   EXPECT_TRUE(std::ifstream(plain + ".json").good());
 }
 
+// Next-packet generation: finetune --finetune.task generate from a pretraining run, then
+// `trafficfm generate` writes one line per usable sample and a report with the model's and the
+// two baselines' exact match, JSD and TVD per field; greedy output and seeded sampling repeat.
+TEST(LensCli, GenerationFinetuneAndGenerateWriteLinesAndAFieldReport) {
+  // 3 packets of up to 85 tokens each: whole IPv4 + TCP headers fit a packet's budget.
+  const std::string corpus = fixture().dir + "/lens-gen";
+  auto r = run_command(trafficfm_binary() + " prep --input " + fixture().dir + "/captures --encoder lens " +
+                       "--lens.max-tokens 256 --lens.packets 3 --out " + corpus);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string pre = fixture().dir + "/gen-pre", ft = fixture().dir + "/gen-ft";
+  r = run_command(trafficfm_binary() + " pretrain --config " + fixture().config + " --corpus " + corpus +
+                  " --out " + pre + " --train.steps 3");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(trafficfm_binary() + " finetune --config " + fixture().config + " --corpus " + corpus +
+                  " --out " + ft + " --from " + pre +
+                  " --finetune.task generate --train.steps 4 --train.eval-every 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(std::ifstream(ft + "/model.pt").good());
+  EXPECT_NE(read_text_file(ft + "/metrics.jsonl").find("token_accuracy"), std::string::npos);
+  auto generate = [&](const std::string& out, const std::string& extra) {
+    return run_command(trafficfm_binary() + " generate --from " + ft + " --corpus " + corpus +
+                       " --split test --limit 24 --max-tokens 48 --out " + out + " " + extra);
+  };
+  r = generate(fixture().dir + "/gen-a", "");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("copy-previous"), std::string::npos) << r.output;
+  const auto lines = read_text_file(fixture().dir + "/gen-a/generated.jsonl");
+  std::size_t count = 0;
+  for (std::size_t at = 0; (at = lines.find('\n', at)) != std::string::npos; ++at) ++count;
+  EXPECT_GT(count, 0u);
+  EXPECT_LE(count, 24u);
+  const auto first = core::JsonValue::parse(lines.substr(0, lines.find('\n')));
+  for (const char* key : {"index", "context", "generated", "fields", "real_fields"})
+    EXPECT_TRUE(first.has(key)) << key;
+  const auto report = core::JsonValue::parse(read_text_file(fixture().dir + "/gen-a/report.json"));
+  EXPECT_EQ(report["sampling"].as_string(), "greedy");
+  const auto& field = report["fields"]["ip_total_length"];
+  for (const char* who : {"model", "copy_previous", "marginal"}) {
+    for (const char* metric : {"exact_match", "jsd", "tvd"})
+      EXPECT_TRUE(field[who].has(metric)) << who << " " << metric;
+  }
+  r = generate(fixture().dir + "/gen-b", "");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(read_text_file(fixture().dir + "/gen-b/generated.jsonl"), lines) << "greedy decoding repeats";
+  r = generate(fixture().dir + "/gen-c", "--top-k 20 --temperature 2 --seed 5");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = generate(fixture().dir + "/gen-d", "--top-k 20 --temperature 2 --seed 5");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(read_text_file(fixture().dir + "/gen-c/generated.jsonl"),
+            read_text_file(fixture().dir + "/gen-d/generated.jsonl"))
+      << "seeded sampling repeats";
+}
+
 }  // namespace
 }  // namespace trafficfm::testing
