@@ -19,6 +19,14 @@ LensTask::LensTask(const LensSettings& settings, distributed::ProcessGrid& grid,
   // The same initial weights on every rank and at every tp (layers draw full shapes, then slice).
   torch::manual_seed(seed);
   model_ = std::make_shared<LensPretrainModel>(settings_, grid.tp());
+  if (!settings_.objective.msp) {
+    // Without MSP nothing reads the decoder or the LM head: they are left out of training
+    // (the gradient sync would otherwise wait for gradients that never come).
+    for (auto& p : model_->named_parameters()) {
+      if (p.key().rfind("decoder.", 0) == 0 || p.key().rfind("lm_head.", 0) == 0)
+        p.value().set_requires_grad(false);
+    }
+  }
   model_->to(device_);
 }
 

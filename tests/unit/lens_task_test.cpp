@@ -158,6 +158,23 @@ TEST(LensTask, GivesEveryTermAndWeighsAMicroBatchByItsTargetTokens) {
   EXPECT_GT(task.batch_tokens(batch), 0);
 }
 
+TEST(LensTask, WithoutMspTheDecoderTakesNoPartAndASampleWeighsOne) {
+  auto alone = distributed::make_local_communicator();
+  distributed::ProcessGrid grid(*alone, 1);
+  auto settings = micro();
+  settings.objective.msp = false;
+  LensTask task(settings, grid, 1, torch::kCPU);
+  const auto batch = first_batch(8);
+  auto terms = task.losses(batch);
+  EXPECT_FALSE(terms.count("msp"));
+  EXPECT_DOUBLE_EQ(terms["weight"].item<double>(), 8.0);
+  terms["loss"].backward();
+  for (const auto& p : task.model().named_parameters()) {
+    const bool decoder = p.key().rfind("decoder.", 0) == 0 || p.key().rfind("lm_head.", 0) == 0;
+    EXPECT_EQ(p.value().requires_grad(), !decoder) << p.key();
+  }
+}
+
 TEST(LensClassifier, LoadsAPretrainingModelByNameAndPoolsItsEncoder) {
   auto alone = distributed::make_local_communicator();
   distributed::ProcessGrid grid(*alone, 1);
