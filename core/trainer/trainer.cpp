@@ -342,6 +342,10 @@ TrainResult Trainer::run() {
         result.exit_code = 1;
         break;
       }
+    } else if (sums.weight <= 0) {
+      // Nothing in the global batch carried weight (a generation batch of one-packet flows):
+      // no gradient, and no update (the moments alone would still move the weights).
+      log_warn("step ", step, ": the batch has no loss weight on any rank, update skipped");
     } else if (flags[1].item<double>() > 0) {
       ++counters.skipped_spikes;
       log_warn("step ", step, ": loss ", terms["loss"], " is a spike (z > ", s.options.spike_zscore,

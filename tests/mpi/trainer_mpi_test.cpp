@@ -383,6 +383,43 @@ TEST(Trainer, TheTasksLossWeightAveragesExactlyOverRanksAndMicroBatches) {
   EXPECT_TRUE(torch::allclose(one, dp, 1e-5, 1e-6)) << (one - dp).abs().max().item<double>();
 }
 
+// A batch that carries no weight anywhere (a generation batch of one-packet flows) makes no
+// update: the moments of earlier steps alone would otherwise still move the weights.
+class WeightlessAfterTheFirstStep : public WeightedByteClassifier {
+ public:
+  std::map<std::string, torch::Tensor> losses(const datasets::Batch& batch) override {
+    auto terms = WeightedByteClassifier::losses(batch);
+    if (calls_++ > 0) terms["weight"] = torch::tensor(0.0, torch::kDouble);
+    return terms;
+  }
+
+ private:
+  int calls_ = 0;
+};
+
+TEST(Trainer, ABatchWithoutWeightMakesNoUpdate) {
+  World& w = world();
+  WeightlessAfterTheFirstStep task;
+  datasets::LoaderOptions lo;
+  lo.corpus = w.dir + "/corpus";
+  lo.dp_rank = w.grid->layout().dp_rank;
+  lo.dp_size = w.grid->layout().dp;
+  lo.batch_size = 8;
+  datasets::Loader loader(lo);
+  TrainerOptions o;
+  o.out_dir = w.dir + "/weightless";
+  o.steps = 1;
+  o.schedule = LrSchedule{1e-2, 0, 3, 1.0, "constant"};
+  Trainer(task, loader, nullptr, *w.grid, o).run();
+  std::vector<torch::Tensor> after_one;
+  for (const auto& p : task.model().parameters()) after_one.push_back(p.detach().clone());
+  o.steps = 3;
+  o.resume = true;
+  Trainer(task, loader, nullptr, *w.grid, o).run();  // two more steps, both weightless
+  std::size_t i = 0;
+  for (const auto& p : task.model().parameters()) EXPECT_TRUE(p.detach().equal(after_one[i++]));
+}
+
 TEST(Trainer, AdamWScaleStepsEachParameterByItsRms) {
   // One parameter, one step with a known gradient: AdamW's first step is lr * sign(g) (bias
   // corrected, eps aside); AdamWScale's is that times max(1e-3, RMS(p)); decay stays lr * wd.
