@@ -127,37 +127,6 @@ torch::Tensor VocabParallelEmbedding::forward(const torch::Tensor& ids) {
   return reduce_from_tp(embedded, tp);
 }
 
-torch::Tensor vocab_parallel_token_losses(const torch::Tensor& logits, const torch::Tensor& target,
-                                          Communicator& tp) {
-  const std::int64_t width = logits.size(-1);
-  const std::int64_t first = tp.rank() * width;
-  // The global max, for numerical stability only: no gradient flows through it.
-  const auto max = all_reduce_detached(std::get<0>(logits.max(-1, true)), tp, ReduceOp::kMax);
-  const auto shifted = logits - max;
-  const auto sum_exp = reduce_from_tp(shifted.exp().sum(-1), tp);
-  const auto outside = (target < first).logical_or(target >= first + width);
-  const auto local_target = (target - first).masked_fill(outside, 0);
-  auto picked = shifted.gather(-1, local_target.unsqueeze(-1)).squeeze(-1).masked_fill(outside, 0.0);
-  picked = reduce_from_tp(picked, tp);
-  return sum_exp.log() - picked;
-}
-
-torch::Tensor vocab_parallel_cross_entropy(const torch::Tensor& logits, const torch::Tensor& target,
-                                           Communicator& tp) {
-  return vocab_parallel_token_losses(logits, target, tp).mean();
-}
-
-torch::Tensor vocab_parallel_hits(const torch::Tensor& logits, const torch::Tensor& target,
-                                  Communicator& tp) {
-  torch::NoGradGuard no_grad;
-  const std::int64_t first = tp.rank() * logits.size(-1);
-  const auto [value, index] = logits.detach().max(-1);
-  const auto best = all_reduce_detached(value, tp, ReduceOp::kMax);
-  // The rank holding the maximum says whether it is the target (a tie counts as a hit).
-  const auto hit = (value == best).logical_and(index + first == target).to(torch::kFloat);
-  return all_reduce_detached(hit, tp, ReduceOp::kMax);
-}
-
 TensorParallelRng::TensorParallelRng(std::uint64_t seed, int dp_rank, int tp_rank)
     : replicated_(at::detail::createCPUGenerator(core::derive_seed(seed, 0x7e900000ULL + dp_rank))),
       split_(at::detail::createCPUGenerator(

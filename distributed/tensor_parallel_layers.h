@@ -65,19 +65,6 @@ struct HeadParallelTable : torch::nn::Module {
   std::int64_t first_head = 0, local_heads = 0;
 };
 
-// Mean cross-entropy of logits split along the vocabulary (last dim, this rank's columns
-// [first, first + width)) without gathering them: max, sum of exponentials and the target
-// logit are reduced across tp.
-torch::Tensor vocab_parallel_cross_entropy(const torch::Tensor& logits_shard, const torch::Tensor& target,
-                                           Communicator& tp);
-// The same per target position (no mean): the caller masks padding and reduces.
-torch::Tensor vocab_parallel_token_losses(const torch::Tensor& logits_shard, const torch::Tensor& target,
-                                          Communicator& tp);
-// Whether the argmax over the whole (split) vocabulary is the target, per position, as 0/1
-// floats, without gathering the logits (no gradient).
-torch::Tensor vocab_parallel_hits(const torch::Tensor& logits_shard, const torch::Tensor& target,
-                                  Communicator& tp);
-
 // Dropout whose mask is the same on every tp rank (replicated activations) or differs per tp
 // rank (split activations); both generators are seeded from (seed, dp rank, tp rank). They are
 // not in checkpoints: only the tensor-parallel test uses this class so far (MMAE draws its

@@ -28,11 +28,16 @@ TensorParallelParameters tensor_parallel_parameters(torch::nn::Module& model) {
   return out;
 }
 
+torch::Tensor square_sum(const torch::Tensor& x) {
+  const auto wide = x.element_size() < 4 ? x.to(torch::kFloat) : x;
+  return wide.square().sum().to(torch::kDouble);
+}
+
 namespace {
-double square_sum(const std::vector<torch::Tensor>& parameters) {
+double grad_square_sum(const std::vector<torch::Tensor>& parameters) {
   double sum = 0;
   for (const auto& p : parameters) {
-    if (p.grad().defined()) sum += p.grad().to(torch::kDouble).pow(2).sum().item<double>();
+    if (p.grad().defined()) sum += distributed::square_sum(p.grad()).item<double>();
   }
   return sum;
 }
@@ -40,8 +45,9 @@ double square_sum(const std::vector<torch::Tensor>& parameters) {
 
 double global_grad_norm(const TensorParallelParameters& parameters, Communicator& tp) {
   // Replicated parameters are identical on every tp rank: count them once.
-  auto total = torch::tensor({square_sum(parameters.split) + square_sum(parameters.replicated) / tp.size()},
-                             torch::kDouble);
+  auto total =
+      torch::tensor({grad_square_sum(parameters.split) + grad_square_sum(parameters.replicated) / tp.size()},
+                    torch::kDouble);
   if (tp.size() > 1) tp.all_reduce(total, ReduceOp::kSum);
   return std::sqrt(total.item<double>());
 }
@@ -91,11 +97,12 @@ double ZeroAdamW::local_grad_square_sum(const std::vector<double>& weight) const
   double sum = 0;
   for (std::size_t b = 0; b < reducer_.buckets(); ++b) {
     const std::int64_t slice = reducer_.bucket_numel(b) / dp, lo = rank * slice, hi = lo + slice;
-    const auto g2 = reducer_.bucket_shard(b).to(torch::kDouble).pow(2);
+    const auto g2 = reducer_.bucket_shard(b).square();
     for (std::size_t k : reducer_.bucket_parameters(b)) {
       const std::int64_t from = std::max(lo, reducer_.parameter_offset(k));
       const std::int64_t to = std::min(hi, reducer_.parameter_offset(k) + params[k].tensor.numel());
-      if (from < to) sum += weight[k] * g2.narrow(0, from - lo, to - from).sum().item<double>();
+      if (from < to)
+        sum += weight[k] * g2.narrow(0, from - lo, to - from).sum().to(torch::kDouble).item<double>();
     }
   }
   return sum;

@@ -77,7 +77,7 @@ double TrainerOptimizer::grad_norm() {
     for (std::size_t k = 0; k < params.size(); ++k) {
       const auto& g = params[k].tensor.grad();
       if (g.defined())
-        local += (tp_split_[k] ? 1.0 : replicated_weight) * g.to(torch::kDouble).pow(2).sum().item<double>();
+        local += (tp_split_[k] ? 1.0 : replicated_weight) * distributed::square_sum(g).item<double>();
     }
   }
   auto total = torch::tensor({local}, torch::kDouble);
@@ -95,7 +95,7 @@ std::vector<double> TrainerOptimizer::parameter_rms() {
     // A split parameter's square sum and size are summed over tp; a replicated one is counted
     // on one rank's behalf only (divided by tp, then summed back).
     const double share = split ? 1.0 : 1.0 / grid_.tp().size();
-    sums.push_back(params[k].tensor.detach().to(torch::kDouble).pow(2).sum() * share);
+    sums.push_back(distributed::square_sum(params[k].tensor.detach()) * share);
     count.push_back(share * static_cast<double>(params[k].tensor.numel()));
   }
   if (!sums.empty()) {  // one device-to-host copy, not one per parameter

@@ -100,17 +100,43 @@ std::map<std::string, torch::Tensor> read_classifier_weights(const std::string& 
   return out;
 }
 
-void load_module_weights(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& tensors,
-                         distributed::Communicator& tp, const std::string& source) {
+namespace {
+// Copies the tensors `tensors` has; returns the names it lacks.
+std::vector<std::string> copy_weights(torch::nn::Module& module,
+                                      const std::map<std::string, torch::Tensor>& tensors,
+                                      distributed::Communicator& tp, const std::string& source) {
   torch::NoGradGuard no_grad;
+  std::vector<std::string> missing;
   for (const auto& t : distributed::sharded_tensors(module)) {
     const auto it = tensors.find(t.name);
-    if (it == tensors.end()) throw std::runtime_error(source + " has no tensor '" + t.name + "'");
+    if (it == tensors.end()) {
+      missing.push_back(t.name);
+      continue;
+    }
     if (!distributed::copy_local_shard(t, it->second, tp)) {
       throw std::runtime_error(source + ": '" + t.name + "' has shape " + c10::str(it->second.sizes()) +
                                ", the model expects " + c10::str(t.tensor.sizes()) + " on this rank");
     }
   }
+  return missing;
+}
+}  // namespace
+
+void load_module_weights(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& tensors,
+                         distributed::Communicator& tp, const std::string& source) {
+  const auto missing = copy_weights(module, tensors, tp, source);
+  if (!missing.empty()) throw std::runtime_error(source + " has no tensor '" + missing.front() + "'");
+}
+
+std::vector<std::string> load_module_weights_present(torch::nn::Module& module,
+                                                     const std::map<std::string, torch::Tensor>& tensors,
+                                                     distributed::Communicator& tp,
+                                                     const std::string& source) {
+  auto missing = copy_weights(module, tensors, tp, source);
+  if (missing.size() == distributed::sharded_tensors(module).size())
+    throw std::runtime_error(source + " holds none of this model's tensors (first expected: '" +
+                             (missing.empty() ? std::string("?") : missing.front()) + "'): another model?");
+  return missing;
 }
 
 core::ClassificationReport evaluate_split(models::FinetuneTask& task, torch::nn::Module& module,

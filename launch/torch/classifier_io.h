@@ -30,6 +30,14 @@ std::map<std::string, torch::Tensor> read_classifier_weights(const std::string& 
 // Copies whole tensors into `module`, each rank its tp slice; throws naming a missing tensor.
 void load_module_weights(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& tensors,
                          distributed::Communicator& tp, const std::string& source);
+// The same for a start that may hold only part of the module (`pretrain --from` a Hugging Face
+// T5 directory has no POP/HTP heads nor Lens's extra embeddings): the module's tensors the
+// source has are copied (a shape mismatch throws), the others keep their initialization and are
+// returned. Throws when the source holds none of them (the wrong model).
+std::vector<std::string> load_module_weights_present(torch::nn::Module& module,
+                                                     const std::map<std::string, torch::Tensor>& tensors,
+                                                     distributed::Communicator& tp,
+                                                     const std::string& source);
 
 // Runs `task` (eval mode, no gradients) over `samples` of `split` and returns the report.
 core::ClassificationReport evaluate_split(models::FinetuneTask& task, torch::nn::Module& module,

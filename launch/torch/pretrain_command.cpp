@@ -1,5 +1,6 @@
 // trafficfm pretrain --config FILE --corpus CORPUS --out RUN [--train.steps N] [--resume auto]
-// [--parallel.tp N]: pretrains a model on a corpus, alone or under mpirun/srun (dp x tp).
+// [--parallel.tp N] [--from RUN_CKPT_OR_HF_DIR]: pretrains a model on a corpus, alone or under
+// mpirun/srun (dp x tp), from random or given initial weights.
 // RUN holds config.ini, metrics.jsonl, eval.jsonl, log/rank-N.log and checkpoints/.
 #include <iostream>
 
@@ -7,6 +8,7 @@
 #include "core/log.h"
 #include "datasets/corpus/manifest.h"
 #include "launch/common_options.h"
+#include "launch/torch/classifier_io.h"
 #include "launch/torch/torch_commands.h"
 #include "launch/torch/training_setup.h"
 #include "models/registry.h"
@@ -23,7 +25,10 @@ po::options_description pretrain_options() {
                                                            "corpus directory written by `trafficfm prep`")(
       "out", po::value<std::string>()->required(), "run directory (metrics, logs, checkpoints)")(
       "resume", po::value<std::string>()->default_value("none"),
-      "auto: continue from the newest valid checkpoint in --out (fresh start when none) | none");
+      "auto: continue from the newest valid checkpoint in --out (fresh start when none) | none")(
+      "from", po::value<std::string>()->default_value(""),
+      "initial weights (continued pretraining): a pretraining run, a checkpoint or a Hugging Face T5 "
+      "directory; tensors it lacks keep their initialization, a resumed checkpoint takes precedence");
   add_training_options(options);
   for (const auto& model : models::model_registry()) model.add_options(options);
   add_logging_options(options);
@@ -63,6 +68,14 @@ int run_pretrain(const std::vector<std::string>& args) {
   auto setup = make_training_setup(values);
   return run_collectively(*setup, [&] {
     auto task = model.make_pretrain_task({*setup->grid, values, setup->seed, setup->device});
+    if (const std::string from = values["from"].as<std::string>(); !from.empty()) {
+      const auto missing = load_module_weights_present(task->model(), read_classifier_weights(from, nullptr),
+                                                       setup->grid->tp(), from);
+      std::string kept;
+      for (const auto& name : missing) kept += (kept.empty() ? "" : ", ") + name;
+      core::log_info("pretrain: initial weights from ", from,
+                     missing.empty() ? std::string() : "; kept at their initialization: " + kept);
+    }
     const std::uint64_t steps = training_steps(values, *setup->grid, task->tokens_per_sample());
     auto trainer_opts =
         trainer_options(values, options, out, steps, training_samples(values, task->tokens_per_sample()),

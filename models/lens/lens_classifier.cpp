@@ -31,7 +31,7 @@ LensClassifierNet::LensClassifierNet(const LensSettings& settings, std::int64_t 
 
 LensClassifier::LensClassifier(const LensSettings& settings, std::int64_t classes,
                                distributed::Communicator& tp, std::uint64_t seed, torch::Device device)
-    : settings_(settings), device_(device) {
+    : settings_(settings), seed_(seed), device_(device) {
   torch::manual_seed(seed);  // the head's (and a from-scratch model's) initialization
   net_ = std::make_shared<LensClassifierNet>(settings_, classes, tp);
   // The encoder head never runs the decoder: its parameters take no part in training.
@@ -71,6 +71,7 @@ std::pair<torch::Tensor, torch::Tensor> LensClassifier::forward(const datasets::
       torch::from_blob(const_cast<std::int32_t*>(batch.column<std::int32_t>("label")), {n}, torch::kInt32)
           .to(torch::kLong)
           .to(device_);
+  net_->dropout->start(seed_, batch.epoch, batch.sample_index);
   const auto memory = net_->encode(in);
   torch::Tensor features;
   if (uses_decoder()) {

@@ -37,6 +37,7 @@ class LensClassifier : public Classifier {
  private:
   bool uses_decoder() const { return settings_.head == "decoder"; }
   LensSettings settings_;
+  std::uint64_t seed_;
   torch::Device device_;
   std::shared_ptr<LensClassifierNet> net_;
   std::int64_t width_ = 0;  // the corpus's tokens per sample, seen at the first batch

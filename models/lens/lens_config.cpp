@@ -24,6 +24,7 @@ void add_lens_options(po::options_description& options) {
       ("lens.packet-embedding", po::value<std::string>()->default_value("on"), "on | off: packet index embedding (both off: exactly T5 v1.1)")
       ("lens.max-packets", po::value<std::int64_t>()->default_value(16), "rows of the packet index embedding")
       ("lens.tie-embeddings", po::value<std::string>()->default_value("off"), "on | off: LM head tied to the token embedding (T5 v1.0, output scaled by d_model^-0.5)")
+      ("lens.dropout", po::value<double>()->default_value(0.0), "dropout rate where T5 puts it, training only (T5 v1.1 pretrains with 0; fine-tuning usually 0.1)")
       ("lens.msp", po::value<std::string>()->default_value("on"), "on | off: masked span prediction")
       ("lens.pop", po::value<std::string>()->default_value("on"), "on | off: packet order prediction")
       ("lens.htp", po::value<std::string>()->default_value("on"), "on | off: header-tail pairing")
@@ -67,6 +68,9 @@ LensSettings lens_settings_from(const po::variables_map& values) {
   c.packet_embedding = core::on_off_option(values, "lens.packet-embedding");
   c.max_packets = values["lens.max-packets"].as<std::int64_t>();
   c.tie_embeddings = core::on_off_option(values, "lens.tie-embeddings");
+  c.dropout = values["lens.dropout"].as<double>();
+  if (c.dropout < 0 || c.dropout >= 1)
+    throw core::UsageError("--lens.dropout must be in [0, 1), not " + std::to_string(c.dropout));
   LensObjective& o = s.objective;
   o.msp = core::on_off_option(values, "lens.msp");
   o.pop = core::on_off_option(values, "lens.pop");
@@ -111,6 +115,7 @@ std::string LensSettings::to_json() const {
       .set("packet_embedding", c.packet_embedding)
       .set("max_packets", c.max_packets)
       .set("tie_embeddings", c.tie_embeddings)
+      .set("dropout", c.dropout)
       .set("msp", objective.msp)
       .set("pop", objective.pop)
       .set("htp", objective.htp)

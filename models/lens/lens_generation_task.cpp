@@ -1,13 +1,14 @@
 #include "models/lens/lens_generation_task.h"
 
 #include "distributed/tensor_parallel_layers.h"
+#include "distributed/vocab_parallel_loss.h"
 #include "models/lens/next_packet.h"
 
 namespace trafficfm::models {
 
 LensGenerationTask::LensGenerationTask(const LensSettings& settings, distributed::ProcessGrid& grid,
                                        std::uint64_t seed, torch::Device device)
-    : settings_(settings), grid_(grid), device_(device) {
+    : settings_(settings), grid_(grid), seed_(seed), device_(device) {
   torch::manual_seed(seed);
   model_ = std::make_shared<LensModel>(settings_.model, grid.tp());
   model_->to(device_);
@@ -15,14 +16,14 @@ LensGenerationTask::LensGenerationTask(const LensSettings& settings, distributed
 
 std::map<std::string, torch::Tensor> LensGenerationTask::losses(const datasets::Batch& batch) {
   const auto ex = next_packet_examples(batch, device_);
+  model_->dropout->start(seed_, batch.epoch, batch.sample_index);
   const auto logits = model_->forward(ex.input, ex.decoder_input);
   auto& tp = grid_.tp();
-  const auto per_token = distributed::vocab_parallel_token_losses(logits.to(torch::kFloat), ex.target, tp);
+  const auto per_token = distributed::vocab_parallel_losses(logits.to(torch::kFloat), ex.target, tp);
   const auto count = ex.target_mask.sum().clamp_min(1.0);
   std::map<std::string, torch::Tensor> terms;
-  terms["loss"] = (per_token * ex.target_mask).sum() / count;
-  terms["token_accuracy"] =
-      (distributed::vocab_parallel_hits(logits, ex.target, tp) * ex.target_mask).sum() / count;
+  terms["loss"] = (per_token.losses * ex.target_mask).sum() / count;
+  terms["token_accuracy"] = (per_token.hits * ex.target_mask).sum() / count;
   terms["weight"] = torch::tensor(ex.target_tokens, torch::kDouble);
   last_flops_ = batch.filler ? 0.0
                              : 3.0 * static_cast<double>(batch.rows) *

@@ -26,6 +26,7 @@ class LensGenerationTask : public core::Task {
  private:
   LensSettings settings_;
   distributed::ProcessGrid& grid_;
+  std::uint64_t seed_;
   torch::Device device_;
   std::shared_ptr<LensModel> model_;
   double last_flops_ = 0;

@@ -43,6 +43,7 @@ LensConfig lens_config_from_json(const core::JsonValue& m) {
   c.packet_embedding = m["packet_embedding"].as_bool();
   c.max_packets = m["max_packets"].as_int();
   c.tie_embeddings = m["tie_embeddings"].as_bool();
+  if (m.has("dropout")) c.dropout = m["dropout"].as_number();
   return c;
 }
 
@@ -65,7 +66,7 @@ std::string t5_config_json(const LensConfig& c) {
       .set("pad_token_id", static_cast<std::int64_t>(datasets::lens_vocab::kPad))
       .set("eos_token_id", static_cast<std::int64_t>(datasets::lens_vocab::kEos))
       .set("decoder_start_token_id", static_cast<std::int64_t>(datasets::lens_vocab::kPad))
-      .set("dropout_rate", 0.0)
+      .set("dropout_rate", c.dropout)
       .set("layer_norm_epsilon", 1e-6)
       .set("initializer_factor", 1.0)
       .set("use_cache", true)
@@ -120,6 +121,7 @@ std::map<std::string, torch::Tensor> read_hf_t5(const std::string& dir, LensConf
     c.max_distance =
         json.has("relative_attention_max_distance") ? json["relative_attention_max_distance"].as_int() : 128;
     c.tie_embeddings = json.has("tie_word_embeddings") ? json["tie_word_embeddings"].as_bool() : true;
+    if (json.has("dropout_rate")) c.dropout = json["dropout_rate"].as_number();
   }
   std::map<std::string, torch::Tensor> out;
   bool segments = false, packets = false;

@@ -7,12 +7,14 @@
 
 namespace trafficfm::models {
 
-T5Block::T5Block(const LensConfig& c, bool decoder, bool has_bias, distributed::Communicator& tp) {
+T5Block::T5Block(const LensConfig& c, bool decoder, bool has_bias, distributed::Communicator& tp,
+                 T5Dropout* dropout_)
+    : dropout(dropout_) {
   // HF's layout: layer.0 self-attention, (decoder) layer.1 cross-attention, then the FFN.
   auto layers = register_module("layer", torch::nn::ModuleList());
   auto self_layer = std::make_shared<torch::nn::Module>();
-  self_attention = self_layer->register_module("SelfAttention",
-                                               std::make_shared<T5Attention>(c.d_model, c.heads, c.d_kv, tp));
+  self_attention = self_layer->register_module(
+      "SelfAttention", std::make_shared<T5Attention>(c.d_model, c.heads, c.d_kv, tp, dropout));
   if (has_bias) {
     relative_bias = self_attention->register_module(
         "relative_attention_bias",
@@ -24,28 +26,32 @@ T5Block::T5Block(const LensConfig& c, bool decoder, bool has_bias, distributed::
   if (decoder) {
     auto cross_layer = std::make_shared<torch::nn::Module>();
     cross_attention = cross_layer->register_module(
-        "EncDecAttention", std::make_shared<T5Attention>(c.d_model, c.heads, c.d_kv, tp));
+        "EncDecAttention", std::make_shared<T5Attention>(c.d_model, c.heads, c.d_kv, tp, dropout));
     cross_norm = cross_layer->register_module("layer_norm", std::make_shared<T5LayerNorm>(c.d_model));
     layers->push_back(cross_layer);
   }
   auto ffn_layer = std::make_shared<torch::nn::Module>();
-  ffn = ffn_layer->register_module("DenseReluDense", std::make_shared<GatedGeluFfn>(c.d_model, c.d_ff, tp));
+  ffn = ffn_layer->register_module("DenseReluDense",
+                                   std::make_shared<GatedGeluFfn>(c.d_model, c.d_ff, tp, dropout));
   ffn_norm = ffn_layer->register_module("layer_norm", std::make_shared<T5LayerNorm>(c.d_model));
   layers->push_back(ffn_layer);
 }
 
 torch::Tensor T5Block::forward(const torch::Tensor& x, const torch::Tensor& self_bias,
                                const torch::Tensor& memory, const torch::Tensor& cross_mask) {
-  auto h = x + self_attention->forward(self_norm->forward(x), {}, self_bias);
-  if (cross_attention) h = h + cross_attention->forward(cross_norm->forward(h), memory, cross_mask);
-  return h + ffn->forward(ffn_norm->forward(h));
+  const bool training = is_training();
+  auto h = x + dropout->apply(self_attention->forward(self_norm->forward(x), {}, self_bias), training);
+  if (cross_attention)
+    h = h + dropout->apply(cross_attention->forward(cross_norm->forward(h), memory, cross_mask), training);
+  return h + dropout->apply(ffn->forward(ffn_norm->forward(h)), training);
 }
 
-T5Stack::T5Stack(const LensConfig& c, bool decoder_, distributed::Communicator& tp) : decoder(decoder_) {
+T5Stack::T5Stack(const LensConfig& c, bool decoder_, distributed::Communicator& tp, T5Dropout* dropout_)
+    : decoder(decoder_), dropout(dropout_) {
   auto list = register_module("block", torch::nn::ModuleList());
   const std::int64_t layers = decoder ? c.decoder_layers : c.encoder_layers;
   for (std::int64_t i = 0; i < layers; ++i) {
-    blocks.push_back(std::make_shared<T5Block>(c, decoder, i == 0, tp));
+    blocks.push_back(std::make_shared<T5Block>(c, decoder, i == 0, tp, dropout));
     list->push_back(blocks.back());
   }
   final_layer_norm = register_module("final_layer_norm", std::make_shared<T5LayerNorm>(c.d_model));
@@ -60,12 +66,13 @@ torch::Tensor T5Stack::forward(const torch::Tensor& x, const torch::Tensor& padd
                          attention_mask(padding, length, decoder, dtype);
   torch::Tensor cross_mask;
   if (decoder) cross_mask = attention_mask(memory_padding, length, false, dtype);
-  auto h = x;
+  auto h = dropout->apply(x, is_training());
   for (auto& block : blocks) h = block->forward(h, self_bias, memory, cross_mask);
-  return final_layer_norm->forward(h);
+  return dropout->apply(final_layer_norm->forward(h), is_training());
 }
 
-LensModel::LensModel(const LensConfig& c, distributed::Communicator& tp_) : config(c), tp(tp_) {
+LensModel::LensModel(const LensConfig& c, distributed::Communicator& tp_)
+    : config(c), dropout(std::make_shared<T5Dropout>(c.dropout)), tp(tp_) {
   const std::int64_t vocab = c.padded_vocab(tp.size());
   shared = register_module(
       "shared", std::make_shared<distributed::VocabParallelEmbedding>(vocab, c.d_model, tp, c.vocab));
@@ -73,8 +80,8 @@ LensModel::LensModel(const LensConfig& c, distributed::Communicator& tp_) : conf
     segment_embed = register_module("segment_embed", torch::nn::Embedding(c.segments, c.d_model));
   if (c.packet_embedding)
     packet_embed = register_module("packet_embed", torch::nn::Embedding(c.max_packets, c.d_model));
-  encoder = register_module("encoder", std::make_shared<T5Stack>(c, false, tp));
-  decoder = register_module("decoder", std::make_shared<T5Stack>(c, true, tp));
+  encoder = register_module("encoder", std::make_shared<T5Stack>(c, false, tp, dropout.get()));
+  decoder = register_module("decoder", std::make_shared<T5Stack>(c, true, tp, dropout.get()));
   if (!c.tie_embeddings) {
     lm_head = register_module("lm_head", std::make_shared<distributed::ColumnParallelLinear>(
                                              c.d_model, vocab, tp, false, false, c.vocab));
@@ -127,9 +134,10 @@ torch::Tensor LensModel::project(const torch::Tensor& decoder_states) {
   const std::int64_t first = shared->first, width = logits.size(-1);
   if (first + width > config.vocab) {
     const std::int64_t from = std::max<std::int64_t>(0, config.vocab - first);
-    auto padded = torch::zeros({width}, torch::TensorOptions().dtype(torch::kBool).device(logits.device()));
-    padded.narrow(0, from, width - from).fill_(true);
-    logits = logits.masked_fill(padded, std::numeric_limits<float>::lowest());
+    // In place and outside autograd: no copy of the [tokens, vocabulary] logits. The loss then
+    // gives these columns exactly zero gradient (their softmax underflows to 0).
+    torch::NoGradGuard no_grad;
+    logits.narrow(-1, from, width - from).fill_(std::numeric_limits<float>::lowest());
   }
   return logits;
 }

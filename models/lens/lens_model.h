@@ -31,6 +31,7 @@ struct LensConfig {
   bool segment_embedding = true, packet_embedding = true;
   std::int64_t segments = 3, max_packets = 16;
   bool tie_embeddings = false;
+  double dropout = 0.0;  // models/lens/t5_dropout.h; not part of the architecture
   std::int64_t padded_vocab(int tp) const { return (vocab + 128 * tp - 1) / (128 * tp) * (128 * tp); }
 };
 
@@ -45,23 +46,26 @@ struct LensInputs {
 };
 
 struct T5Block : torch::nn::Module {
-  T5Block(const LensConfig& c, bool decoder, bool has_bias, distributed::Communicator& tp);
+  T5Block(const LensConfig& c, bool decoder, bool has_bias, distributed::Communicator& tp,
+          T5Dropout* dropout);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& self_bias, const torch::Tensor& memory,
                         const torch::Tensor& cross_mask);
   std::shared_ptr<T5Attention> self_attention, cross_attention;
   std::shared_ptr<T5LayerNorm> self_norm, cross_norm, ffn_norm;
   std::shared_ptr<GatedGeluFfn> ffn;
   std::shared_ptr<RelativePositionBias> relative_bias;  // first block of a stack only
+  T5Dropout* dropout;                                   // on each sublayer's output
 };
 
 struct T5Stack : torch::nn::Module {
-  T5Stack(const LensConfig& c, bool decoder, distributed::Communicator& tp);
+  T5Stack(const LensConfig& c, bool decoder, distributed::Communicator& tp, T5Dropout* dropout);
   // x: embedded inputs; memory and memory_padding: the encoder's output (decoder only).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& padding, const torch::Tensor& memory,
                         const torch::Tensor& memory_padding);
   std::vector<std::shared_ptr<T5Block>> blocks;
   std::shared_ptr<T5LayerNorm> final_layer_norm;
   bool decoder;
+  T5Dropout* dropout;  // on the embedded input and the final output
 };
 
 struct LensModel : torch::nn::Module {
@@ -79,6 +83,9 @@ struct LensModel : torch::nn::Module {
     return lens_forward_flops(config, input_length, target_length, true);
   }
   LensConfig config;
+  // The dropout every layer shares; a task calls dropout->start(sample keys) before each
+  // training forward (models/lens/t5_dropout.h).
+  std::shared_ptr<T5Dropout> dropout;
   std::shared_ptr<distributed::VocabParallelEmbedding> shared;
   torch::nn::Embedding segment_embed{nullptr}, packet_embed{nullptr};
   std::shared_ptr<T5Stack> encoder, decoder;

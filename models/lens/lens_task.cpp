@@ -1,6 +1,7 @@
 #include "models/lens/lens_task.h"
 
 #include "distributed/tensor_parallel_layers.h"
+#include "distributed/vocab_parallel_loss.h"
 #include "models/lens/lens_batch.h"
 
 namespace trafficfm::models {
@@ -41,15 +42,15 @@ std::map<std::string, torch::Tensor> LensTask::losses(const datasets::Batch& bat
   const LensObjective& objective = settings_.objective;
   const LensExamples ex = lens_examples(batch, objective, seed_, device_);
   auto& tp = grid_.tp();
+  model_->dropout->start(seed_, batch.epoch, batch.sample_index);
   const auto memory = model_->encode(ex.input);
   std::map<std::string, torch::Tensor> terms;
   auto loss = torch::zeros({}, memory.options());
   if (objective.msp) {
     const auto logits = model_->decode(memory, ex.input.padding, ex.decoder_input);
-    const auto per_token = distributed::vocab_parallel_token_losses(logits.to(torch::kFloat), ex.target, tp);
-    terms["msp"] = masked_mean(per_token, ex.target_mask);
-    terms["msp_accuracy"] =
-        masked_mean(distributed::vocab_parallel_hits(logits, ex.target, tp), ex.target_mask);
+    const auto per_token = distributed::vocab_parallel_losses(logits.to(torch::kFloat), ex.target, tp);
+    terms["msp"] = masked_mean(per_token.losses, ex.target_mask);
+    terms["msp_accuracy"] = masked_mean(per_token.hits, ex.target_mask);
     loss = loss + terms["msp"];
   }
   const auto d = memory.size(-1);

@@ -16,9 +16,9 @@ torch::Tensor T5LayerNorm::forward(const torch::Tensor& x) {
   return weight * normalized.to(weight.scalar_type());
 }
 
-T5Attention::T5Attention(std::int64_t dim, std::int64_t heads, std::int64_t d_kv_,
-                         distributed::Communicator& tp)
-    : d_kv(d_kv_) {
+T5Attention::T5Attention(std::int64_t dim, std::int64_t heads_, std::int64_t d_kv_,
+                         distributed::Communicator& tp, T5Dropout* dropout_)
+    : heads(heads_), d_kv(d_kv_), dropout(dropout_) {
   using distributed::ColumnParallelLinear;
   const std::int64_t inner = heads * d_kv;
   q = register_module("q", std::make_shared<ColumnParallelLinear>(dim, inner, tp, false, false));
@@ -26,20 +26,22 @@ T5Attention::T5Attention(std::int64_t dim, std::int64_t heads, std::int64_t d_kv
   v = register_module("v", std::make_shared<ColumnParallelLinear>(dim, inner, tp, false, false));
   o = register_module("o", std::make_shared<distributed::RowParallelLinear>(inner, dim, tp, false, true));
   local_heads = heads / tp.size();
+  first_head = tp.rank() * local_heads;
 }
 
 torch::Tensor T5Attention::forward(const torch::Tensor& x, const torch::Tensor& memory,
                                    const torch::Tensor& bias) {
   const auto& source = memory.defined() ? memory : x;
   const auto batch = x.size(0), queries = x.size(1), keys = source.size(1);
-  auto heads = [&](const torch::Tensor& t, std::int64_t length) {
+  auto split = [&](const torch::Tensor& t, std::int64_t length) {
     return t.view({batch, length, local_heads, d_kv}).transpose(1, 2);  // [batch, heads, length, d_kv]
   };
-  const auto qh = heads(q->forward(x), queries), kh = heads(k->forward(source), keys);
-  const auto vh = heads(v->forward(source), keys);
+  const auto qh = split(q->forward(x), queries), kh = split(k->forward(source), keys);
+  const auto vh = split(v->forward(source), keys);
   auto scores = torch::matmul(qh, kh.transpose(-1, -2));  // no 1/sqrt(d_kv): T5
   if (bias.defined()) scores = scores + bias;
-  const auto probs = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
+  auto probs = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
+  if (dropout) probs = dropout->apply(probs, is_training(), 1, heads, first_head);
   const auto context = torch::matmul(probs, vh).transpose(1, 2).reshape({batch, queries, local_heads * d_kv});
   return o->forward(context);
 }
@@ -47,20 +49,20 @@ torch::Tensor T5Attention::forward(const torch::Tensor& x, const torch::Tensor& 
 torch::Tensor T5Attention::forward_cached(const torch::Tensor& x, const torch::Tensor& memory,
                                           const torch::Tensor& bias, KvCache& cache) {
   const auto batch = x.size(0), queries = x.size(1);
-  auto heads = [&](const torch::Tensor& t) {
+  auto split = [&](const torch::Tensor& t) {
     return t.view({batch, t.size(1), local_heads, d_kv}).transpose(1, 2);  // [batch, heads, length, d_kv]
   };
   if (memory.defined()) {
     if (!cache.k.defined()) {
-      cache.k = heads(k->forward(memory));
-      cache.v = heads(v->forward(memory));
+      cache.k = split(k->forward(memory));
+      cache.v = split(v->forward(memory));
     }
   } else {
-    const auto kh = heads(k->forward(x)), vh = heads(v->forward(x));
+    const auto kh = split(k->forward(x)), vh = split(v->forward(x));
     cache.k = cache.k.defined() ? torch::cat({cache.k, kh}, 2) : kh;
     cache.v = cache.v.defined() ? torch::cat({cache.v, vh}, 2) : vh;
   }
-  auto scores = torch::matmul(heads(q->forward(x)), cache.k.transpose(-1, -2));
+  auto scores = torch::matmul(split(q->forward(x)), cache.k.transpose(-1, -2));
   if (bias.defined()) scores = scores + bias;
   const auto probs = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
   const auto context =
@@ -85,7 +87,9 @@ torch::Tensor RelativePositionBias::bias(std::int64_t queries, std::int64_t keys
   return HeadParallelTable::forward(ids).permute({2, 0, 1}).unsqueeze(0);  // [1, heads, q, k]
 }
 
-GatedGeluFfn::GatedGeluFfn(std::int64_t dim, std::int64_t d_ff, distributed::Communicator& tp) {
+GatedGeluFfn::GatedGeluFfn(std::int64_t dim, std::int64_t d_ff_, distributed::Communicator& tp,
+                           T5Dropout* dropout_)
+    : d_ff(d_ff_), first(tp.rank() * (d_ff_ / tp.size())), dropout(dropout_) {
   using distributed::ColumnParallelLinear;
   wi_0 = register_module("wi_0", std::make_shared<ColumnParallelLinear>(dim, d_ff, tp, false, false));
   wi_1 = register_module("wi_1", std::make_shared<ColumnParallelLinear>(dim, d_ff, tp, false, false));
@@ -93,7 +97,9 @@ GatedGeluFfn::GatedGeluFfn(std::int64_t dim, std::int64_t d_ff, distributed::Com
 }
 
 torch::Tensor GatedGeluFfn::forward(const torch::Tensor& x) {
-  return wo->forward(torch::gelu(wi_0->forward(x), "tanh") * wi_1->forward(x));
+  auto hidden = torch::gelu(wi_0->forward(x), "tanh") * wi_1->forward(x);
+  if (dropout) hidden = dropout->apply(hidden, is_training(), -1, d_ff, first);
+  return wo->forward(hidden);
 }
 
 torch::Tensor attention_mask(const torch::Tensor& key_padding, std::int64_t queries, bool causal,

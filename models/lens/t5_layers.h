@@ -7,8 +7,7 @@
 //  - RelativePositionBias: one table [buckets, heads] per stack, split with the heads, giving
 //    each rank [1, local heads, queries, keys] (models/lens/relative_position.h);
 //  - GatedGeluFfn: wo(gelu_tanh(wi_0 x) · wi_1 x), the "gated-gelu" feed-forward.
-// Dropout is not here yet: under tp it needs TensorParallelRng's generators, carried in
-// checkpoints (T5 v1.1 pretrains without dropout; Lens fine-tuning will want it).
+// Attention and FFN take the model's T5Dropout (models/lens/t5_dropout.h; none: no dropout).
 #pragma once
 #include <torch/torch.h>
 
@@ -18,6 +17,7 @@
 #include <utility>
 
 #include "distributed/tensor_parallel_layers.h"
+#include "models/lens/t5_dropout.h"
 
 namespace trafficfm::models {
 
@@ -36,7 +36,8 @@ struct KvCache {
 };
 
 struct T5Attention : torch::nn::Module {
-  T5Attention(std::int64_t dim, std::int64_t heads, std::int64_t d_kv, distributed::Communicator& tp);
+  T5Attention(std::int64_t dim, std::int64_t heads, std::int64_t d_kv, distributed::Communicator& tp,
+              T5Dropout* dropout = nullptr);
   // x [batch, queries, dim]; memory: the keys' source [batch, keys, dim] (undefined: x itself);
   // bias: [1 or batch, local heads, queries, keys], position bias and additive mask together.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& memory, const torch::Tensor& bias);
@@ -46,7 +47,8 @@ struct T5Attention : torch::nn::Module {
                                KvCache& cache);
   std::shared_ptr<distributed::ColumnParallelLinear> q, k, v;
   std::shared_ptr<distributed::RowParallelLinear> o;
-  std::int64_t local_heads, d_kv;
+  std::int64_t heads, local_heads, first_head, d_kv;
+  T5Dropout* dropout;  // on the attention probabilities (training only)
 };
 
 // The table itself is this module's `weight` [buckets, heads], as in Hugging Face's T5.
@@ -63,8 +65,11 @@ struct RelativePositionBias : distributed::HeadParallelTable {
 };
 
 struct GatedGeluFfn : torch::nn::Module {
-  GatedGeluFfn(std::int64_t dim, std::int64_t d_ff, distributed::Communicator& tp);
+  GatedGeluFfn(std::int64_t dim, std::int64_t d_ff, distributed::Communicator& tp,
+               T5Dropout* dropout = nullptr);
   torch::Tensor forward(const torch::Tensor& x);
+  std::int64_t d_ff, first;  // the whole width and this rank's first column
+  T5Dropout* dropout;        // on the gated hidden state (training only)
   std::shared_ptr<distributed::ColumnParallelLinear> wi_0, wi_1;
   std::shared_ptr<distributed::RowParallelLinear> wo;
 };

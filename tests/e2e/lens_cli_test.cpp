@@ -133,6 +133,43 @@ TEST(LensCli, ExportsHuggingFaceLayoutThatFinetuneStartsFrom) {
   EXPECT_TRUE(std::ifstream(plain + ".json").good());
 }
 
+// pretrain --from starts from given weights: a Hugging Face directory (its tensors, the POP/HTP
+// heads it lacks at their initialization) and a pretraining run. At lr 0 the weights stay what
+// was loaded, so the new run's export is byte for byte the source's. A source with none of the
+// model's tensors is refused.
+TEST(LensCli, PretrainFromAHuggingFaceDirectoryOrARunStartsFromItsWeights) {
+  const std::string source = fixture().dir + "/from-source";
+  const std::string off = " --lens.segment-embedding off --lens.packet-embedding off";
+  auto r = run_command(pretrain(source, "--train.steps 3" + off));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(trafficfm_binary() + " export " + source + " --format hf --out " + source + "-hf");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const std::string& from : {source + "-hf", source}) {
+    const std::string run = from + "-continued";
+    r = run_command(pretrain(run, "--train.steps 1 --train.lr 0 --from " + from + off));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("initial weights from " + from), std::string::npos) << r.output;
+    if (from == source + "-hf") EXPECT_NE(r.output.find("pop_head.weight"), std::string::npos) << r.output;
+    r = run_command(trafficfm_binary() + " export " + run + " --format hf --out " + run + "-hf");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(read_text_file(run + "-hf/model.safetensors"), read_text_file(source + "-hf/model.safetensors"))
+        << from;
+  }
+  // A scratch run's export differs (the comparison above could fail).
+  r = run_command(pretrain(source + "-scratch", "--train.steps 1 --train.lr 0" + off));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(trafficfm_binary() + " export " + source + "-scratch --format hf --out " + source +
+                  "-scratch-hf");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(read_text_file(source + "-scratch-hf/model.safetensors"),
+            read_text_file(source + "-hf/model.safetensors"));
+  r = run_command(trafficfm_binary() + " pretrain --config " + source_dir() +
+                  "/configs/mmae-tiny.ini --corpus " + fixture().dir + "/corpus --out " + source +
+                  "-wrong --train.steps 1 --from " + source + "-hf");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("none of this model's tensors"), std::string::npos) << r.output;
+}
+
 // Next-packet generation: finetune --finetune.task generate from a pretraining run, then
 // `trafficfm generate` writes one line per usable sample and a report with the model's and the
 // two baselines' exact match, JSD and TVD per field; greedy output and seeded sampling repeat.

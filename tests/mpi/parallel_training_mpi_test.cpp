@@ -12,6 +12,7 @@
 #include "distributed/process_grid.h"
 #include "distributed/reducer.h"
 #include "distributed/tensor_parallel_layers.h"
+#include "distributed/vocab_parallel_loss.h"
 #include "distributed/zero_optimizer.h"
 
 namespace trafficfm::distributed {

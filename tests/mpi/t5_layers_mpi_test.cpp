@@ -7,6 +7,7 @@
 
 #include "distributed/communicator.h"
 #include "distributed/process_grid.h"
+#include "distributed/vocab_parallel_loss.h"
 #include "models/lens/lens_model.h"
 #include "models/lens/t5_layers.h"
 #include "tests/mpi/tensor_parallel_testing.h"

@@ -6,6 +6,7 @@
 #include "distributed/process_grid.h"
 #include "distributed/tensor_parallel_layers.h"
 #include "distributed/tensor_parallel_state.h"
+#include "distributed/vocab_parallel_loss.h"
 #include "distributed/zero_optimizer.h"
 #include "tests/mpi/tensor_parallel_testing.h"
 
@@ -79,6 +80,22 @@ TEST(TensorParallel, VocabParallelEmbeddingAndCrossEntropy) {
   loss_full.backward();
   loss_split.backward();
   expect_close(shard.grad(), logits.grad().narrow(1, tp.rank() * width, width), "logits grad");
+
+  // Per position, under a non-uniform upstream gradient (the fused backward scales by it), with
+  // the argmax hits from the same pass.
+  logits.mutable_grad() = torch::Tensor();
+  shard.mutable_grad() = torch::Tensor();
+  const auto weights = torch::rand({12});
+  const auto per_full = torch::nn::functional::cross_entropy(
+      logits, target, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  const auto per_split = vocab_parallel_losses(shard, target, tp);
+  expect_close(per_split.losses, per_full, "per-position cross-entropy");
+  EXPECT_TRUE(torch::equal(per_split.hits, (logits.argmax(-1) == target).to(torch::kFloat)));
+  EXPECT_TRUE(torch::equal(vocab_parallel_hits(shard, target, tp), per_split.hits));
+  EXPECT_FALSE(per_split.hits.requires_grad());
+  (per_full * weights).sum().backward();
+  (per_split.losses * weights).sum().backward();
+  expect_close(shard.grad(), logits.grad().narrow(1, tp.rank() * width, width), "weighted logits grad");
 }
 
 // T5's relative position bias split with the heads: each tp rank looks up its own heads'

@@ -78,8 +78,9 @@ TEST(LensExamples, DecoderInputIsTheTargetShiftedRightAndPositionsPointAtTheirTo
   EXPECT_GT(ex.htp_mask.sum().item<float>(), 0) << "no HTP sample in 32";
   // A POP sample has at least one packet out of place; HTP draws both kinds of pairs.
   for (std::int64_t r = 0; r < n; ++r) {
-    if (ex.pop_mask[r].sum().item<float>() > 0)
+    if (ex.pop_mask[r].sum().item<float>() > 0) {
       EXPECT_LT((ex.pop_label[r] * ex.pop_mask[r]).sum().item<float>(), ex.pop_mask[r].sum().item<float>());
+    }
   }
   const auto positives = (ex.htp_label * ex.htp_mask).sum().item<float>();
   EXPECT_GT(positives, 0);

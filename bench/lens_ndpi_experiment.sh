@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Lens on real captures, judged on the same flows as MMAE (issue 18's experiments):
+#   1. classification: bench/ndpi_finetune_experiment.sh with MODEL=lens and MODEL=mmae, same
+#      pretraining data (ndpi + pretrain captures, unlabeled), same fine-tuning step budget and
+#      batch, 10% of the labels (FRACTIONS), seeds 1 2 3, the same class rule (>= 40 flows, not
+#      Unspecified). Both corpora split by the 5-tuple hash, so a flow lands in the same split
+#      for both models;
+#   2. next-packet generation: lens-tiny fine-tuned with --finetune.task generate from the
+#      pretraining run and from scratch (same steps), then `trafficfm generate` (greedy) on the
+#      test split: exact match, JSD and TVD per header field beside the copy-previous and
+#      train-marginal baselines;
+#   3. summary.md: both tables.
+#   bench/lens_ndpi_experiment.sh [WORK_DIR]   (env: as ndpi_finetune_experiment.sh, plus
+#   LENS_PRETRAIN_STEPS (1,000), MMAE_PRETRAIN_STEPS (400), GENERATION_STEPS, GENERATION_BATCH;
+#   exits 1 when the data or the build is missing)
+# Stages whose output exists are skipped, so an interrupted run continues where it stopped.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+work="${1:-/tmp/trafficfm-lens-experiment}"
+bin="${TRAFFICFM_BIN:-$here/build/launch/trafficfm}"  # a copy keeps a long run off a rebuild
+export FRACTIONS="${FRACTIONS:-0.1}"
+generation_steps="${GENERATION_STEPS:-600}"
+generation_batch="${GENERATION_BATCH:-16}"
+threads="${THREADS:-1}"
+mkdir -p "$work"
+
+echo "=== lens: pretrain, fine-tune pretrained and from scratch"
+MODEL=lens PRETRAIN_STEPS="${LENS_PRETRAIN_STEPS:-1000}" "$here/bench/ndpi_finetune_experiment.sh" "$work/lens"
+echo "=== mmae: the same"
+MODEL=mmae PRETRAIN_STEPS="${MMAE_PRETRAIN_STEPS:-400}" "$here/bench/ndpi_finetune_experiment.sh" "$work/mmae"
+
+cd "$work/lens"
+generation() {  # name, then the start option
+  local name="$1"; shift
+  if [ ! -f "gen/$name/model.pt" ]; then
+    "$bin" finetune --config "$here/configs/lens-tiny.ini" --corpus corpus-ndpi --out "gen/$name" \
+      --finetune.task generate --train.steps "$generation_steps" --train.batch-size "$generation_batch" --train.warmup 0.1 \
+      --train.optimizer adamw --train.lr 1e-3 --train.threads "$threads" --log.level warn "$@" \
+      > "gen/$name.log" 2>&1 || { echo "failed: gen/$name (see gen/$name.log)"; return 1; }
+  fi
+  [ -f "gen/$name-test/report.json" ] || "$bin" generate --from "gen/$name" --corpus corpus-ndpi --split test \
+    --out "gen/$name-test" --log.level warn > "gen/$name-test.log" 2>&1
+}
+mkdir -p gen
+echo "=== lens: next-packet generation, $generation_steps steps, pretrained and from scratch"
+generation pre --from pretrain &
+generation scratch --from-scratch &
+wait
+
+/usr/bin/python3 - "$work" <<'PY' | tee "$work/summary.md"
+import json, os, sys
+work = sys.argv[1]
+for model in ("lens", "mmae"):
+    print(f"## {model}-tiny classification\n")
+    print(open(os.path.join(work, model, "summary.md")).read())
+    report = json.load(open(os.path.join(work, model, "runs", "pre-0.1-1", "report.json")))
+    print(f"test flows scored: {sum(c['support'] for c in report['per_class'].values())}\n")
+print("## lens-tiny next-packet generation (test split, greedy)\n")
+print("| field | samples | start | exact match | JSD | TVD |")
+print("|---|---:|---|---:|---:|---:|")
+for start in ("pre", "scratch"):
+    report = json.load(open(os.path.join(work, "lens", "gen", f"{start}-test", "report.json")))
+    for field, r in report["fields"].items():
+        rows = [("pretrained" if start == "pre" else "scratch", r["model"])]
+        if start == "pre":
+            rows += [("copy previous", r["copy_previous"]), ("train marginal", r["marginal"])]
+        for name, m in rows:
+            print(f"| {field} | {r['samples']:.0f} | {name} | {m['exact_match']:.3f} | {m['jsd']:.3f} | {m['tvd']:.3f} |")
+PY
