@@ -12,29 +12,15 @@ the C++ step against the same work in Python (bench/lens_step_bench.sh).
 Inputs are random token ids at fixed lengths (the bench passes the lengths span corruption gives
 the corpus's samples). Prints one JSON line: median step seconds after 3 warm-up steps.
 """
-import argparse, json, math, statistics, time
+import argparse, json, os, statistics, sys, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python"))
+from t5_reference import bucket  # noqa: E402  T5's relative position buckets, as the tests' reference has them
+
 VOCAB = 65642  # datasets/encoders/lens_vocabulary.h
-
-
-def buckets(relative, bidirectional, num_buckets=32, max_distance=128):
-    """T5's relative position buckets (Raffel et al.; HF's _relative_position_bucket)."""
-    out = torch.zeros_like(relative)
-    if bidirectional:
-        num_buckets //= 2
-        out += (relative > 0).long() * num_buckets
-        relative = relative.abs()
-    else:
-        relative = -torch.clamp(relative, max=0)
-    exact = num_buckets // 2
-    small = relative < exact
-    large = exact + (torch.log(relative.float().clamp_min(1) / exact) / math.log(max_distance / exact)
-                     * (num_buckets - exact)).long()
-    large = torch.clamp(large, max=num_buckets - 1)
-    return out + torch.where(small, relative, large)
 
 
 class RMSNorm(nn.Module):
@@ -57,7 +43,7 @@ class Attention(nn.Module):
 
     def position_bias(self, q_len, k_len):
         rel = torch.arange(k_len)[None, :] - torch.arange(q_len)[:, None]
-        return self.bias(buckets(rel, self.bidirectional)).permute(2, 0, 1).unsqueeze(0)
+        return self.bias(bucket(rel, self.bidirectional)).permute(2, 0, 1).unsqueeze(0)
 
     def forward(self, x, kv, bias):
         b, t, _ = x.shape

@@ -79,12 +79,4 @@ torch::Tensor vocab_parallel_cross_entropy(const torch::Tensor& logits, const to
   return vocab_parallel_token_losses(logits, target, tp).mean();
 }
 
-torch::Tensor vocab_parallel_hits(const torch::Tensor& logits, const torch::Tensor& target,
-                                  Communicator& tp) {
-  torch::NoGradGuard no_grad;
-  const std::int64_t first = tp.rank() * logits.size(-1);
-  const auto [value, index] = logits.detach().max(-1);
-  return hits_from(value, index, all_reduce_detached(value, tp, ReduceOp::kMax), target, first, tp);
-}
-
 }  // namespace trafficfm::distributed

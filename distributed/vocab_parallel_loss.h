@@ -27,9 +27,5 @@ torch::Tensor vocab_parallel_token_losses(const torch::Tensor& logits_shard, con
                                           Communicator& tp);
 torch::Tensor vocab_parallel_cross_entropy(const torch::Tensor& logits_shard, const torch::Tensor& target,
                                            Communicator& tp);
-// Whether the argmax over the whole (split) vocabulary is the target, per position, as 0/1
-// floats (no gradient); a tie counts as a hit.
-torch::Tensor vocab_parallel_hits(const torch::Tensor& logits_shard, const torch::Tensor& target,
-                                  Communicator& tp);
 
 }  // namespace trafficfm::distributed

@@ -32,10 +32,6 @@ struct Fixture {
                     " --out " + pretrained + " --train.steps 6 --parallel.tp 2");
     EXPECT_EQ(r.exit_code, 0) << r.output;
   }
-  static std::string mpirun(int ranks) {
-    return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np " +
-           std::to_string(ranks) + " ";
-  }
 };
 Fixture& fixture() {
   static Fixture f;
@@ -108,8 +104,8 @@ TEST(FinetuneCli, TwoDataParallelRanksReportTheSingleRankNumbers) {
   auto r = run_command(
       finetune(one, "--from " + fixture().pretrained + " --train.batch-size 16 --finetune.epochs 3"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run_command(Fixture::mpirun(2) + finetune(two, "--from " + fixture().pretrained +
-                                                         " --train.batch-size 8 --finetune.epochs 3"));
+  r = run_command(mpirun(2) + finetune(two, "--from " + fixture().pretrained +
+                                                " --train.batch-size 8 --finetune.epochs 3"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // Same global batch (16 = 2 x 8): the val curve and the report agree up to float rounding
   // (sums in another order); a near-tie in model selection could pick another step, so the

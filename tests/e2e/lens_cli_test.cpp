@@ -13,11 +13,6 @@
 namespace trafficfm::testing {
 namespace {
 
-std::string mpirun(int ranks) {
-  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np " +
-         std::to_string(ranks) + " ";
-}
-
 struct Fixture {
   std::string dir, corpus, config;
   Fixture() {
@@ -42,14 +37,6 @@ Fixture& fixture() {
 std::string pretrain(const std::string& run, const std::string& extra) {
   return trafficfm_binary() + " pretrain --config " + fixture().config + " --corpus " + fixture().corpus +
          " --out " + run + " " + extra;
-}
-
-std::vector<std::string> metric_prefixes(const std::string& run) {
-  std::vector<std::string> lines;
-  std::ifstream in(run + "/metrics.jsonl");
-  std::string line;
-  while (std::getline(in, line)) lines.push_back(line.substr(0, line.find(", \"lr\"")));
-  return lines;
 }
 
 TEST(LensCli, PretrainsAtTp2WithEveryTermLoggedAndFinetunesAtTp1) {

@@ -38,23 +38,9 @@ Fixture& fixture() {
   return f;
 }
 
-std::string mpirun(int ranks) {
-  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np " +
-         std::to_string(ranks) + " ";
-}
-
 std::string pretrain(const std::string& run, const std::string& extra) {
   return trafficfm_binary() + " pretrain --config " + fixture().config + " --corpus " + fixture().corpus +
          " --out " + run + " " + extra;
-}
-
-// Each metrics line up to its timing fields (those differ between runs).
-std::vector<std::string> metric_prefixes(const std::string& run) {
-  std::vector<std::string> lines;
-  std::ifstream in(run + "/metrics.jsonl");
-  std::string line;
-  while (std::getline(in, line)) lines.push_back(line.substr(0, line.find(", \"lr\"")));
-  return lines;
 }
 
 std::vector<std::string> lines_of(const std::string& path) {

@@ -91,7 +91,6 @@ TEST(TensorParallel, VocabParallelEmbeddingAndCrossEntropy) {
   const auto per_split = vocab_parallel_losses(shard, target, tp);
   expect_close(per_split.losses, per_full, "per-position cross-entropy");
   EXPECT_TRUE(torch::equal(per_split.hits, (logits.argmax(-1) == target).to(torch::kFloat)));
-  EXPECT_TRUE(torch::equal(vocab_parallel_hits(shard, target, tp), per_split.hits));
   EXPECT_FALSE(per_split.hits.requires_grad());
   (per_full * weights).sum().backward();
   (per_split.losses * weights).sum().backward();

@@ -65,4 +65,17 @@ std::string read_text_file(const std::string& path) {
   return s.str();
 }
 
+std::string mpirun(int ranks) {
+  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np " +
+         std::to_string(ranks) + " ";
+}
+
+std::vector<std::string> metric_prefixes(const std::string& run) {
+  std::vector<std::string> lines;
+  std::ifstream in(run + "/metrics.jsonl");
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(line.substr(0, line.find(", \"lr\"")));
+  return lines;
+}
+
 }  // namespace trafficfm::testing

@@ -1,6 +1,7 @@
 // Paths and process helpers shared by the tests.
 #pragma once
 #include <string>
+#include <vector>
 
 namespace trafficfm::testing {
 
@@ -23,5 +24,9 @@ struct CommandResult {
 CommandResult run_command(const std::string& command, bool merge_stderr = true);
 bool program_available(const std::string& name);
 std::string read_text_file(const std::string& path);
+// "mpirun --oversubscribe -np N " allowed to run as root, to prefix a command.
+std::string mpirun(int ranks);
+// Each line of RUN/metrics.jsonl up to its timing fields (those differ between runs).
+std::vector<std::string> metric_prefixes(const std::string& run);
 
 }  // namespace trafficfm::testing
