@@ -1,6 +1,7 @@
 // trafficfm inspect CORPUS [--sample N] [--split S]
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -24,7 +25,8 @@ using datasets::DType;
 // One sample's columns, each as raw bytes.
 struct SampleRow {
   std::vector<ColumnSpec> specs;
-  std::vector<std::vector<std::uint8_t>> data;
+  std::vector<std::vector<std::uint8_t>> data;  // a ragged column: the sample's elements
+  std::vector<std::uint64_t> elements;          // per column: elements (1 when fixed)
   template <typename T>
   const T* column(const std::string& name) const {
     for (std::size_t i = 0; i < specs.size(); ++i) {
@@ -99,6 +101,34 @@ void print_flows(const SampleRow& row, const core::JsonValue& settings) {
   }
 }
 
+// A graph sample: its size, nodes by type and edges by type (docs/graph.md).
+void print_graph(const SampleRow& row, const core::JsonValue& settings) {
+  auto count = [&](const std::string& name) {
+    for (std::size_t i = 0; i < row.specs.size(); ++i) {
+      if (row.specs[i].name == name) return static_cast<unsigned long long>(row.elements[i]);
+    }
+    throw std::runtime_error("corpus has no column '" + name + "'");
+  };
+  const auto* part = row.column<std::int32_t>("part");
+  std::printf("graph: %lld nodes (%llu flow, %llu ip), %llu edges; part %d of %d\n",
+              static_cast<long long>(*row.column<std::int64_t>("nodes")), count("flow_stats"),
+              count("ip_slice"), count("edges"), part[0], part[1]);
+  std::map<int, unsigned long long> by_type;
+  const auto* types = row.column<std::uint8_t>("edge_type");
+  for (unsigned long long e = 0; e < count("edge_type"); ++e) ++by_type[types[e]];
+  const auto& names = settings["edge_types"].as_array();
+  for (const auto& [type, n] : by_type) {
+    std::printf("  %-9s %llu edges\n",
+                type < static_cast<int>(names.size()) ? names[type].as_string().c_str() : "?", n);
+  }
+  unsigned long long halo = 0, labeled = 0;
+  const auto* flow_halo = row.column<std::uint8_t>("flow_halo");
+  const auto* flow_label = row.column<std::int32_t>("flow_label");
+  for (unsigned long long i = 0; i < count("flow_halo"); ++i)
+    halo += flow_halo[i], labeled += flow_label[i] >= 0;
+  std::printf("  flow nodes: %llu labeled, %llu halo\n", labeled, halo);
+}
+
 }  // namespace
 
 int run_inspect(const std::vector<std::string>& args) {
@@ -134,8 +164,16 @@ int run_inspect(const std::vector<std::string>& args) {
     SampleRow row;
     row.specs = manifest.columns;
     for (std::size_t c = 0; c < manifest.columns.size(); ++c) {
+      if (manifest.columns[c].ragged) {
+        std::vector<std::uint64_t> offsets;
+        row.data.emplace_back();
+        reader.read_ragged(c, static_cast<std::uint64_t>(index), 1, row.data.back(), offsets);
+        row.elements.push_back(offsets.back());
+        continue;
+      }
       row.data.emplace_back(manifest.columns[c].bytes_per_sample());
       reader.read(c, static_cast<std::uint64_t>(index), 1, row.data.back().data());
+      row.elements.push_back(1);
     }
     const int label = *row.column<std::int32_t>("label");
     std::printf("\nsample %lld of %s (%s row %lld): label %d (%s), flow hash %016llx\n", sample,
@@ -152,8 +190,11 @@ int run_inspect(const std::vector<std::string>& args) {
       if (settings["tokenizer"].as_string() == "spm")
         spm = datasets::load_spm_tokenizer(dir + "/tokenizer.model");
       print_lens(row, spm.get());
-    } else if (manifest.encoder == "flows")
+    } else if (manifest.encoder == "flows") {
       print_flows(row, settings);
+    } else if (manifest.encoder == "graph") {
+      print_graph(row, settings);
+    }
     return core::kExitOk;
   }
   throw core::UsageError("trafficfm inspect: --sample " + std::to_string(sample) + " is beyond the " +

@@ -35,7 +35,7 @@ po::options_description prep_options() {
                         "for --encoder flows also "
                         "Zeek conn.log and NetFlow-v2 CSV files")("out", po::value<std::string>()->required(),
                                                                   "corpus directory to create")(
-      "encoder", po::value<std::string>()->default_value("mmae"), "mmae | lens | flows")(
+      "encoder", po::value<std::string>()->default_value("mmae"), "mmae | lens | flows | graph")(
       "labels", po::value<std::string>()->default_value(""),
       "CSV of per-flow labels keyed by 5-tuple (src_ip,src_port,dst_ip,dst_port,l4[,file]); see "
       "docs/data-formats.md")(
@@ -68,12 +68,22 @@ po::options_description prep_options() {
       "lens.spm-vocab", po::value<int>()->default_value(8000), "spm: vocabulary size (Lens used 32,112)")(
       "lens.spm-sample-flows", po::value<std::size_t>()->default_value(5000),
       "spm: flows (from the first input files) the tokenizer is trained on");
+  po::options_description graph("Graph encoder [graph]");
+  graph.add_options()("graph.window", po::value<double>()->default_value(5.0), "seconds per time slice")(
+      "graph.slices", po::value<int>()->default_value(5), "consecutive slices per graph")(
+      "graph.neighbors", po::value<int>()->default_value(20),
+      "temporal edges from each flow to the next N flows of the same source (and destination) host in a "
+      "slice")("graph.max-nodes", po::value<int>()->default_value(10000),
+               "a larger graph is cut into METIS parts of about this many own nodes, each with its halo")(
+      "graph.layers", po::value<int>()->default_value(2),
+      "halo depth in hops: the message-passing layers of the model that reads the corpus")(
+      "graph.seed", po::value<std::uint64_t>()->default_value(0), "METIS' seed");
   po::options_description shard("Shards [shard]");
   shard.add_options()("shard.mb", po::value<double>()->default_value(64.0),
                       "target uncompressed shard size in MB")(
       "shard.chunk-rows", po::value<std::size_t>()->default_value(256), "HDF5 chunk length in samples")(
       "shard.deflate", po::value<int>()->default_value(1), "deflate level 0-9 (0: no compression)");
-  options.add(flow).add(split).add(lens).add(shard);
+  options.add(flow).add(split).add(lens).add(graph).add(shard);
   add_logging_options(options);
   return options;
 }
@@ -106,7 +116,7 @@ std::unique_ptr<datasets::LabelTable> load_labels(const datasets::PrepOptions& o
     }
     return std::make_unique<LabelTable>(LabelTable::from_names(names));
   }
-  if (options.encoder == "flows") {
+  if (options.encoder == "flows" || options.encoder == "graph") {  // the encoders that read flow logs
     std::set<std::string> names;
     for (const auto& f : files) {
       const auto format = datasets::detect_flow_log(f);
@@ -162,8 +172,8 @@ int run_prep(const std::vector<std::string>& args) {
   prep.encoder = values["encoder"].as<std::string>();
   const auto& names = datasets::encoder_names();
   if (std::find(names.begin(), names.end(), prep.encoder) == names.end()) {
-    throw core::UsageError("trafficfm prep: --encoder must be mmae, lens or flows, not '" + prep.encoder +
-                           "'");
+    throw core::UsageError("trafficfm prep: --encoder must be mmae, lens, flows or graph, not '" +
+                           prep.encoder + "'");
   }
   const std::string anonymize = values["anonymize"].as<std::string>();
   if (anonymize != "on" && anonymize != "off")
@@ -171,6 +181,12 @@ int run_prep(const std::vector<std::string>& args) {
   prep.encoder_options.anonymize = anonymize == "on";
   prep.encoder_options.packets = values["lens.packets"].as<int>();
   prep.encoder_options.max_tokens = values["lens.max-tokens"].as<int>();
+  prep.encoder_options.graph_window_s = values["graph.window"].as<double>();
+  prep.encoder_options.graph_slices = values["graph.slices"].as<int>();
+  prep.encoder_options.graph_neighbors = values["graph.neighbors"].as<int>();
+  prep.encoder_options.graph_max_nodes = values["graph.max-nodes"].as<int>();
+  prep.encoder_options.graph_layers = values["graph.layers"].as<int>();
+  prep.encoder_options.graph_seed = values["graph.seed"].as<std::uint64_t>();
   const std::string tokenizer = values["lens.tokenizer"].as<std::string>();
   if (tokenizer != "bigram" && tokenizer != "spm") {
     throw core::UsageError("trafficfm prep: --lens.tokenizer must be bigram or spm");
@@ -228,7 +244,8 @@ int run_prep(const std::vector<std::string>& args) {
     return core::kExitFailure;
   }
 
-  const auto files = list_inputs(values["input"].as<std::vector<std::string>>(), prep.encoder == "flows");
+  const auto files = list_inputs(values["input"].as<std::vector<std::string>>(),
+                                 prep.encoder == "flows" || prep.encoder == "graph");
   if (files.empty()) throw core::UsageError("trafficfm prep: no capture files found in --input");
   auto labels =
       load_labels(prep, values["labels"].as<std::string>(), values["label-column"].as<std::string>(), files);

@@ -1,6 +1,8 @@
 #include "models/registry.h"
 
 #include "core/errors.h"
+#include "models/graph/graph_inputs.h"
+#include "models/graph/graph_task.h"
 #include "models/lens/lens_batch.h"
 #include "models/lens/lens_classifier.h"
 #include "models/lens/lens_generation_task.h"
@@ -33,12 +35,17 @@ std::unique_ptr<core::Task> make_lens_generation(const TaskContext& context) {
   return std::make_unique<LensGenerationTask>(lens_settings_from(context.values), context.grid, context.seed,
                                               context.device);
 }
+std::unique_ptr<core::Task> make_graph(const TaskContext& context) {
+  return std::make_unique<GraphLinkTask>(graph_config_from(context.values), context.corpus_settings,
+                                         context.seed, context.device);
+}
 }  // namespace
 
 const std::vector<ModelEntry>& model_registry() {
   static const std::vector<ModelEntry> all = {
       {"mmae", "mmae", add_mmae_options, make_mmae, mmae_columns, make_mmae_classifier},
       {"lens", "lens", add_lens_options, make_lens, lens_columns, make_lens_classifier, make_lens_generation},
+      {"graph", "graph", add_graph_options, make_graph, graph_columns, nullptr, nullptr, "nodes", "cost"},
   };
   return all;
 }

@@ -20,7 +20,8 @@ struct TaskContext {
   const core::po::variables_map& values;
   std::uint64_t seed;
   torch::Device device;
-  double drop_path = -1;  // fine-tuning's stochastic depth; < 0: the model config's
+  double drop_path = -1;               // fine-tuning's stochastic depth; < 0: the model config's
+  std::string corpus_settings = "{}";  // the corpus manifest's encoder settings (JSON object)
 };
 
 struct ModelEntry {
@@ -29,11 +30,16 @@ struct ModelEntry {
   void (*add_options)(core::po::options_description& options);
   std::unique_ptr<core::Task> (*make_pretrain_task)(const TaskContext& context);
   std::vector<std::string> (*columns)();
-  // The model with a classification head over `classes` outputs, for finetune and eval.
+  // The model with a classification head over `classes` outputs, for finetune and eval; null
+  // for a model that has none yet.
   std::unique_ptr<Classifier> (*make_classifier)(const TaskContext& context, std::int64_t classes);
   // The next-packet generation fine-tuning task (`finetune --finetune.task generate`); null for
   // a model that does not generate.
   std::unique_ptr<core::Task> (*make_generation_task)(const TaskContext& context) = nullptr;
+  // A model of variable-size samples (graphs) batches by size: the loader's size and balance
+  // columns (datasets/loader/loader.h), and --train.batch-nodes replaces --train.batch-size.
+  const char* size_column = nullptr;
+  const char* balance_column = nullptr;
 };
 
 const std::vector<ModelEntry>& model_registry();

@@ -44,7 +44,12 @@ std::size_t ColumnSpec::values_per_sample() const {
   return n;
 }
 
-ColumnBuffer::ColumnBuffer(std::vector<ColumnSpec> specs) : specs_(std::move(specs)), data_(specs_.size()) {}
+ColumnBuffer::ColumnBuffer(std::vector<ColumnSpec> specs)
+    : specs_(std::move(specs)), data_(specs_.size()), offsets_(specs_.size()) {
+  for (std::size_t c = 0; c < specs_.size(); ++c) {
+    if (specs_[c].ragged) offsets_[c].push_back(0);
+  }
+}
 
 std::size_t ColumnBuffer::bytes() const {
   std::size_t n = 0;
@@ -60,20 +65,36 @@ std::size_t ColumnBuffer::column(const std::string& name) const {
 }
 
 void ColumnBuffer::end_row() {
-  ++rows_;
   for (std::size_t c = 0; c < specs_.size(); ++c) {
-    if (data_[c].size() != rows_ * specs_[c].bytes_per_sample()) {
+    if (!specs_[c].ragged && data_[c].size() != (rows_ + 1) * specs_[c].bytes_per_sample()) {
       throw std::logic_error("column '" + specs_[c].name + "' did not receive exactly one row");
     }
   }
+  ++rows_;
+  for (std::size_t c = 0; c < specs_.size(); ++c) {
+    if (specs_[c].ragged) offsets_[c].push_back(data_[c].size() / specs_[c].bytes_per_sample());
+  }
+}
+
+std::pair<const std::uint8_t*, std::size_t> ColumnBuffer::current_row(std::size_t c) const {
+  const std::size_t begin = specs_[c].ragged ? offsets_[c].back() * specs_[c].bytes_per_sample()
+                                             : rows_ * specs_[c].bytes_per_sample();
+  return {data_[c].data() + begin, data_[c].size() - begin};
 }
 
 void ColumnBuffer::abandon_row() {
-  for (std::size_t c = 0; c < specs_.size(); ++c) data_[c].resize(rows_ * specs_[c].bytes_per_sample());
+  for (std::size_t c = 0; c < specs_.size(); ++c) {
+    const std::size_t elements = specs_[c].ragged ? offsets_[c].back() : rows_;
+    data_[c].resize(elements * specs_[c].bytes_per_sample());
+  }
 }
 
 void ColumnBuffer::clear() {
   for (auto& d : data_) d.clear();
+  for (std::size_t c = 0; c < specs_.size(); ++c) {
+    offsets_[c].clear();
+    if (specs_[c].ragged) offsets_[c].push_back(0);
+  }
   rows_ = 0;
 }
 

@@ -43,12 +43,13 @@ CorpusWriter::CorpusWriter(std::string dir, std::string encoder_name, std::vecto
 bool CorpusWriter::commit_row(int split, std::int32_t label, std::uint64_t flow_hash) {
   ColumnBuffer& buffer = buffers_[split];
   if (dedup_) {
-    // The row being completed is the last bytes_per_sample() bytes of each encoder column.
+    // The row being completed: each encoder column's bytes since the last completed row.
     core::Sha256 content;
     for (std::size_t c = 0; c < label_column_; ++c) {
-      const std::size_t width = buffer.specs()[c].bytes_per_sample();
-      const auto& bytes = buffer.data(c);
-      content.update(bytes.data() + bytes.size() - width, width);
+      const auto [bytes, size] = buffer.current_row(c);
+      const std::uint64_t length = size;  // a ragged row's length is part of its content
+      if (buffer.specs()[c].ragged) content.update(&length, sizeof length);
+      content.update(bytes, size);
     }
     const auto [it, fresh] = first_split_.emplace(content.hex_digest().substr(0, 32), split);
     if (!fresh && it->second != split) {

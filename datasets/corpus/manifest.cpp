@@ -58,12 +58,11 @@ void write_manifest(const std::string& corpus_dir, const Manifest& m) {
   for (std::size_t i = 0; i < m.columns.size(); ++i) {
     const auto& c = m.columns[i];
     std::vector<double> shape(c.shape.begin(), c.shape.end());
-    columns += (i ? ",\n    " : "\n    ") + core::JsonObject()
-                                                .set("name", c.name)
-                                                .set("dtype", dtype_name(c.type))
-                                                .set("shape", shape)
-                                                .set("description", c.description)
-                                                .str();
+    core::JsonObject column;
+    column.set("name", c.name).set("dtype", dtype_name(c.type)).set("shape", shape);
+    if (c.ragged) column.set("ragged", true);  // absent: a fixed column (corpora before ragged ones)
+    column.set("description", c.description);
+    columns += (i ? ",\n    " : "\n    ") + column.str();
   }
   columns += "\n  ]";
   const std::string shards = shards_to_json(m.shards);
@@ -111,6 +110,7 @@ Manifest read_manifest(const std::string& corpus_dir) {
       for (const auto& d : c["shape"].as_array())
         spec.shape.push_back(static_cast<std::uint64_t>(d.as_int()));
       spec.description = c["description"].as_string();
+      spec.ragged = c.has("ragged") && c["ragged"].as_bool();
       m.columns.push_back(spec);
     }
     for (const auto& n : doc["label_names"].as_array()) m.label_names.push_back(n.as_string());

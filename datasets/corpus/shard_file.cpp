@@ -55,6 +55,47 @@ void write_string_attribute(hid_t object, const char* name, const std::string& v
   H5Awrite(attr.id, type.id, value.c_str());
 }
 
+// One dataset of shape [length, ...shape], chunked along its first axis and compressed.
+void write_dataset(hid_t file, const std::string& tmp, const std::string& name, DType dtype, hsize_t length,
+                   const std::vector<std::uint64_t>& shape, const void* data,
+                   const ShardWriteOptions& options, const std::string& description) {
+  std::vector<hsize_t> dims = {length};
+  dims.insert(dims.end(), shape.begin(), shape.end());
+  Handle space{H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose};
+  Handle plist{H5Pcreate(H5P_DATASET_CREATE), H5Pclose};
+  if (length > 0) {
+    std::vector<hsize_t> chunk = dims;
+    chunk[0] = std::min<hsize_t>(length, options.chunk_rows);
+    H5Pset_chunk(plist.id, static_cast<int>(chunk.size()), chunk.data());
+    H5Pset_shuffle(plist.id);
+    if (options.deflate_level > 0) H5Pset_deflate(plist.id, static_cast<unsigned>(options.deflate_level));
+  }
+  Handle dataset{
+      H5Dcreate2(file, name.c_str(), native_type(dtype), space.id, H5P_DEFAULT, plist.id, H5P_DEFAULT),
+      H5Dclose};
+  if (dataset.id < 0) throw std::runtime_error(tmp + ": cannot create dataset '" + name + "'");
+  write_string_attribute(dataset.id, "description", description);
+  if (length > 0 && H5Dwrite(dataset.id, native_type(dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
+    throw std::runtime_error(tmp + ": cannot write dataset '" + name + "'");
+  }
+}
+
+// Reads [first, first + count) along the first axis of a dataset of shape [*, ...shape].
+void read_rows(hid_t dataset, const std::string& path, const std::string& name, DType dtype,
+               const std::vector<std::uint64_t>& shape, std::uint64_t first, std::uint64_t count, void* out) {
+  if (count == 0) return;
+  std::vector<hsize_t> start(shape.size() + 1, 0), extent(shape.size() + 1);
+  start[0] = first;
+  extent[0] = count;
+  for (std::size_t d = 0; d < shape.size(); ++d) extent[d + 1] = shape[d];
+  Handle file_space{H5Dget_space(dataset), H5Sclose};
+  H5Sselect_hyperslab(file_space.id, H5S_SELECT_SET, start.data(), nullptr, extent.data(), nullptr);
+  Handle memory_space{H5Screate_simple(static_cast<int>(extent.size()), extent.data(), nullptr), H5Sclose};
+  if (H5Dread(dataset, native_type(dtype), memory_space.id, file_space.id, H5P_DEFAULT, out) < 0) {
+    throw std::runtime_error(path + ": cannot read dataset '" + name + "' (corrupt shard?)");
+  }
+}
+
 }  // namespace
 
 std::uint64_t write_shard(const std::string& path, const ColumnBuffer& columns,
@@ -68,25 +109,13 @@ std::uint64_t write_shard(const std::string& path, const ColumnBuffer& columns,
     write_string_attribute(file.id, "trafficfm_encoder", encoder_name);
     for (std::size_t c = 0; c < columns.specs().size(); ++c) {
       const ColumnSpec& spec = columns.specs()[c];
-      std::vector<hsize_t> dims = {rows};
-      dims.insert(dims.end(), spec.shape.begin(), spec.shape.end());
-      Handle space{H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose};
-      Handle plist{H5Pcreate(H5P_DATASET_CREATE), H5Pclose};
-      if (rows > 0) {
-        std::vector<hsize_t> chunk = dims;
-        chunk[0] = std::min<hsize_t>(rows, options.chunk_rows);
-        H5Pset_chunk(plist.id, static_cast<int>(chunk.size()), chunk.data());
-        H5Pset_shuffle(plist.id);
-        if (options.deflate_level > 0) H5Pset_deflate(plist.id, static_cast<unsigned>(options.deflate_level));
-      }
-      Handle dataset{H5Dcreate2(file.id, spec.name.c_str(), native_type(spec.type), space.id, H5P_DEFAULT,
-                                plist.id, H5P_DEFAULT),
-                     H5Dclose};
-      if (dataset.id < 0) throw std::runtime_error(tmp + ": cannot create dataset '" + spec.name + "'");
-      write_string_attribute(dataset.id, "description", spec.description);
-      if (rows > 0 && H5Dwrite(dataset.id, native_type(spec.type), H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                               columns.data(c).data()) < 0) {
-        throw std::runtime_error(tmp + ": cannot write dataset '" + spec.name + "'");
+      const hsize_t length = spec.ragged ? columns.offsets(c).back() : rows;
+      write_dataset(file.id, tmp, spec.name, spec.type, length, spec.shape, columns.data(c).data(), options,
+                    spec.description);
+      if (spec.ragged) {
+        write_dataset(file.id, tmp, spec.offsets_name(), DType::kUint64, rows + 1, {},
+                      columns.offsets(c).data(), options,
+                      "where each sample's elements of '" + spec.name + "' start (samples + 1)");
       }
     }
     if (H5Fflush(file.id, H5F_SCOPE_GLOBAL) < 0) throw std::runtime_error(tmp + ": cannot flush");
@@ -100,39 +129,88 @@ std::uint64_t write_shard(const std::string& path, const ColumnBuffer& columns,
 }
 
 ShardReader::ShardReader(const std::string& path, const std::vector<ColumnSpec>& schema)
-    : path_(path), schema_(schema) {
+    : path_(path), schema_(schema), offsets_(schema.size()) {
   silence_hdf5();
   file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (file_ < 0) throw std::runtime_error(path + ": not a readable HDF5 shard");
-  for (std::size_t c = 0; c < schema.size(); ++c) {
-    const ColumnSpec& spec = schema[c];
-    const hid_t dataset = H5Dopen2(file_, spec.name.c_str(), H5P_DEFAULT);
-    if (dataset < 0) throw std::runtime_error(path + ": missing dataset '" + spec.name + "'");
+  // Opens `name` and checks it has shape [*, ...shape] and the element size; returns the length.
+  auto open = [&](const std::string& name, DType dtype, const std::vector<std::uint64_t>& shape,
+                  bool first_dataset) {
+    const hid_t dataset = H5Dopen2(file_, name.c_str(), H5P_DEFAULT);
+    if (dataset < 0) throw std::runtime_error(path + ": missing dataset '" + name + "'");
     datasets_.push_back(dataset);
     Handle space{H5Dget_space(dataset), H5Sclose};
     const int rank = H5Sget_simple_extent_ndims(space.id);
     std::vector<hsize_t> dims(std::max(rank, 0));
-    if (rank != static_cast<int>(spec.shape.size() + 1) ||
+    if (rank != static_cast<int>(shape.size() + 1) ||
         H5Sget_simple_extent_dims(space.id, dims.data(), nullptr) < 0) {
-      throw std::runtime_error(path + ": dataset '" + spec.name + "' has the wrong number of dimensions");
+      throw std::runtime_error(path + ": dataset '" + name + "' has the wrong number of dimensions");
     }
-    for (std::size_t d = 0; d < spec.shape.size(); ++d) {
-      if (dims[d + 1] != spec.shape[d])
-        throw std::runtime_error(path + ": dataset '" + spec.name + "' has the wrong shape");
+    for (std::size_t d = 0; d < shape.size(); ++d) {
+      if (dims[d + 1] != shape[d])
+        throw std::runtime_error(path + ": dataset '" + name + "' has the wrong shape");
     }
     Handle type{H5Dget_type(dataset), H5Tclose};
-    if (H5Tget_size(type.id) != dtype_size(spec.type)) {
-      throw std::runtime_error(path + ": dataset '" + spec.name + "' has the wrong element type");
+    if (H5Tget_size(type.id) != dtype_size(dtype)) {
+      throw std::runtime_error(path + ": dataset '" + name + "' has the wrong element type");
     }
-    if (c == 0) {
-      rows_ = dims[0];
+    if (first_dataset) {
       Handle plist{H5Dget_create_plist(dataset), H5Pclose};
       std::vector<hsize_t> chunk(dims.size());
       chunk_rows_ = H5Pget_layout(plist.id) == H5D_CHUNKED && H5Pget_chunk(plist.id, rank, chunk.data()) >= 0
                         ? static_cast<std::size_t>(chunk[0])
                         : 256;
-    } else if (dims[0] != rows_) {
-      throw std::runtime_error(path + ": dataset '" + spec.name + "' has " + std::to_string(dims[0]) +
+    }
+    return static_cast<std::uint64_t>(dims[0]);
+  };
+  try {
+    check(schema, open);
+  } catch (...) {
+    // A constructor that throws runs no destructor: close what was opened (a bad shard must
+    // not stay open, e.g. for a rewrite by its owner).
+    for (auto d : datasets_) H5Dclose(d);
+    datasets_.clear();
+    H5Fclose(file_);
+    file_ = -1;
+    throw;
+  }
+}
+
+template <typename Open>
+void ShardReader::check(const std::vector<ColumnSpec>& schema, Open& open) {
+  const std::string& path = path_;
+  for (std::size_t c = 0; c < schema.size(); ++c) {
+    const ColumnSpec& spec = schema[c];
+    const std::uint64_t length = open(spec.name, spec.type, spec.shape, c == 0 && !spec.ragged);
+    std::uint64_t samples = length;
+    if (spec.ragged) {
+      // The offsets are read whole (8 bytes a sample) and checked, so that no read can leave
+      // the values dataset whatever the file says.
+      const std::uint64_t entries = open(spec.offsets_name(), DType::kUint64, {}, c == 0);
+      if (entries == 0) throw std::runtime_error(path + ": dataset '" + spec.offsets_name() + "' is empty");
+      auto& offsets = offsets_[c];
+      offsets.resize(entries);
+      read_rows(datasets_.back(), path, spec.offsets_name(), DType::kUint64, {}, 0, entries, offsets.data());
+      H5Dclose(datasets_.back());
+      datasets_.pop_back();
+      for (std::size_t i = 0; i < entries; ++i) {
+        if ((i == 0 && offsets[0] != 0) || (i > 0 && offsets[i] < offsets[i - 1])) {
+          throw std::runtime_error(path + ": dataset '" + spec.offsets_name() +
+                                   "' is not ascending from 0 at entry " + std::to_string(i) +
+                                   " (corrupt shard?)");
+        }
+      }
+      if (offsets.back() != length) {
+        throw std::runtime_error(path + ": dataset '" + spec.offsets_name() + "' ends at " +
+                                 std::to_string(offsets.back()) + ", but '" + spec.name + "' has " +
+                                 std::to_string(length) + " elements");
+      }
+      samples = entries - 1;
+    }
+    if (c == 0) {
+      rows_ = samples;
+    } else if (samples != rows_) {
+      throw std::runtime_error(path + ": dataset '" + spec.name + "' has " + std::to_string(samples) +
                                " rows, not " + std::to_string(rows_));
     }
   }
@@ -146,16 +224,21 @@ ShardReader::~ShardReader() {
 void ShardReader::read(std::size_t c, std::uint64_t first, std::uint64_t count, void* out) const {
   if (first + count > rows_) throw std::out_of_range(path_ + ": rows beyond the end of the shard");
   const ColumnSpec& spec = schema_[c];
-  std::vector<hsize_t> start(spec.shape.size() + 1, 0), extent(spec.shape.size() + 1);
-  start[0] = first;
-  extent[0] = count;
-  for (std::size_t d = 0; d < spec.shape.size(); ++d) extent[d + 1] = spec.shape[d];
-  Handle file_space{H5Dget_space(datasets_[c]), H5Sclose};
-  H5Sselect_hyperslab(file_space.id, H5S_SELECT_SET, start.data(), nullptr, extent.data(), nullptr);
-  Handle memory_space{H5Screate_simple(static_cast<int>(extent.size()), extent.data(), nullptr), H5Sclose};
-  if (H5Dread(datasets_[c], native_type(spec.type), memory_space.id, file_space.id, H5P_DEFAULT, out) < 0) {
-    throw std::runtime_error(path_ + ": cannot read dataset '" + spec.name + "' (corrupt shard?)");
-  }
+  if (spec.ragged) throw std::logic_error(path_ + ": column '" + spec.name + "' is ragged: use read_ragged");
+  read_rows(datasets_[c], path_, spec.name, spec.type, spec.shape, first, count, out);
+}
+
+void ShardReader::read_ragged(std::size_t c, std::uint64_t first, std::uint64_t count,
+                              std::vector<std::uint8_t>& values, std::vector<std::uint64_t>& offsets) const {
+  if (first + count > rows_) throw std::out_of_range(path_ + ": rows beyond the end of the shard");
+  const ColumnSpec& spec = schema_[c];
+  if (!spec.ragged) throw std::logic_error(path_ + ": column '" + spec.name + "' is not ragged");
+  const auto& all = offsets_[c];
+  const std::uint64_t begin = all[first], end = all[first + count];
+  offsets.resize(count + 1);
+  for (std::uint64_t i = 0; i <= count; ++i) offsets[i] = all[first + i] - begin;
+  values.resize((end - begin) * spec.bytes_per_sample());
+  read_rows(datasets_[c], path_, spec.name, spec.type, spec.shape, begin, end - begin, values.data());
 }
 
 }  // namespace trafficfm::datasets

@@ -31,15 +31,22 @@ class ShardReader {
 
   std::uint64_t rows() const { return rows_; }
   std::size_t chunk_rows() const { return chunk_rows_; }
-  // Reads rows [first, first + count) of column `c` into `out` (count * bytes_per_sample).
+  // Reads rows [first, first + count) of fixed column `c` into `out` (count * bytes_per_sample).
   void read(std::size_t c, std::uint64_t first, std::uint64_t count, void* out) const;
+  // Reads rows [first, first + count) of ragged column `c`: their elements into `values` and
+  // count + 1 offsets (in elements, from 0) into `offsets`.
+  void read_ragged(std::size_t c, std::uint64_t first, std::uint64_t count, std::vector<std::uint8_t>& values,
+                   std::vector<std::uint64_t>& offsets) const;
   const std::string& path() const { return path_; }
 
  private:
+  template <typename Open>
+  void check(const std::vector<ColumnSpec>& schema, Open& open);
   std::string path_;
   std::vector<ColumnSpec> schema_;
   long long file_ = -1;
-  std::vector<long long> datasets_;
+  std::vector<long long> datasets_;                  // one per column (its values)
+  std::vector<std::vector<std::uint64_t>> offsets_;  // per ragged column, read when opened
   std::uint64_t rows_ = 0;
   std::size_t chunk_rows_ = 0;
 };

@@ -7,9 +7,10 @@ namespace trafficfm::datasets {
 std::unique_ptr<Encoder> make_mmae_encoder(const EncoderOptions& options);
 std::unique_ptr<Encoder> make_lens_encoder(const EncoderOptions& options);
 std::unique_ptr<Encoder> make_flows_encoder(const EncoderOptions& options);
+std::unique_ptr<Encoder> make_graph_encoder(const EncoderOptions& options);
 
 const std::vector<std::string>& encoder_names() {
-  static const std::vector<std::string> names = {"mmae", "lens", "flows"};
+  static const std::vector<std::string> names = {"mmae", "lens", "flows", "graph"};
   return names;
 }
 
@@ -17,7 +18,8 @@ std::unique_ptr<Encoder> make_encoder(const std::string& name, const EncoderOpti
   if (name == "mmae") return make_mmae_encoder(options);
   if (name == "lens") return make_lens_encoder(options);
   if (name == "flows") return make_flows_encoder(options);
-  throw std::invalid_argument("unknown encoder '" + name + "' (expected mmae, lens or flows)");
+  if (name == "graph") return make_graph_encoder(options);
+  throw std::invalid_argument("unknown encoder '" + name + "' (expected mmae, lens, flows or graph)");
 }
 
 void anonymize_ip_bytes(std::uint8_t* ip, std::size_t length, std::size_t transport_offset,

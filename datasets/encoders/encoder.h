@@ -2,12 +2,15 @@
 // schema and turns one flow into one sample row. Adding an encoder touches datasets/encoders
 // and the CLI's list, nothing else.
 #pragma once
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/json.h"
 #include "datasets/corpus/columns.h"
+#include "datasets/encoders/flows_encoder.h"
 #include "datasets/flow/flow.h"
 #include "datasets/flow/flow_table.h"
 
@@ -19,6 +22,22 @@ struct EncoderOptions {
   int max_tokens = 512;       // lens: sequence length
   std::string pseudonym_key;  // flows: key of the host pseudonyms (hex)
   std::string spm_model;      // lens: SentencePiece model path ("" = bigram vocabulary)
+  // graph: windows, slices per graph, temporal neighbours, partitioning (datasets/graph/).
+  double graph_window_s = 5.0;
+  int graph_slices = 5;
+  int graph_neighbors = 20;
+  int graph_max_nodes = 10000;   // larger graphs are cut into METIS parts with halos
+  int graph_layers = 2;          // halo depth: the model's message-passing layers
+  std::uint64_t graph_seed = 0;  // METIS' seed
+};
+
+// Where a whole-file encoder writes its samples: split_of(h) is prep's split rule for a group
+// hash, buffer(split) the row buffer to fill, commit(split, hash) completes the row (hash: the
+// corpus' flow_hash column).
+struct FileSink {
+  std::function<int(std::uint64_t)> split_of;
+  std::function<ColumnBuffer&(int)> buffer;
+  std::function<void(int, std::uint64_t)> commit;
 };
 
 class Encoder {
@@ -34,9 +53,23 @@ class Encoder {
   // Appends one row for `flow` to the encoder's columns (column indices as in schema()).
   // Returns false when the flow cannot be encoded (nothing appended).
   virtual bool encode(const Flow& flow, ColumnBuffer& out) = 0;
+
+  // A whole-file encoder (graph) builds its samples from all flows of one source file: prep
+  // hands it every flow with its label, split and key through collect(), then end_file() writes
+  // the file's samples into `sink`. encode() is not called for it. Per-sample encoders keep
+  // these defaults.
+  virtual bool whole_file() const { return false; }
+  virtual void collect(const FlowRecord& /*record*/, std::int32_t /*label*/, int /*split*/,
+                       std::uint64_t /*key*/) {}
+  virtual void end_file(const std::string& /*path*/, const FileSink& /*sink*/) {}
+  // The file failed half-way: forget what collect() got from it.
+  virtual void abandon_file() {}
+  // Settings learned from the data (graph: feature ranges on the train split), as prep merges
+  // them across ranks: per name, elementwise min (names ending in "_min") or max.
+  virtual std::map<std::string, std::vector<double>> learned() const { return {}; }
 };
 
-// "mmae", "lens" or "flows"; throws std::invalid_argument listing the known names.
+// "mmae", "lens", "flows" or "graph"; throws std::invalid_argument listing the known names.
 std::unique_ptr<Encoder> make_encoder(const std::string& name, const EncoderOptions& options);
 const std::vector<std::string>& encoder_names();
 

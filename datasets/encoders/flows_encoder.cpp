@@ -68,6 +68,27 @@ void put_direction(const DirectionStats& d, float* s) {
   s[9] = static_cast<float>(d.iat_std());
 }
 
+}  // namespace
+
+FlowRecord flow_record_of(const Flow& flow) {
+  FlowRecord r;
+  r.start_s = flow.first_ns * 1e-9;
+  r.end_s = flow.last_ns * 1e-9;
+  r.src = flow.client;
+  r.dst = flow.server;
+  r.src_port = flow.client_port;
+  r.dst_port = flow.server_port;
+  r.protocol = flow.protocol;
+  r.stats[0] = static_cast<float>(r.end_s - r.start_s);
+  put_direction(flow.both, &r.stats[1]);
+  put_direction(flow.forward, &r.stats[11]);
+  put_direction(flow.backward, &r.stats[21]);
+  for (int bit = 0; bit < 8; ++bit) r.stats[31 + bit] = static_cast<float>(flow.tcp_flag_counts[bit]);
+  return r;
+}
+
+namespace {
+
 class FlowsEncoder : public Encoder {
  public:
   explicit FlowsEncoder(const EncoderOptions& options) : key_(options.pseudonym_key) {}
@@ -80,20 +101,7 @@ class FlowsEncoder : public Encoder {
   std::vector<ColumnSpec> schema() const override { return flow_record_schema(); }
   void adjust(FlowTableOptions&) const override {}
   bool encode(const Flow& flow, ColumnBuffer& out) override {
-    FlowRecord r;
-    r.start_s = flow.first_ns * 1e-9;
-    r.end_s = flow.last_ns * 1e-9;
-    r.src = flow.client;
-    r.dst = flow.server;
-    r.src_port = flow.client_port;
-    r.dst_port = flow.server_port;
-    r.protocol = flow.protocol;
-    r.stats[0] = static_cast<float>(r.end_s - r.start_s);
-    put_direction(flow.both, &r.stats[1]);
-    put_direction(flow.forward, &r.stats[11]);
-    put_direction(flow.backward, &r.stats[21]);
-    for (int bit = 0; bit < 8; ++bit) r.stats[31 + bit] = static_cast<float>(flow.tcp_flag_counts[bit]);
-    append_flow_record(r, key_, out);
+    append_flow_record(flow_record_of(flow), key_, out);
     return true;
   }
 

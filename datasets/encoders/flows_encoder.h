@@ -28,6 +28,10 @@ struct FlowRecord {
 // within a corpus (one key), unlinkable across corpora with different keys.
 std::uint64_t host_pseudonym(const std::string& key, const IpAddress& address);
 
+struct Flow;
+// The record of a flow built from packets.
+FlowRecord flow_record_of(const Flow& flow);
+
 std::vector<ColumnSpec> flow_record_schema();
 void append_flow_record(const FlowRecord& record, const std::string& pseudonym_key, ColumnBuffer& out);
 

@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <vector>
 
 #include "datasets/labels/csv.h"
 #include "datasets/labels/label_table.h"
@@ -44,7 +45,8 @@ FlowLogFormat detect_flow_log(const std::string& path) {
   std::ifstream in(path);
   std::string line;
   if (!in || !std::getline(in, line)) return FlowLogFormat::kNone;
-  if (line.rfind("#separator", 0) == 0) return FlowLogFormat::kZeekConn;
+  // Zeek writes #separator first; a log cut by hand may start at its #fields line.
+  if (line.rfind("#separator", 0) == 0 || line.rfind("#fields", 0) == 0) return FlowLogFormat::kZeekConn;
   if (line.find("IPV4_SRC_ADDR") != std::string::npos && line.find("L4_SRC_PORT") != std::string::npos) {
     return FlowLogFormat::kNetflowCsv;
   }
@@ -76,12 +78,21 @@ FlowLogCounts read_flow_log(const std::string& path, FlowLogFormat format, const
     if (!std::getline(in, line)) throw std::runtime_error(path + ": empty NetFlow CSV");
     cols.names = split_csv_line(line);
   }
-  auto need = [&](const char* name) {
-    const int i = cols.at(name);
-    if (i < 0) throw std::runtime_error(path + ": flow log has no column '" + name + "'");
-    return i;
-  };
   const bool zeek = format == FlowLogFormat::kZeekConn;
+  // Every missing column is named at once, so one fix makes the log readable.
+  std::string missing;
+  for (const char* name :
+       zeek ? std::vector<const char*>{"id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto"}
+            : std::vector<const char*>{"IPV4_SRC_ADDR", "L4_SRC_PORT", "IPV4_DST_ADDR", "L4_DST_PORT",
+                                       "PROTOCOL"}) {
+    if (cols.at(name) < 0) missing += (missing.empty() ? "" : ", ") + std::string(name);
+  }
+  if (!missing.empty()) {
+    throw std::runtime_error(path + ": " + (zeek ? "Zeek conn log" : "NetFlow CSV") +
+                             " lacks the column(s) " + missing +
+                             " (a flow needs both endpoints, both ports and the protocol)");
+  }
+  auto need = [&](const char* name) { return cols.at(name); };
   const int src = need(zeek ? "id.orig_h" : "IPV4_SRC_ADDR"),
             sport = need(zeek ? "id.orig_p" : "L4_SRC_PORT");
   const int dst = need(zeek ? "id.resp_h" : "IPV4_DST_ADDR"),

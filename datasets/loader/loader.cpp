@@ -40,6 +40,19 @@ LoaderState LoaderState::from_json(const std::string& text) {
   return s;
 }
 
+std::size_t Batch::column_index(const std::string& name) const {
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    if (specs[i].name == name) return i;
+  }
+  throw std::out_of_range("batch has no column '" + name + "'");
+}
+
+const std::vector<std::uint64_t>& Batch::offsets_of(const std::string& name) const {
+  const std::size_t c = column_index(name);
+  if (!specs[c].ragged) throw std::logic_error("batch column '" + name + "' is not ragged");
+  return offsets[c];
+}
+
 // One shard: its reader (opened lazily on the worker thread) and a small cache of decoded blocks.
 struct Loader::ShardSource {
   std::string path;
@@ -50,10 +63,16 @@ struct Loader::ShardSource {
 namespace {
 
 // Decoded blocks, most recently used first; enough for two shuffle windows.
+// One block's columns: values, and for a ragged column its offsets.
+struct BlockData {
+  std::vector<std::vector<std::uint8_t>> values;
+  std::vector<std::vector<std::uint64_t>> offsets;
+};
+
 class BlockCache {
  public:
   explicit BlockCache(std::size_t capacity) : capacity_(capacity) {}
-  const std::vector<std::vector<std::uint8_t>>* find(std::uint32_t block) {
+  const BlockData* find(std::uint32_t block) {
     for (auto it = entries_.begin(); it != entries_.end(); ++it) {
       if (it->first == block) {
         entries_.splice(entries_.begin(), entries_, it);
@@ -62,15 +81,15 @@ class BlockCache {
     }
     return nullptr;
   }
-  std::vector<std::vector<std::uint8_t>>& insert(std::uint32_t block) {
+  BlockData& insert(std::uint32_t block) {
     if (entries_.size() >= capacity_) entries_.pop_back();
-    entries_.emplace_front(block, std::vector<std::vector<std::uint8_t>>());
+    entries_.emplace_front(block, BlockData());
     return entries_.front().second;
   }
 
  private:
   std::size_t capacity_;
-  std::list<std::pair<std::uint32_t, std::vector<std::vector<std::uint8_t>>>> entries_;
+  std::list<std::pair<std::uint32_t, BlockData>> entries_;
 };
 
 thread_local std::unique_ptr<BlockCache> tls_cache;
@@ -131,6 +150,7 @@ Loader::Loader(const LoaderOptions& options) : options_(options), manifest_(read
   if (total_samples_ == 0) {
     throw std::runtime_error(options_.corpus + ": split '" + options_.split + "' has no samples");
   }
+  if (!options_.size_column.empty()) read_sizes();
   if (!options_.subset.empty()) keep_only_subset();
   data_order_ = fingerprint();
   consumed_.seed = options_.seed;
@@ -140,6 +160,60 @@ Loader::Loader(const LoaderOptions& options) : options_(options), manifest_(read
 }
 
 Loader::~Loader() { stop_worker(); }
+
+// The size and balance columns of every sample of the split, read once (8 bytes a sample).
+void Loader::read_sizes() {
+  auto read = [&](const std::string& name, std::vector<std::int64_t>& out) {
+    std::size_t c = manifest_.columns.size();
+    for (std::size_t i = 0; i < manifest_.columns.size(); ++i) {
+      if (manifest_.columns[i].name == name) c = i;
+    }
+    if (c == manifest_.columns.size() || manifest_.columns[c].type != DType::kInt64 ||
+        manifest_.columns[c].ragged || manifest_.columns[c].values_per_sample() != 1) {
+      throw std::invalid_argument(options_.corpus + ": batching by size needs an int64 scalar column '" +
+                                  name + "'");
+    }
+    out.assign(total_samples_, 0);
+    std::uint64_t at = 0;
+    for (const auto& shard : shards_) {
+      ShardReader reader(shard->path, manifest_.columns);
+      reader.read(c, 0, shard->rows, out.data() + at);
+      at += shard->rows;
+    }
+    for (std::uint64_t i = 0; i < out.size(); ++i) {
+      if (out[i] < 0) {
+        throw std::runtime_error(options_.corpus + ": sample " + std::to_string(i) + " has a negative '" +
+                                 name + "' (corrupt shard?)");
+      }
+    }
+  };
+  read(options_.size_column, sizes_);
+  if (options_.balance_column.empty() || options_.balance_column == options_.size_column) {
+    balance_ = sizes_;
+  } else {
+    read(options_.balance_column, balance_);
+  }
+}
+
+std::uint64_t Loader::sample_at(EpochOrder& order, std::uint64_t position) const {
+  const auto where = order.at(position);
+  return order.block(where.block).first_sample + where.row;
+}
+
+std::uint64_t Loader::step_end(EpochOrder& order, std::uint64_t begin) const {
+  const std::uint64_t dp = static_cast<std::uint64_t>(options_.dp_size);
+  if (options_.size_column.empty()) return std::min(total_samples_, begin + options_.batch_size * dp);
+  const auto budget = static_cast<std::int64_t>(options_.batch_size * dp);
+  std::uint64_t end = begin;
+  std::int64_t used = 0;
+  while (end < total_samples_) {
+    const std::int64_t size = sizes_[sample_at(order, end)];
+    if (end > begin && used + size > budget) break;
+    used += size;
+    ++end;
+  }
+  return end;
+}
 
 // Blocks become the runs of consecutive subset samples inside each block, so the epoch order
 // (and everything built on it: positions, resume, dp shares) works on the subset unchanged.
@@ -188,7 +262,12 @@ DataOrder Loader::fingerprint() const {
 
 std::uint64_t Loader::steps_per_epoch() const {
   const std::uint64_t global = options_.batch_size * static_cast<std::uint64_t>(options_.dp_size);
-  return (total_samples_ + global - 1) / global;
+  if (options_.size_column.empty()) return (total_samples_ + global - 1) / global;
+  if (steps_per_epoch_ == 0) {
+    EpochOrder order(blocks_, options_.seed, 0, options_.window_blocks);
+    for (std::uint64_t at = 0; at < total_samples_; at = step_end(order, at)) ++steps_per_epoch_;
+  }
+  return steps_per_epoch_;
 }
 
 Batch Loader::assemble(std::uint64_t epoch, std::uint64_t step, std::uint64_t begin, std::uint64_t end) {
@@ -197,10 +276,28 @@ Batch Loader::assemble(std::uint64_t epoch, std::uint64_t step, std::uint64_t be
     order_epoch_ = epoch;
   }
   if (!tls_cache) tls_cache = std::make_unique<BlockCache>(2 * options_.window_blocks + 2);
-  // This rank's even share of the step's positions.
+  // This rank's share of the step's positions: an even count, or by size a contiguous run of
+  // about a dp_size-th of the step's balance cost (a sample goes to the rank its cost's middle
+  // falls in).
   const std::uint64_t n = end - begin;
   std::uint64_t from = begin + n * options_.dp_rank / options_.dp_size;
   std::uint64_t to = begin + n * (options_.dp_rank + 1) / options_.dp_size;
+  if (!options_.size_column.empty()) {
+    std::vector<std::int64_t> cost(n);
+    std::int64_t total = 0;
+    for (std::uint64_t i = 0; i < n; ++i) total += cost[i] = balance_[sample_at(*order_, begin + i)];
+    if (total > 0) {
+      from = to = begin;
+      std::int64_t before = 0;
+      for (std::uint64_t i = 0; i < n; ++i) {
+        const double middle = (static_cast<double>(before) + 0.5 * static_cast<double>(cost[i])) / total;
+        const int rank = std::min(options_.dp_size - 1, static_cast<int>(middle * options_.dp_size));
+        if (rank < options_.dp_rank) from = to = begin + i + 1;
+        if (rank == options_.dp_rank) to = begin + i + 1;
+        before += cost[i];
+      }
+    }
+  }
   Batch batch;
   if (from == to && n > 0 && options_.pad_empty_ranks) {
     from = begin;
@@ -213,27 +310,48 @@ Batch Loader::assemble(std::uint64_t epoch, std::uint64_t step, std::uint64_t be
   batch.epoch = epoch;
   batch.step = step;
   batch.data.resize(specs_.size());
-  for (std::size_t c = 0; c < specs_.size(); ++c)
-    batch.data[c].resize(batch.rows * specs_[c].bytes_per_sample());
+  batch.offsets.resize(specs_.size());
+  for (std::size_t c = 0; c < specs_.size(); ++c) {
+    if (specs_[c].ragged) {
+      batch.offsets[c].push_back(0);
+    } else {
+      batch.data[c].resize(batch.rows * specs_[c].bytes_per_sample());
+    }
+  }
   for (std::uint64_t p = from; p < to; ++p) {
     const auto where = order_->at(p);
     const SampleBlock& block = order_->block(where.block);
-    const auto* cached = tls_cache->find(where.block);
+    const BlockData* cached = tls_cache->find(where.block);
     if (!cached) {
       ShardSource& shard = *shards_[block.shard];
       if (!shard.reader) shard.reader = std::make_unique<ShardReader>(shard.path, manifest_.columns);
       auto& columns = tls_cache->insert(where.block);
-      columns.resize(specs_.size());
+      columns.values.resize(specs_.size());
+      columns.offsets.resize(specs_.size());
       for (std::size_t c = 0; c < specs_.size(); ++c) {
-        columns[c].resize(block.rows * specs_[c].bytes_per_sample());
-        shard.reader->read(column_index_[c], block.first_row, block.rows, columns[c].data());
+        if (specs_[c].ragged) {
+          shard.reader->read_ragged(column_index_[c], block.first_row, block.rows, columns.values[c],
+                                    columns.offsets[c]);
+          continue;
+        }
+        columns.values[c].resize(block.rows * specs_[c].bytes_per_sample());
+        shard.reader->read(column_index_[c], block.first_row, block.rows, columns.values[c].data());
       }
       cached = &columns;
     }
     const std::size_t row = static_cast<std::size_t>(p - from);
     for (std::size_t c = 0; c < specs_.size(); ++c) {
       const std::size_t width = specs_[c].bytes_per_sample();
-      std::memcpy(batch.data[c].data() + row * width, (*cached)[c].data() + where.row * width, width);
+      if (specs_[c].ragged) {
+        const auto& offsets = cached->offsets[c];
+        const std::uint64_t first = offsets[where.row], last = offsets[where.row + 1];
+        auto& out = batch.data[c];
+        out.insert(out.end(), cached->values[c].begin() + first * width,
+                   cached->values[c].begin() + last * width);
+        batch.offsets[c].push_back(batch.offsets[c].back() + (last - first));
+        continue;
+      }
+      std::memcpy(batch.data[c].data() + row * width, cached->values[c].data() + where.row * width, width);
     }
     batch.sample_index.push_back(block.first_sample + where.row);
   }
@@ -253,8 +371,14 @@ void Loader::worker_loop() {
     }
     try {
       const std::uint64_t begin = at.position;
-      const std::uint64_t end = std::min(total_samples_, begin + global);
-      Batch batch = assemble(at.epoch, begin / global, begin, end);
+      if (!order_ || order_epoch_ != at.epoch) {
+        order_ = std::make_unique<EpochOrder>(blocks_, options_.seed, at.epoch, options_.window_blocks);
+        order_epoch_ = at.epoch;
+      }
+      const std::uint64_t end = step_end(*order_, begin);
+      const std::uint64_t step = options_.size_column.empty() ? begin / global : produced_step_;
+      Batch batch = assemble(at.epoch, step, begin, end);
+      produced_step_ = end >= total_samples_ ? 0 : step + 1;
       LoaderState after = at;
       after.position = end;
       if (after.position >= total_samples_) {
@@ -336,6 +460,7 @@ void Loader::restore(const LoaderState& state) {
   consumed_.data = data_order_;  // a state saved without it gets it from now on
   produced_ = consumed_;
   order_.reset();
+  produced_step_ = 0;
   start_worker();
 }
 

@@ -46,19 +46,32 @@ struct LoaderOptions {
   // Training wants every rank in the gradient all-reduce with a finite (zero) gradient: such a
   // rank then gets the step's first sample as a filler row (Batch::filler), to be weighed 0.
   bool pad_empty_ranks = false;
+  // Batches by size rather than by count (graphs of any size): a fixed int64 scalar column,
+  // e.g. a graph's "nodes". A step then takes samples in epoch order while their sizes sum to at
+  // most dp_size * batch_size (at least one sample), so batch_size counts this column's units.
+  // The step's samples are divided among the ranks in contiguous runs of about equal
+  // `balance_column` (default: size_column), e.g. nodes + edges. The state is still the epoch
+  // position, so resume at another dp size continues with the next sample unchanged.
+  std::string size_column;
+  std::string balance_column;
 };
 
 struct Batch {
   std::vector<ColumnSpec> specs;
-  std::vector<std::vector<std::uint8_t>> data;  // per column, rows x bytes_per_sample
+  std::vector<std::vector<std::uint8_t>> data;  // per column, rows x bytes_per_sample (ragged: elements)
+  // Per column: a ragged column's rows + 1 element offsets into data (from 0); empty when fixed.
+  std::vector<std::vector<std::uint64_t>> offsets;
   std::size_t rows = 0;
   std::size_t global_rows = 0;  // rows of this step over all dp ranks
   bool filler = false;          // the rows stand in for an empty share: weigh 0
   std::uint64_t epoch = 0;
-  std::uint64_t step = 0;                   // step within the epoch
+  std::uint64_t step = 0;                   // step within the epoch (size-bounded: since restore)
   std::vector<std::uint64_t> sample_index;  // each row's index within the split
   template <typename T>
   const T* column(const std::string& name) const;
+  std::size_t column_index(const std::string& name) const;
+  // A ragged column's offsets (rows + 1); throws for a fixed or missing column.
+  const std::vector<std::uint64_t>& offsets_of(const std::string& name) const;
 };
 
 // What an epoch's order depends on besides the seed, so that a resume onto a rebuilt corpus or
@@ -102,6 +115,10 @@ class Loader {
 
  private:
   struct ShardSource;
+  // The epoch position after the step that starts at `begin` (end of the step's samples).
+  std::uint64_t step_end(EpochOrder& order, std::uint64_t begin) const;
+  std::uint64_t sample_at(EpochOrder& order, std::uint64_t position) const;
+  void read_sizes();
   Batch assemble(std::uint64_t epoch, std::uint64_t step, std::uint64_t begin, std::uint64_t end);
   void keep_only_subset();
   DataOrder fingerprint() const;
@@ -121,6 +138,9 @@ class Loader {
   std::size_t skipped_shards_ = 0;
   std::unique_ptr<EpochOrder> order_;  // the worker's; rebuilt when the epoch changes
   std::uint64_t order_epoch_ = 0;
+  std::vector<std::int64_t> sizes_, balance_;  // per split sample, with size_column
+  std::uint64_t produced_step_ = 0;
+  mutable std::uint64_t steps_per_epoch_ = 0;  // with size_column: epoch 0's, computed once
 
   LoaderState consumed_;  // after the last batch handed out
   LoaderState produced_;  // after the last batch the worker assembled
@@ -134,10 +154,7 @@ class Loader {
 
 template <typename T>
 const T* Batch::column(const std::string& name) const {
-  for (std::size_t i = 0; i < specs.size(); ++i) {
-    if (specs[i].name == name) return reinterpret_cast<const T*>(data[i].data());
-  }
-  throw std::out_of_range("batch has no column '" + name + "'");
+  return reinterpret_cast<const T*>(data[column_index(name)].data());
 }
 
 }  // namespace trafficfm::datasets

@@ -38,7 +38,9 @@ class RankPrep {
         labels_(labels),
         encoder_(make_encoder(options.encoder, options.encoder_options)),
         writer_(options.out_dir, encoder_->name(), encoder_->schema(), options.shard_bytes,
-                options.shard_options, options.rank, options.world, options.dedup_across_splits) {
+                options.shard_options, options.rank, options.world,
+                // A graph is not one flow's encoding: copies are a per-flow notion.
+                options.dedup_across_splits && !encoder_->whole_file()) {
     flow_options_ = options.flow_options;
     encoder_->adjust(flow_options_);
   }
@@ -46,14 +48,16 @@ class RankPrep {
   void file(const std::string& path) {
     ++result_.counts.files;
     const FlowLogFormat log_format =
-        options_.encoder == "flows" ? detect_flow_log(path) : FlowLogFormat::kNone;
+        options_.encoder == "flows" || encoder_->whole_file() ? detect_flow_log(path) : FlowLogFormat::kNone;
     try {
       if (log_format != FlowLogFormat::kNone) {
         flow_log(path, log_format);
       } else {
         capture(path);
       }
+      if (encoder_->whole_file()) end_file(path);
     } catch (const std::exception& e) {
+      if (encoder_->whole_file()) encoder_->abandon_file();
       ++result_.counts.files_failed;
       result_.counts.problems.push_back(std::string("failed: ") + e.what());
       core::log_warn("prep: skipping ", e.what());
@@ -69,6 +73,7 @@ class RankPrep {
       }
     }
     result_.shards = writer_.shards();
+    result_.counts.learned = encoder_->learned();
     return std::move(result_);
   }
 
@@ -97,6 +102,24 @@ class RankPrep {
     ++result_.counts.samples[std::string(kSplitNames[split]) + "/" + name];
   }
 
+  // A whole-file encoder's samples of `path`: split by the group hash it gives, as flows are.
+  void end_file(const std::string& path) {
+    FileSink sink;
+    sink.split_of = [&](std::uint64_t group) {
+      const std::uint64_t hash = options_.split_by == "file" ? text_hash(base_name(path)) : group;
+      return choose_split(hash, options_.val_fraction, options_.test_fraction);
+    };
+    sink.buffer = [&](int split) -> ColumnBuffer& { return writer_.row_buffer(split); };
+    sink.commit = [&](int split, std::uint64_t hash) {
+      if (!writer_.commit_row(split, -1, hash)) {
+        ++result_.counts.duplicates_dropped;
+        return;
+      }
+      ++result_.counts.samples[std::string(kSplitNames[split]) + "/" + encoder_->name()];
+    };
+    encoder_->end_file(path, sink);
+  }
+
   void capture(const std::string& path) {
     CaptureReader reader(path);
     const int link = reader.link_type();
@@ -105,6 +128,10 @@ class RankPrep {
     FlowTable table(flow_options_, [&](Flow&& flow) {
       ++result_.counts.flows;
       const int split = split_of(path, flow.key);
+      if (encoder_->whole_file()) {
+        encoder_->collect(flow_record_of(flow), label_for(path, flow.key, ""), split, flow.key.hash());
+        return;
+      }
       ColumnBuffer& buffer = writer_.row_buffer(split);
       if (!encoder_->encode(flow, buffer)) {
         buffer.abandon_row();
@@ -143,6 +170,10 @@ class RankPrep {
           ++result_.counts.flows;
           const FlowKey key = FlowKey::of(r.src, r.src_port, r.dst, r.dst_port, r.protocol);
           const int split = split_of(path, key);
+          if (encoder_->whole_file()) {
+            encoder_->collect(r, label_for(path, key, label), split, key.hash());
+            return;
+          }
           append_flow_record(r, options_.encoder_options.pseudonym_key, writer_.row_buffer(split));
           store(split, key, label_for(path, key, label));
         });
@@ -176,10 +207,21 @@ void PrepCounts::merge(const PrepCounts& o) {
   problems.insert(problems.end(), o.problems.begin(), o.problems.end());
   label_rows = std::max(label_rows, o.label_rows);
   label_rows_matched += o.label_rows_matched;
+  for (const auto& [name, values] : o.learned) {
+    auto& mine = learned[name];
+    if (mine.empty()) {
+      mine = values;
+      continue;
+    }
+    const bool is_min = name.size() >= 4 && name.compare(name.size() - 4, 4, "_min") == 0;
+    for (std::size_t i = 0; i < mine.size() && i < values.size(); ++i)
+      mine[i] = is_min ? std::min(mine[i], values[i]) : std::max(mine[i], values[i]);
+  }
 }
 
 core::JsonObject PrepCounts::to_json() const {
-  core::JsonObject decoded, links, per_split;
+  core::JsonObject decoded, links, per_split, learned_json;
+  for (const auto& [k, v] : learned) learned_json.set(k, v);
   for (int i = 0; i < static_cast<int>(DecodeStatus::kCount); ++i) {
     decoded.set(decode_status_name(static_cast<DecodeStatus>(i)), decode[i]);
   }
@@ -200,6 +242,7 @@ core::JsonObject PrepCounts::to_json() const {
       .set("samples_by_split_and_label", per_split)
       .set("label_rows", label_rows)
       .set("label_rows_matched", label_rows_matched)
+      .set("learned", learned_json)
       .set("problems", problems);
 }
 
@@ -225,6 +268,12 @@ PrepCounts PrepCounts::from_json(const std::string& text) {
   for (const auto& p : j["problems"].as_array()) c.problems.push_back(p.as_string());
   c.label_rows = u(j["label_rows"]);
   c.label_rows_matched = u(j["label_rows_matched"]);
+  if (j.has("learned")) {
+    for (const auto& [k, v] : j["learned"].as_object()) {
+      auto& out = c.learned[k];
+      for (const auto& x : v.as_array()) out.push_back(x.as_number());
+    }
+  }
   return c;
 }
 
@@ -289,14 +338,24 @@ Manifest merge_results(const PrepOptions& options, const std::vector<PrepResult>
             [](const ShardInfo& a, const ShardInfo& b) { return a.file < b.file; });
   const auto encoder = make_encoder(options.encoder, options.encoder_options);
   m.encoder = encoder->name();
-  m.encoder_settings_json = encoder->settings()
-                                .set("split_by", options.split_by)
-                                .set("dedup_across_splits", options.dedup_across_splits)
-                                .set("val_fraction", options.val_fraction)
-                                .set("test_fraction", options.test_fraction)
-                                .set("idle_timeout_s", options.flow_options.idle_timeout_s)
-                                .set("active_timeout_s", options.flow_options.active_timeout_s)
-                                .str();
+  auto settings = encoder->settings();
+  // Learned ranges, for the model: a statistic the train split never gave is [0, 0].
+  for (auto [name, values] : total.learned) {
+    const bool is_min = name.size() >= 4 && name.compare(name.size() - 4, 4, "_min") == 0;
+    for (auto& v : values) {
+      if (is_min ? v > 1e300 : v < -1e300) v = 0;
+    }
+    settings.set(name, values);
+  }
+  total.learned.clear();  // in the settings, not repeated in the summary
+  m.encoder_settings_json =
+      settings.set("split_by", options.split_by)
+          .set("dedup_across_splits", options.dedup_across_splits && !encoder->whole_file())
+          .set("val_fraction", options.val_fraction)
+          .set("test_fraction", options.test_fraction)
+          .set("idle_timeout_s", options.flow_options.idle_timeout_s)
+          .set("active_timeout_s", options.flow_options.active_timeout_s)
+          .str();
   CorpusWriter schema_only(options.out_dir, m.encoder, encoder->schema(), 1, options.shard_options, 0, 1);
   m.columns = schema_only.schema();
   m.label_names = label_names;

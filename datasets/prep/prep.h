@@ -46,6 +46,9 @@ struct PrepCounts {
   std::vector<std::string> problems;     // one line per failed or truncated file
   std::uint64_t label_rows = 0;          // TCP/UDP rows of the labels CSV (same on every rank)
   std::uint64_t label_rows_matched = 0;  // of those, rows a flow of this rank matched
+  // An encoder's settings learned from the data (Encoder::learned), merged elementwise: min for
+  // names ending in "_min", max otherwise.
+  std::map<std::string, std::vector<double>> learned;
   void merge(const PrepCounts& other);
   core::JsonObject to_json() const;
   static PrepCounts from_json(const std::string& text);

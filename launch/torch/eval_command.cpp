@@ -57,6 +57,10 @@ int run_eval(const std::vector<std::string>& given) {
   }
   apply_logging_options(values);
   const auto& model = models::find_model(values["model"].as<std::string>());
+  if (!model.make_classifier) {
+    throw core::UsageError("model " + std::string(model.name) +
+                           " has no classification head yet (pretraining only)");
+  }
   const std::string corpus = values["corpus"].as<std::string>(), split = values["split"].as<std::string>();
   if (split != "train" && split != "val" && split != "test")
     throw core::UsageError("--split must be train, val or test");

@@ -46,6 +46,10 @@ int run_finetune(const std::vector<std::string>& args) {
   if (from.empty() == !scratch)
     throw core::UsageError("give exactly one of --from RUN_OR_CKPT and --from-scratch");
   const auto& model = models::find_model(values["model"].as<std::string>());
+  if (!model.make_classifier) {
+    throw core::UsageError("model " + std::string(model.name) +
+                           " has no classification head yet (pretraining only)");
+  }
   const std::string corpus = values["corpus"].as<std::string>(), out = values["out"].as<std::string>();
   const std::uint64_t seed = run_seed(values);
   models::LabelPlanOptions plan_options;

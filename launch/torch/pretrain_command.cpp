@@ -38,9 +38,10 @@ po::options_description pretrain_options() {
 // Builds the validation loader when the corpus has a val split.
 std::unique_ptr<datasets::Loader> make_val_loader(const po::variables_map& values, const std::string& corpus,
                                                   const distributed::ProcessGrid& grid,
-                                                  std::vector<std::string> columns) {
+                                                  const models::ModelEntry& model) {
   if (datasets::read_manifest(corpus).samples("val") == 0) return nullptr;
-  auto options = loader_options(values, corpus, "val", grid, std::move(columns));
+  auto options =
+      loader_options(values, corpus, "val", grid, model.columns(), model.size_column, model.balance_column);
   return std::make_unique<datasets::Loader>(options);
 }
 
@@ -65,9 +66,16 @@ int run_pretrain(const std::vector<std::string>& args) {
                            model.name + " reads '" + model.encoding + "' (trafficfm prep --encoder " +
                            model.encoding + ")");
   }
+  if (model.size_column &&
+      (values["train.samples"].as<std::uint64_t>() > 0 || values["train.tokens"].as<double>() > 0)) {
+    throw core::UsageError("model " + std::string(model.name) + " batches by " + model.size_column +
+                           " (--train.batch-nodes): give its length in --train.steps");
+  }
   auto setup = make_training_setup(values);
   return run_collectively(*setup, [&] {
-    auto task = model.make_pretrain_task({*setup->grid, values, setup->seed, setup->device});
+    models::TaskContext context{*setup->grid, values, setup->seed, setup->device};
+    context.corpus_settings = manifest.encoder_settings_json;
+    auto task = model.make_pretrain_task(context);
     if (const std::string from = values["from"].as<std::string>(); !from.empty()) {
       const auto missing = load_module_weights_present(task->model(), read_classifier_weights(from, nullptr),
                                                        setup->grid->tp(), from);
@@ -82,15 +90,18 @@ int run_pretrain(const std::vector<std::string>& args) {
                         global_batch(values, *setup->grid));
     trainer_opts.resume = resume == "auto";
     prepare_run_directory(out, trainer_opts.config_ini, *setup->grid);
-    datasets::Loader train(loader_options(values, corpus, "train", *setup->grid, model.columns()));
-    auto val = make_val_loader(values, corpus, *setup->grid, model.columns());
+    datasets::Loader train(loader_options(values, corpus, "train", *setup->grid, model.columns(),
+                                          model.size_column, model.balance_column));
+    auto val = make_val_loader(values, corpus, *setup->grid, model);
     std::int64_t parameters = 0;
     for (const auto& p : task->model().parameters()) parameters += p.numel();
     const auto& layout = setup->grid->layout();
+    const std::string batch_unit =
+        model.size_column ? std::string(" ") + model.size_column + " (at most)" : " samples";
     core::log_info("pretrain ", model.name, ": ", parameters, " parameters on this rank, world ",
                    layout.world, " = dp ", layout.dp, " x tp ", layout.tp, ", ", steps, " steps of ",
-                   layout.dp * values["train.batch-size"].as<std::size_t>() * trainer_opts.accumulation,
-                   " samples; train split ", train.samples_per_epoch(), " samples",
+                   layout.dp * train.batch_size() * trainer_opts.accumulation, batch_unit, "; train split ",
+                   train.samples_per_epoch(), " samples",
                    task->flops_per_sample() > 0
                        ? "; " + std::to_string(task->flops_per_sample() / 1e9) + " GFLOP per sample"
                        : std::string("; FLOPs counted per batch"));

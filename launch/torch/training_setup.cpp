@@ -27,6 +27,7 @@ void add_training_options(po::options_description& options) {
       ("train.samples", po::value<std::uint64_t>()->default_value(0), "train on this many samples (0: use steps)")
       ("train.tokens", po::value<double>()->default_value(0), "train on this many tokens (0: use steps)")
       ("train.batch-size", po::value<std::size_t>()->default_value(32), "samples per micro-batch per data-parallel rank")
+      ("train.batch-nodes", po::value<std::size_t>()->default_value(4096), "graph models: nodes per micro-batch per data-parallel rank (whole graphs; at least one; replaces batch-size)")
       ("train.accumulation", po::value<std::size_t>()->default_value(1), "micro-batches per optimizer step")
       ("train.lr", po::value<double>()->default_value(1e-3), "peak learning rate (at a global batch of lr-batch, when set)")
       ("train.lr-batch", po::value<std::uint64_t>()->default_value(0), "global batch at which lr applies: the peak is lr x global batch / lr-batch (0: lr as given)")
@@ -162,7 +163,8 @@ std::unique_ptr<TrainingSetup> make_training_setup(const po::variables_map& valu
 
 datasets::LoaderOptions loader_options(const po::variables_map& values, const std::string& corpus,
                                        const std::string& split, const distributed::ProcessGrid& grid,
-                                       std::vector<std::string> columns) {
+                                       std::vector<std::string> columns, const char* size_column,
+                                       const char* balance_column) {
   datasets::LoaderOptions o;
   o.corpus = corpus;
   o.split = split;
@@ -170,6 +172,11 @@ datasets::LoaderOptions loader_options(const po::variables_map& values, const st
   o.dp_size = grid.layout().dp;
   o.seed = values["train.seed"].as<std::uint64_t>();
   o.batch_size = values["train.batch-size"].as<std::size_t>();
+  if (size_column) {
+    o.size_column = size_column;
+    o.balance_column = balance_column ? balance_column : "";
+    o.batch_size = values["train.batch-nodes"].as<std::size_t>();
+  }
   o.window_blocks = values["data.window-blocks"].as<std::size_t>();
   o.prefetch = values["data.prefetch"].as<std::size_t>();
   o.verify_hashes = values["data.verify-hashes"].as<bool>();

@@ -30,9 +30,12 @@ struct TrainingSetup {
 // device and sets the intra-op threads (default: the cores divided among the node's ranks).
 std::unique_ptr<TrainingSetup> make_training_setup(const core::po::variables_map& values);
 
+// With a size column (a graph model's ModelEntry::size_column), batches are bounded by
+// --train.batch-nodes rather than counted by --train.batch-size.
 datasets::LoaderOptions loader_options(const core::po::variables_map& values, const std::string& corpus,
                                        const std::string& split, const distributed::ProcessGrid& grid,
-                                       std::vector<std::string> columns);
+                                       std::vector<std::string> columns, const char* size_column = nullptr,
+                                       const char* balance_column = nullptr);
 
 // Steps from --train.steps, or from --train.samples / --train.tokens when given (global batch
 // = dp x batch-size x accumulation).

@@ -1,6 +1,7 @@
 // What a model offers the fine-tuning stage: a backbone with a classification head, whose
 // parameters it can place in layers (for layer-wise learning-rate decay), load from a
-// pretraining checkpoint, and freeze in part. MMAE and Lens implement it; the graph model will.
+// pretraining checkpoint, and freeze in part. MMAE and Lens implement it; the graph model does not yet
+// (its registry entry has no classifier, and finetune/eval refuse it).
 #pragma once
 #include <torch/torch.h>
 

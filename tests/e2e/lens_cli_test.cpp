@@ -70,13 +70,8 @@ TEST(LensCli, TwoRankRunKilledMidwayResumesBitwise) {
   auto r = run_command(mpirun(2) + pretrain(straight, "--train.steps 10"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // SIGKILL to the whole job once step 7 is logged (the step-4 checkpoint is the newest).
-  const std::string script = fixture().dir + "/kill.sh";
-  std::ofstream(script) << mpirun(2) << pretrain(killed, "--train.steps 10 --train.ckpt-every 4") << " > "
-                        << killed << ".log 2>&1 &\nfor i in $(seq 1 900); do\n  if [ -f " << killed
-                        << "/metrics.jsonl ] && [ $(wc -l < " << killed
-                        << "/metrics.jsonl) -ge 7 ]; then break; fi\n  sleep 0.1\ndone\n"
-                        << "pkill -KILL -f 'out " << killed << " '\nwait\n";
-  r = run_command("bash " + script);
+  r = run_killed_after_metric_lines(mpirun(2) + pretrain(killed, "--train.steps 10 --train.ckpt-every 4"),
+                                    killed, 7);
   ASSERT_TRUE(std::ifstream(killed + "/metrics.jsonl").good()) << r.output;
   ASSERT_FALSE(std::ifstream(killed + "/checkpoints/step-00000010").good())
       << "the run ended before the kill";

@@ -78,4 +78,13 @@ std::vector<std::string> metric_prefixes(const std::string& run) {
   return lines;
 }
 
+CommandResult run_killed_after_metric_lines(const std::string& command, const std::string& run, int lines) {
+  const std::string script = run + ".kill.sh";
+  std::ofstream(script) << command << " > " << run << ".log 2>&1 &\nfor i in $(seq 1 1800); do\n  if [ -f "
+                        << run << "/metrics.jsonl ] && [ $(wc -l < " << run << "/metrics.jsonl) -ge " << lines
+                        << " ]; then break; fi\n  sleep 0.05\ndone\npkill -KILL -f 'out " << run
+                        << " '\nwait\n";
+  return run_command("bash " + script);
+}
+
 }  // namespace trafficfm::testing

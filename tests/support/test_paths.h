@@ -28,5 +28,9 @@ std::string read_text_file(const std::string& path);
 std::string mpirun(int ranks);
 // Each line of RUN/metrics.jsonl up to its timing fields (those differ between runs).
 std::vector<std::string> metric_prefixes(const std::string& run);
+// Starts `command` (a training run writing RUN/metrics.jsonl, output to RUN.log) in the
+// background and SIGKILLs every process whose command line holds "out RUN " once `lines`
+// metric lines are written (a preemption without warning). Returns the shell's result.
+CommandResult run_killed_after_metric_lines(const std::string& command, const std::string& run, int lines);
 
 }  // namespace trafficfm::testing

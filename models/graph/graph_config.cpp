@@ -1,0 +1,48 @@
+#include "models/graph/graph_config.h"
+
+#include "core/errors.h"
+#include "core/json.h"
+
+namespace trafficfm::models {
+
+namespace po = core::po;
+
+void add_graph_options(po::options_description& options) {
+  po::options_description graph("Graph model [graph]");
+  graph.add_options()("graph.hidden", po::value<std::int64_t>()->default_value(128), "width of every layer")(
+      "graph.layers", po::value<std::int64_t>()->default_value(2),
+      "heterogeneous SAGE layers (at most the corpus' halo depth)")(
+      "graph.negative-slope", po::value<double>()->default_value(0.01), "leaky ReLU slope between layers")(
+      "graph.supervision", po::value<double>()->default_value(0.15),
+      "share of each edge type's edges held out of message passing as link-prediction targets")(
+      "graph.encoding-dims", po::value<std::int64_t>()->default_value(30),
+      "sinusoidal encoding of a flow's order in its slice and of an ip node's slice (even)");
+  options.add(graph);
+}
+
+GraphConfig graph_config_from(const po::variables_map& values) {
+  GraphConfig c;
+  c.hidden = values["graph.hidden"].as<std::int64_t>();
+  c.layers = values["graph.layers"].as<std::int64_t>();
+  c.negative_slope = values["graph.negative-slope"].as<double>();
+  c.supervision = values["graph.supervision"].as<double>();
+  c.encoding_dims = values["graph.encoding-dims"].as<std::int64_t>();
+  if (c.hidden < 1 || c.layers < 1) throw core::UsageError("--graph.hidden and --graph.layers must be >= 1");
+  if (!(c.supervision > 0 && c.supervision < 1))
+    throw core::UsageError("--graph.supervision must be in (0, 1)");
+  if (c.encoding_dims < 2 || c.encoding_dims % 2)
+    throw core::UsageError("--graph.encoding-dims must be even, >= 2");
+  return c;
+}
+
+std::string GraphConfig::to_json() const {
+  return core::JsonObject()
+      .set("hidden", hidden)
+      .set("layers", layers)
+      .set("negative_slope", negative_slope)
+      .set("supervision", supervision)
+      .set("encoding_dims", encoding_dims)
+      .str();
+}
+
+}  // namespace trafficfm::models

@@ -1,0 +1,24 @@
+// The graph model's configuration ([graph] section of configs/graph-*.ini): heterogeneous
+// GraphSAGE sizes and the link-prediction objective. Defaults are PPT-GNN's (graph-base).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "core/options.h"
+
+namespace trafficfm::models {
+
+struct GraphConfig {
+  std::int64_t hidden = 128;        // width of every layer
+  std::int64_t layers = 2;          // message-passing layers (the corpus' halo must be >= this)
+  double negative_slope = 0.01;     // leaky ReLU between layers
+  double supervision = 0.15;        // share of each edge type's edges held out per step
+  std::int64_t encoding_dims = 30;  // sinusoidal encoding of a flow's order / an ip's slice
+  std::string to_json() const;
+};
+
+void add_graph_options(core::po::options_description& options);
+// Throws core::UsageError on a value out of range.
+GraphConfig graph_config_from(const core::po::variables_map& values);
+
+}  // namespace trafficfm::models

@@ -1,0 +1,110 @@
+#include "models/graph/hetero_sage.h"
+
+namespace trafficfm::models {
+
+using datasets::EdgeType;
+using datasets::NodeType;
+
+const std::array<Relation, kRelations> kRelationList = {{
+    {EdgeType::kIpNext, false},
+    {EdgeType::kSrcNext, false},
+    {EdgeType::kDstNext, false},
+    {EdgeType::kCopy, false},
+    {EdgeType::kSends, false},
+    {EdgeType::kSends, true},
+    {EdgeType::kArrives, false},
+    {EdgeType::kArrives, true},
+}};
+
+NodeType Relation::source() const {
+  return reversed ? datasets::edge_target_type(type) : datasets::edge_source_type(type);
+}
+NodeType Relation::target() const {
+  return reversed ? datasets::edge_source_type(type) : datasets::edge_target_type(type);
+}
+
+SageConvImpl::SageConvImpl(std::int64_t source_dims, std::int64_t target_dims, std::int64_t out_dims) {
+  lin_l =
+      register_module("lin_l", torch::nn::Linear(torch::nn::LinearOptions(source_dims, out_dims).bias(true)));
+  lin_r = register_module("lin_r",
+                          torch::nn::Linear(torch::nn::LinearOptions(target_dims, out_dims).bias(false)));
+}
+
+torch::Tensor SageConvImpl::forward(const torch::Tensor& x_source, const torch::Tensor& x_target,
+                                    const torch::Tensor& edges) {
+  const auto n = x_target.size(0);
+  auto sum = torch::zeros({n, x_source.size(1)}, x_source.options());
+  auto count = torch::zeros({n}, x_source.options());
+  if (edges.size(1) > 0) {
+    const auto src = edges[0], dst = edges[1];
+    sum = sum.index_add(0, dst, x_source.index_select(0, src));
+    count = count.index_add(0, dst, torch::ones({edges.size(1)}, x_source.options()));
+  }
+  const auto mean = sum / count.clamp_min(1).unsqueeze(1);
+  return torch::nn::functional::normalize(lin_l(mean) + lin_r(x_target),
+                                          torch::nn::functional::NormalizeFuncOptions().p(2).dim(-1));
+}
+
+HeteroSageImpl::HeteroSageImpl(const GraphConfig& config) : config_(config) {
+  log1p_min = register_buffer("log1p_min", torch::zeros({datasets::kFlowStatistics}));
+  log1p_max = register_buffer("log1p_max", torch::ones({datasets::kFlowStatistics}));
+  const std::int64_t flow_in = flow_feature_dims(config.encoding_dims),
+                     ip_in = ip_feature_dims(config.encoding_dims);
+  for (std::int64_t l = 0; l < config.layers; ++l) {
+    auto dims = [&](NodeType t) { return l == 0 ? (t == NodeType::kFlow ? flow_in : ip_in) : config.hidden; };
+    std::array<SageConv, kRelations> convs = {nullptr, nullptr, nullptr, nullptr,
+                                              nullptr, nullptr, nullptr, nullptr};
+    for (int r = 0; r < kRelations; ++r) {
+      const auto& rel = kRelationList[r];
+      // Module names may not hold dots: layer0_sends_rev.
+      const std::string name = "layer" + std::to_string(l) + "_" +
+                               datasets::kEdgeTypeNames[static_cast<int>(rel.type)] +
+                               (rel.reversed ? "_rev" : "");
+      convs[r] = register_module(name, SageConv(dims(rel.source()), dims(rel.target()), config.hidden));
+    }
+    layers_.push_back(convs);
+  }
+}
+
+std::pair<torch::Tensor, torch::Tensor> HeteroSageImpl::forward(
+    const torch::Tensor& flow_x, const torch::Tensor& ip_x,
+    const std::array<torch::Tensor, kEdgeTypes>& edges) {
+  torch::Tensor x[2] = {flow_x, ip_x};
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    torch::Tensor out[2];
+    for (int r = 0; r < kRelations; ++r) {
+      const auto& rel = kRelationList[r];
+      auto e = edges[static_cast<int>(rel.type)];
+      if (rel.reversed) e = e.flip(0);
+      const int s = static_cast<int>(rel.source()), t = static_cast<int>(rel.target());
+      const auto y = layers_[l][r]->forward(x[s], x[t], e);
+      out[t] = out[t].defined() ? out[t] + y : y;
+    }
+    for (int t = 0; t < 2; ++t) {
+      x[t] = l + 1 < layers_.size() ? torch::leaky_relu(out[t], config_.negative_slope) : out[t];
+    }
+  }
+  return {x[0], x[1]};
+}
+
+double HeteroSageImpl::flops(std::int64_t flows, std::int64_t ips,
+                             const std::array<std::int64_t, kEdgeTypes>& edges) const {
+  const std::int64_t flow_in = flow_feature_dims(config_.encoding_dims),
+                     ip_in = ip_feature_dims(config_.encoding_dims);
+  double forward = 0;
+  for (std::int64_t l = 0; l < config_.layers; ++l) {
+    auto dims = [&](NodeType t) {
+      return l == 0 ? (t == NodeType::kFlow ? flow_in : ip_in) : config_.hidden;
+    };
+    auto count = [&](NodeType t) { return static_cast<double>(t == NodeType::kFlow ? flows : ips); };
+    for (const auto& rel : kRelationList) {
+      const double n = count(rel.target());
+      const double e = static_cast<double>(edges[static_cast<int>(rel.type)]);
+      forward += e * dims(rel.source());                                                // gather + add
+      forward += 2.0 * n * (dims(rel.source()) + dims(rel.target())) * config_.hidden;  // lin_l, lin_r
+    }
+  }
+  return 3.0 * forward;
+}
+
+}  // namespace trafficfm::models

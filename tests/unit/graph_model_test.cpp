@@ -1,0 +1,268 @@
+// The graph model: SAGE convolution against its formula, partitions with halos give own nodes
+// the whole graph's embeddings (and without halos they do not), link prediction never passes
+// messages over a supervision edge, feature scaling and AUC.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "core/rng.h"
+#include "datasets/graph/graph_encoder.h"
+#include "datasets/graph/graph_partition.h"
+#include "models/common/sample_random.h"
+#include "models/graph/graph_task.h"
+#include "models/graph/hetero_sage.h"
+#include "models/graph/link_prediction.h"
+
+namespace trafficfm::models {
+namespace {
+
+using datasets::FlowGraph;
+using datasets::GraphFlow;
+
+GraphFlow flow(double start, double duration, int src, int dst, std::uint64_t& state) {
+  GraphFlow f;
+  f.record.start_s = start;
+  f.record.end_s = start + duration;
+  f.record.src.family = f.record.dst.family = 4;
+  f.record.src.bytes[3] = static_cast<std::uint8_t>(src);
+  f.record.dst.bytes[3] = static_cast<std::uint8_t>(dst);
+  f.record.protocol = core::splitmix64(state) % 2 ? 6 : 17;
+  for (int i = 0; i < datasets::kFlowStatistics; ++i)
+    f.record.stats[i] = static_cast<float>(core::splitmix64(state) % 1000);
+  f.record.stats[5] = __builtin_nanf("");  // a statistic the source does not give
+  return f;
+}
+
+// One graph of a few thousand nodes: 60 hosts, 1,500 flows within 25 s.
+std::vector<GraphFlow> busy_flows() {
+  std::vector<GraphFlow> flows;
+  std::uint64_t state = 11;
+  for (int i = 0; i < 1500; ++i) {
+    const int src = 1 + static_cast<int>(core::splitmix64(state) % 60);
+    const int dst = 1 + static_cast<int>(core::splitmix64(state) % 60);
+    flows.push_back(
+        flow(20.0 * i / 1500.0, static_cast<double>(core::splitmix64(state) % 40) * 0.1, src, dst, state));
+  }
+  return flows;
+}
+
+datasets::Batch batch_of(const std::vector<FlowGraph>& graphs, const std::vector<GraphFlow>& flows) {
+  datasets::ColumnBuffer buffer(datasets::graph_schema());
+  for (const auto& g : graphs) {
+    datasets::append_graph(g, flows, buffer);
+    buffer.end_row();
+  }
+  datasets::Batch b;
+  b.specs = buffer.specs();
+  for (std::size_t c = 0; c < b.specs.size(); ++c) {
+    b.data.push_back(buffer.data(c));
+    b.offsets.push_back(buffer.offsets(c));
+  }
+  b.rows = graphs.size();
+  for (std::size_t i = 0; i < graphs.size(); ++i) b.sample_index.push_back(i);
+  return b;
+}
+
+GraphConfig small_config() {
+  GraphConfig c;
+  c.hidden = 16;
+  return c;
+}
+
+GraphInputs inputs(const datasets::Batch& batch) {
+  return collate_graphs(batch, torch::zeros({datasets::kFlowStatistics}),
+                        torch::full({datasets::kFlowStatistics}, 7.0), 30, torch::kCPU);
+}
+
+TEST(SageConv, MeanOfSourcesPlusRootThenL2Normalized) {
+  torch::manual_seed(0);
+  SageConv conv(3, 2, 4);
+  const auto xs = torch::randn({3, 3}), xt = torch::randn({2, 2});
+  const auto e = torch::tensor({0, 1, 1, 1}, torch::kInt64).reshape({2, 2});  // 0->1, 1->1
+  const auto out = conv->forward(xs, xt, e);
+  const auto mean1 = (xs[0] + xs[1]) / 2;
+  auto expect1 = conv->lin_l->forward(mean1.unsqueeze(0)) + conv->lin_r->forward(xt[1].unsqueeze(0));
+  expect1 = expect1 / expect1.norm();
+  auto expect0 = conv->lin_l->forward(torch::zeros({1, 3})) + conv->lin_r->forward(xt[0].unsqueeze(0));
+  expect0 = expect0 / expect0.norm();  // no in-edges: the root term and the bias only
+  EXPECT_TRUE(torch::allclose(out[1], expect1[0], 1e-6, 1e-6));
+  EXPECT_TRUE(torch::allclose(out[0], expect0[0], 1e-6, 1e-6));
+}
+
+// Own-node embeddings of each part against the whole graph's.
+double worst_own_difference(int layers_of_halo) {
+  const auto flows = busy_flows();
+  const auto graphs = datasets::build_flow_graphs(flows, {});
+  EXPECT_EQ(graphs.size(), 1u);
+  const auto& whole = graphs[0];
+  const auto part_of = datasets::metis_parts(whole, 4, 5);
+  const auto parts = datasets::partition_flow_graph(whole, part_of, 4, layers_of_halo);
+  EXPECT_EQ(parts.size(), 4u);
+  torch::manual_seed(1);
+  HeteroSage net(small_config());
+  net->eval();
+  torch::NoGradGuard no_grad;
+  const auto in = inputs(batch_of({whole}, flows));
+  const auto [flow_h, ip_h] = net->forward(in.flow_x, in.ip_x, in.edges);
+  std::map<std::pair<std::uint32_t, std::uint8_t>, std::int64_t> flow_index;  // (flow, slice) -> node
+  std::map<std::pair<std::uint32_t, std::uint8_t>, std::int64_t> ip_index;    // (host, slice) -> node
+  for (std::size_t i = 0; i < whole.flows.size(); ++i)
+    flow_index[{whole.flows[i].flow, whole.flows[i].slice}] = i;
+  for (std::size_t i = 0; i < whole.ips.size(); ++i) ip_index[{whole.ips[i].host, whole.ips[i].slice}] = i;
+  double worst = 0;
+  for (const auto& part : parts) {
+    const auto pin = inputs(batch_of({part}, flows));
+    const auto [pf, pi] = net->forward(pin.flow_x, pin.ip_x, pin.edges);
+    for (std::size_t i = 0; i < part.flows.size(); ++i) {
+      if (part.flows[i].halo) continue;
+      const auto j = flow_index.at({part.flows[i].flow, part.flows[i].slice});
+      worst = std::max(worst, (pf[i] - flow_h[j]).abs().max().item<double>());
+    }
+    for (std::size_t i = 0; i < part.ips.size(); ++i) {
+      if (part.ips[i].halo) continue;
+      const auto j = ip_index.at({part.ips[i].host, part.ips[i].slice});
+      worst = std::max(worst, (pi[i] - ip_h[j]).abs().max().item<double>());
+    }
+  }
+  return worst;
+}
+
+TEST(GraphPartition, OwnNodesGetTheWholeGraphEmbeddingsOnlyWithTheirHalo) {
+  // Two layers: a 2-hop halo gives every own node the embedding it has in the whole graph
+  // (float32 summation order aside); no halo does not.
+  const double with_halo = worst_own_difference(2);
+  const double without = worst_own_difference(0);
+  EXPECT_LT(with_halo, 1e-5);
+  EXPECT_GT(without, 1e-2);
+  std::cout << "[ partition ] worst own-node difference: with 2-hop halo " << with_halo << ", without "
+            << without << "\n";
+}
+
+TEST(LinkPrediction, SupervisionEdgesAreOutOfMessagePassingInBothDirections) {
+  const auto flows = busy_flows();
+  const auto graphs = datasets::build_flow_graphs(flows, {});
+  const auto batch = batch_of(graphs, flows);
+  const auto in = inputs(batch);
+  const auto keys = sample_keys(3, 0, batch.sample_index);
+  const auto targets = draw_link_targets(in, 0.15, keys);
+  std::int64_t held = 0;
+  for (int t = 0; t < kEdgeTypes; ++t) {
+    auto key_set = [](const torch::Tensor& e) {
+      std::set<std::pair<std::int64_t, std::int64_t>> out;
+      for (std::int64_t i = 0; i < e.size(1); ++i)
+        out.insert({e[0][i].item<std::int64_t>(), e[1][i].item<std::int64_t>()});
+      return out;
+    };
+    const auto message = key_set(targets.message[t]), positive = key_set(targets.positive[t]);
+    const auto negative = key_set(targets.negative[t]), all = key_set(in.edges[t]);
+    EXPECT_EQ(targets.message[t].size(1) + targets.positive[t].size(1), in.edges[t].size(1));
+    for (const auto& p : positive) EXPECT_FALSE(message.count(p));
+    for (const auto& n : negative) EXPECT_FALSE(all.count(n)) << "a negative is an edge";
+    EXPECT_NEAR(static_cast<double>(targets.positive[t].size(1)), 0.15 * in.edges[t].size(1),
+                0.05 * in.edges[t].size(1) + 5);
+    held += targets.positive[t].size(1);
+  }
+  EXPECT_GT(held, 100);
+  // The embeddings the decoder scores are those of the graph without the held-out edges: the
+  // model cannot tell whether a supervision edge exists (a spatial edge's reverse relation is
+  // the same tensor, so it is gone too).
+  std::vector<FlowGraph> without = graphs;
+  for (std::size_t g = 0; g < without.size(); ++g) {
+    std::set<std::tuple<int, std::int64_t, std::int64_t>> drop;
+    for (int t = 0; t < kEdgeTypes; ++t) {
+      for (std::int64_t i = 0; i < targets.positive[t].size(1); ++i) {
+        drop.insert(
+            {t,
+             targets.positive[t][0][i].item<std::int64_t>() -
+                 (datasets::edge_source_type(static_cast<datasets::EdgeType>(t)) == datasets::NodeType::kFlow
+                      ? in.flow_begin[g]
+                      : in.ip_begin[g]),
+             targets.positive[t][1][i].item<std::int64_t>() -
+                 (datasets::edge_target_type(static_cast<datasets::EdgeType>(t)) == datasets::NodeType::kFlow
+                      ? in.flow_begin[g]
+                      : in.ip_begin[g])});
+      }
+    }
+    auto& edges = without[g].edges;
+    edges.erase(std::remove_if(edges.begin(), edges.end(),
+                               [&](const datasets::GraphEdge& e) {
+                                 return drop.count({static_cast<int>(e.type), e.source, e.target}) > 0;
+                               }),
+                edges.end());
+  }
+  torch::manual_seed(2);
+  HeteroSage net(small_config());
+  torch::NoGradGuard no_grad;
+  const auto held_out = net->forward(in.flow_x, in.ip_x, targets.message);
+  const auto pruned = inputs(batch_of(without, flows));
+  const auto absent = net->forward(pruned.flow_x, pruned.ip_x, pruned.edges);
+  EXPECT_LT((held_out.first - absent.first).abs().max().item<double>(), 1e-6);
+  EXPECT_LT((held_out.second - absent.second).abs().max().item<double>(), 1e-6);
+  // And they differ from the full graph's, so the check above can fail.
+  const auto full = net->forward(in.flow_x, in.ip_x, in.edges);
+  EXPECT_GT((held_out.first - full.first).abs().max().item<double>(), 1e-3);
+}
+
+TEST(GraphInputs, ScaledFeaturesMissingBitsAndCorruptEdgesNamed) {
+  const auto flows = busy_flows();
+  const auto graphs = datasets::build_flow_graphs(flows, {});
+  auto batch = batch_of(graphs, flows);
+  const auto in = inputs(batch);
+  EXPECT_EQ(in.flow_x.size(1), flow_feature_dims(30));
+  EXPECT_EQ(in.ip_x.size(1), ip_feature_dims(30));
+  const auto scaled = in.flow_x.slice(1, 0, datasets::kFlowStatistics);
+  EXPECT_GE(scaled.min().item<float>(), 0.0f);
+  EXPECT_LE(scaled.max().item<float>(), 1.0f);
+  EXPECT_EQ(in.flow_x.select(1, datasets::kFlowStatistics + 5).min().item<float>(), 1.0f);  // stat 5 missing
+  EXPECT_EQ(in.flow_x.select(1, datasets::kFlowStatistics + 4).max().item<float>(), 0.0f);
+  auto& edges = batch.data[datasets::kEdges];
+  reinterpret_cast<std::int32_t*>(edges.data())[1] = 1 << 30;
+  try {
+    inputs(batch);
+    FAIL() << "an edge beyond the sample's nodes must be refused";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("beyond its nodes"), std::string::npos) << e.what();
+  }
+}
+
+TEST(GraphTask, AGraphWithNothingToPredictWeighsZeroAndStillBackpropagates) {
+  std::uint64_t state = 3;
+  const std::vector<GraphFlow> flows = {flow(0.0, 0.1, 1, 2, state)};  // one flow: 3 nodes, 2 edges
+  const auto graphs = datasets::build_flow_graphs(flows, {});
+  auto batch = batch_of(graphs, flows);
+  GraphLinkTask task(small_config(), "{}", 0, torch::kCPU);
+  task.model().train();
+  // 2 edges at 15%: usually none held out; with none the loss is 0 with weight 0.
+  for (std::uint64_t epoch = 0; epoch < 20; ++epoch) {
+    batch.epoch = epoch;
+    auto terms = task.losses(batch);
+    ASSERT_TRUE(std::isfinite(terms["loss"].item<double>()));
+    terms["loss"].backward();
+    if (terms["weight"].item<double>() == 0) {
+      EXPECT_EQ(terms["loss"].item<double>(), 0.0);
+      return;
+    }
+  }
+  FAIL() << "every draw held an edge out";
+}
+
+TEST(GraphTask, HistogramAucAndFeatureRangesFromTheManifest) {
+  auto h = torch::zeros({2, 1024}, torch::kFloat64);
+  h[0][10] = 5;
+  h[1][900] = 5;
+  EXPECT_DOUBLE_EQ(histogram_auc(h), 1.0);
+  h[1][900] = 0;
+  h[1][10] = 5;
+  EXPECT_DOUBLE_EQ(histogram_auc(h), 0.5);
+  h[1][10] = 0;
+  h[1][3] = 5;
+  EXPECT_DOUBLE_EQ(histogram_auc(h), 0.0);
+  const auto [lo, hi] = feature_ranges(R"({"feature_log1p_min": [1, 2], "feature_log1p_max": [3, 4]})");
+  EXPECT_EQ(lo[1].item<float>(), 2.0f);
+  EXPECT_EQ(hi[0].item<float>(), 3.0f);
+  EXPECT_EQ(hi[5].item<float>(), 1.0f);  // absent: the default
+}
+
+}  // namespace
+}  // namespace trafficfm::models
