@@ -45,7 +45,9 @@ po::options_description prep_options() {
       "dirname | filename: label each file's flows by it")(
       "anonymize", po::value<std::string>()->default_value("on"),
       "on | off: zero IP addresses, ports and checksums in encoded bytes (off = byte-compatible with YaTC)")(
-      "split-by", po::value<std::string>()->default_value("flow"), "flow (5-tuple hash) | file")(
+      "split-by", po::value<std::string>()->default_value("flow"),
+      "flow (5-tuple hash) | file | time (graph only: per source file, its earliest flows train, then val, "
+      "then test)")(
       "dedup", po::value<std::string>()->default_value("on"),
       "on | off: drop a sample whose encoded content is already in another split (one rank's files)")(
       "pseudonym-key", po::value<std::string>()->default_value(""),
@@ -198,8 +200,11 @@ int run_prep(const std::vector<std::string>& args) {
   if (dedup != "on" && dedup != "off")
     throw core::UsageError("trafficfm prep: --dedup must be on or off, not '" + dedup + "'");
   prep.dedup_across_splits = dedup == "on";
-  if (prep.split_by != "flow" && prep.split_by != "file")
-    throw core::UsageError("trafficfm prep: --split-by must be flow or file");
+  if (prep.split_by != "flow" && prep.split_by != "file" && prep.split_by != "time")
+    throw core::UsageError("trafficfm prep: --split-by must be flow, file or time");
+  if (prep.split_by == "time" && prep.encoder != "graph")
+    throw core::UsageError(
+        "trafficfm prep: --split-by time is for --encoder graph (whole files in time order)");
   prep.val_fraction = values["split.val"].as<double>();
   prep.test_fraction = values["split.test"].as<double>();
   if (prep.val_fraction < 0 || prep.test_fraction < 0 || prep.val_fraction + prep.test_fraction > 1) {

@@ -33,9 +33,13 @@ struct EncoderOptions {
 
 // Where a whole-file encoder writes its samples: split_of(h) is prep's split rule for a group
 // hash, buffer(split) the row buffer to fill, commit(split, hash) completes the row (hash: the
-// corpus' flow_hash column).
+// corpus' flow_hash column). With by_time (--split-by time) the encoder splits by time instead:
+// split_at(u) for a place u in [0, 1] of the file's time span (train first, then val, test),
+// for flows and samples alike, and the splits collect() was given are replaced.
 struct FileSink {
   std::function<int(std::uint64_t)> split_of;
+  bool by_time = false;
+  std::function<int(double)> split_at;
   std::function<ColumnBuffer&(int)> buffer;
   std::function<void(int, std::uint64_t)> commit;
 };

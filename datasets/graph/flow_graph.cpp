@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <stdexcept>
+#include <string>
 #include <unordered_map>
 
 namespace trafficfm::datasets {
@@ -91,6 +93,9 @@ std::vector<FlowGraph> build_flow_graphs(const std::vector<GraphFlow>& flows, co
   }
   double t0 = flows[0].record.start_s;
   for (const auto& f : flows) t0 = std::min(t0, f.record.start_s);
+  // Slice numbers stay far below 2^32 / slices, however far apart a log's times are.
+  constexpr double kMaxSlice = 1e9;
+  std::size_t skipped = 0;
   std::map<IpAddress, int> hosts;
   std::vector<int> src(flows.size()), dst(flows.size());
   std::map<std::uint32_t, std::vector<std::pair<std::uint32_t, std::uint32_t>>> per_graph;  // graph -> copies
@@ -98,14 +103,26 @@ std::vector<FlowGraph> build_flow_graphs(const std::vector<GraphFlow>& flows, co
     const auto& r = flows[i].record;
     src[i] = hosts.emplace(r.src, static_cast<int>(hosts.size())).first->second;
     dst[i] = hosts.emplace(r.dst, static_cast<int>(hosts.size())).first->second;
-    // A flow ending before it starts (a negative duration in a log) occupies its start slice.
-    const auto s0 = static_cast<std::uint32_t>(std::floor((r.start_s - t0) / options.window_s));
-    auto s1 = static_cast<std::uint32_t>(std::floor((std::max(r.end_s, r.start_s) - t0) / options.window_s));
+    // A flow ending before it starts (a negative duration in a log), or without an end, occupies
+    // its start slice. Slices are counted in double first: a log's times are untrusted.
+    const double end = std::isfinite(r.end_s) ? std::max(r.end_s, r.start_s) : r.start_s;
+    const double first = std::floor((r.start_s - t0) / options.window_s);
+    if (!(first >= 0 && first < kMaxSlice)) {
+      ++skipped;
+      continue;
+    }
+    const auto s0 = static_cast<std::uint32_t>(first);
     // A log may claim any duration: a flow gets at most kMaxSlicesPerFlow copies.
-    s1 = std::min<std::uint32_t>(s1, s0 + kMaxSlicesPerFlow - 1);
+    const double last = std::min(std::floor((end - t0) / options.window_s), first + (kMaxSlicesPerFlow - 1));
+    const auto s1 = static_cast<std::uint32_t>(last);
     for (std::uint32_t s = s0; s <= s1; ++s) {
       per_graph[s / options.slices].emplace_back(static_cast<std::uint32_t>(i), s);
     }
+  }
+  if (skipped > 0) {
+    throw std::runtime_error("graph: " + std::to_string(skipped) + " flows start more than " +
+                             std::to_string(kMaxSlice * options.window_s) +
+                             " s after the file's first flow (times in mixed units?)");
   }
   for (auto& [graph, copies] : per_graph) {
     graphs.push_back(build_one(flows, src, dst, std::move(copies), graph * options.slices, options));

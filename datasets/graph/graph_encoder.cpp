@@ -108,18 +108,33 @@ class GraphEncoder : public Encoder {
   void collect(const FlowRecord& record, std::int32_t label, int split, std::uint64_t key) override {
     if (!std::isfinite(record.start_s)) return;  // a flow without a time has no slice
     flows_.push_back({record, label, static_cast<std::int8_t>(split), key});
-    if (split != 0) return;
-    for (int i = 0; i < kFlowStatistics; ++i) {
-      const float v = record.stats[i];
-      if (std::isnan(v)) continue;
-      const double x = std::log1p(std::max(0.0, static_cast<double>(v)));
-      min_[i] = std::min(min_[i], x);
-      max_[i] = std::max(max_[i], x);
-    }
   }
 
   void end_file(const std::string& path, const FileSink& sink) override {
-    const auto graphs = build_flow_graphs(flows_, graph_);
+    double t0 = 0, t1 = 0;
+    if (!flows_.empty()) t0 = t1 = flows_[0].record.start_s;
+    for (const auto& f : flows_) t0 = std::min(t0, f.record.start_s), t1 = std::max(t1, f.record.start_s);
+    auto place = [&](double t) { return t1 > t0 ? (t - t0) / (t1 - t0) : 0.0; };
+    if (sink.by_time) {  // a flow's split by when it starts in its file's span
+      for (auto& f : flows_) f.split = static_cast<std::int8_t>(sink.split_at(place(f.record.start_s)));
+    }
+    // Feature ranges from the train split's flows only.
+    for (const auto& f : flows_) {
+      if (f.split != 0) continue;
+      for (int i = 0; i < kFlowStatistics; ++i) {
+        const float v = f.record.stats[i];
+        if (std::isnan(v)) continue;
+        const double x = std::log1p(std::max(0.0, static_cast<double>(v)));
+        min_[i] = std::min(min_[i], x);
+        max_[i] = std::max(max_[i], x);
+      }
+    }
+    std::vector<FlowGraph> graphs;
+    try {
+      graphs = build_flow_graphs(flows_, graph_);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(path + ": " + e.what());
+    }
     for (const auto& whole : graphs) {
       std::vector<FlowGraph> parts;
       if (whole.nodes() > static_cast<std::size_t>(options_.graph_max_nodes)) {
@@ -143,7 +158,9 @@ class GraphEncoder : public Encoder {
                                  std::to_string(whole.first_slice) + "#" + std::to_string(part.part);
         for (unsigned char c : name) h = (h ^ c) * 0x100000001b3ULL;
         const std::uint64_t hash = h;
-        const int split = sink.split_of(h);
+        // By time: the split of the place where the graph starts.
+        const int split =
+            sink.by_time ? sink.split_at(place(t0 + whole.first_slice * graph_.window_s)) : sink.split_of(h);
         append_graph(part, flows_, sink.buffer(split));
         sink.commit(split, hash);
       }

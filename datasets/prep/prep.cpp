@@ -109,6 +109,12 @@ class RankPrep {
       const std::uint64_t hash = options_.split_by == "file" ? text_hash(base_name(path)) : group;
       return choose_split(hash, options_.val_fraction, options_.test_fraction);
     };
+    sink.by_time = options_.split_by == "time";
+    sink.split_at = [&](double u) {
+      if (u >= 1.0 - options_.test_fraction) return 2;
+      if (u >= 1.0 - options_.test_fraction - options_.val_fraction) return 1;
+      return 0;
+    };
     sink.buffer = [&](int split) -> ColumnBuffer& { return writer_.row_buffer(split); };
     sink.commit = [&](int split, std::uint64_t hash) {
       if (!writer_.commit_row(split, -1, hash)) {

@@ -23,7 +23,7 @@ struct PrepOptions {
   std::string encoder = "mmae";
   EncoderOptions encoder_options;
   FlowTableOptions flow_options;
-  std::string split_by = "flow";  // "flow" (5-tuple hash) or "file"
+  std::string split_by = "flow";  // "flow" (5-tuple hash), "file", or "time" (whole-file encoders)
   // Drop a sample whose encoded content is already stored in another split (CorpusWriter).
   bool dedup_across_splits = true;
   double val_fraction = 0.1;

@@ -199,6 +199,33 @@ TEST(GraphCli, RowsOutOfTimeOrderGiveTheSameGraphs) {
   }
 }
 
+TEST(GraphCli, SplitByTimePutsEachSourcesLastFlowsInValAndTest) {
+  if (run_command("/usr/bin/python3 -c 'import h5py'").exit_code != 0) GTEST_SKIP() << "no h5py";
+  const std::string corpus = fixture().dir + "/by-time";
+  auto r = run_command(trafficfm_binary() + " prep --encoder graph --split-by time --graph.window 1 --out " +
+                       corpus + " " + fixture().dir + "/conn.log");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // 80 s of flows: train the first 56 s, val to 68 s, test after; graphs span 5 s, so a graph of
+  // the train split holds no test flow, and the test split's graphs no train flow.
+  const std::string script = fixture().dir + "/by_time.py";
+  std::ofstream(script) << "import json, sys, h5py, numpy as np\n"
+                           "c = sys.argv[1]\n"
+                           "m = json.load(open(c + '/manifest.json'))\n"
+                           "assert m['encoder_settings']['split_by'] == 'time'\n"
+                           "seen = {}\n"
+                           "for s in m['shards']:\n"
+                           "    f = h5py.File(c + '/' + s['file'], 'r')\n"
+                           "    splits = set(np.unique(f['flow_split'][:]).tolist())\n"
+                           "    seen[s['split']] = seen.get(s['split'], set()) | splits\n"
+                           "print(sorted((k, sorted(v)) for k, v in seen.items()))\n"
+                           "assert 2 not in seen['train'] and 0 not in seen['test'], seen\n";
+  r = run_command("/usr/bin/python3 " + script + " " + corpus);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(trafficfm_binary() + " prep --encoder mmae --split-by time --out " + fixture().dir +
+                  "/no " + fixture().dir + "/conn.log");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+}
+
 TEST(GraphCli, FlowLogWithoutPortOrProtocolColumnsIsNamedWithThem) {
   const std::string path = fixture().dir + "/bad-conn.log";
   std::ofstream(path) << "#separator \\x09\n#fields\tts\tuid\tid.orig_h\tid.resp_h\tid.resp_p\tduration\n"
@@ -209,6 +236,15 @@ TEST(GraphCli, FlowLogWithoutPortOrProtocolColumnsIsNamedWithThem) {
   EXPECT_NE(r.output.find(path), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("id.orig_p, proto"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("not a readable pcap"), std::string::npos) << r.output;
+  // Times that cannot be one clock (1e14 s after the others) fail the file by name, no crash.
+  const std::string mixed = fixture().dir + "/mixed-conn.log";
+  write_conn_log(mixed, 50);
+  std::ofstream(mixed, std::ios::app)
+      << "1e14\tCx\t10.0.0.1\t1\t10.0.0.2\t2\ttcp\t-\t1\t1\t1\tSF\tF\tF\t0\tS\t1\t40\t1\t40\t(empty)\t"
+         "Benign\t(empty)\n";
+  const auto m =
+      run_command(trafficfm_binary() + " prep --encoder graph --out " + fixture().dir + "/mixed " + mixed);
+  EXPECT_NE(m.output.find(mixed + ": graph: 1 flows start more than"), std::string::npos) << m.output;
 }
 
 }  // namespace
