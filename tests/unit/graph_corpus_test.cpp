@@ -211,7 +211,8 @@ TEST(FlowGraphs, SlicesCopiesAndEveryEdgeType) {
   GraphOptions one;
   one.neighbors = 1;
   int chained = 0;
-  for (const auto& e : build_flow_graphs(flows, one)[0].edges) chained += e.type == EdgeType::kSrcNext;
+  const auto bounded = build_flow_graphs(flows, one);  // named: a temporary's member dies in a range-for
+  for (const auto& e : bounded[0].edges) chained += e.type == EdgeType::kSrcNext;
   EXPECT_EQ(chained, 2);
   auto reversed = flows;
   std::reverse(reversed.begin(), reversed.end());

@@ -91,11 +91,12 @@ TEST(SageConv, MeanOfSourcesPlusRootThenL2Normalized) {
 }
 
 // Own-node embeddings of each part against the whole graph's.
-double worst_own_difference(int layers_of_halo) {
+double worst_own_difference(int layers_of_halo, std::size_t* nodes = nullptr) {
   const auto flows = busy_flows();
   const auto graphs = datasets::build_flow_graphs(flows, {});
   EXPECT_EQ(graphs.size(), 1u);
   const auto& whole = graphs[0];
+  if (nodes) *nodes = whole.nodes();
   const auto part_of = datasets::metis_parts(whole, 4, 5);
   const auto parts = datasets::partition_flow_graph(whole, part_of, 4, layers_of_halo);
   EXPECT_EQ(parts.size(), 4u);
@@ -131,12 +132,14 @@ double worst_own_difference(int layers_of_halo) {
 TEST(GraphPartition, OwnNodesGetTheWholeGraphEmbeddingsOnlyWithTheirHalo) {
   // Two layers: a 2-hop halo gives every own node the embedding it has in the whole graph
   // (float32 summation order aside); no halo does not.
-  const double with_halo = worst_own_difference(2);
+  std::size_t nodes = 0;
+  const double with_halo = worst_own_difference(2, &nodes);
+  EXPECT_GT(nodes, 2000u);
   const double without = worst_own_difference(0);
   EXPECT_LT(with_halo, 1e-5);
   EXPECT_GT(without, 1e-2);
-  std::cout << "[ partition ] worst own-node difference: with 2-hop halo " << with_halo << ", without "
-            << without << "\n";
+  std::cout << "[ partition ] " << nodes << " nodes in 4 parts; worst own-node difference: with 2-hop halo "
+            << with_halo << ", without " << without << "\n";
 }
 
 TEST(LinkPrediction, SupervisionEdgesAreOutOfMessagePassingInBothDirections) {
