@@ -57,6 +57,9 @@ class Task {
   virtual double batch_flops(const datasets::Batch& batch) const {
     return batch.filler ? 0.0 : static_cast<double>(batch.rows) * flops_per_sample();
   }
+  // For a model whose FLOPs are counted per batch: what its units cost, for the start-of-run
+  // log (the graph model: FLOPs per edge and per node); "" when there is nothing to say.
+  virtual std::string flops_rates() const { return ""; }
   virtual double batch_tokens(const datasets::Batch& batch) const {
     return batch.filler ? 0.0 : static_cast<double>(batch.rows) * tokens_per_sample();
   }

@@ -104,7 +104,8 @@ int run_pretrain(const std::vector<std::string>& args) {
                    train.samples_per_epoch(), " samples",
                    task->flops_per_sample() > 0
                        ? "; " + std::to_string(task->flops_per_sample() / 1e9) + " GFLOP per sample"
-                       : std::string("; FLOPs counted per batch"));
+                       : std::string("; FLOPs counted per batch") +
+                             (task->flops_rates().empty() ? "" : " (" + task->flops_rates() + ")"));
     core::Trainer trainer(*task, train, val.get(), *setup->grid, trainer_opts);
     const auto result = trainer.run();
     if (result.exit_code != 0)

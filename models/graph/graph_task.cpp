@@ -1,5 +1,7 @@
 #include "models/graph/graph_task.h"
 
+#include <sstream>
+
 #include "core/json_value.h"
 #include "models/common/sample_random.h"
 
@@ -109,6 +111,16 @@ double GraphLinkTask::batch_flops(const datasets::Batch& batch) const {
 }  // namespace trafficfm::models
 
 namespace trafficfm::models {
+
+std::string GraphLinkTask::flops_rates() const {
+  const auto rates = model_->flop_rates();
+  std::ostringstream out;
+  out << "training FLOPs per edge";
+  for (int t = 0; t < kEdgeTypes; ++t)
+    out << (t ? ", " : " ") << datasets::kEdgeTypeNames[t] << " " << rates.per_edge[t];
+  out << "; per flow node " << rates.per_flow << ", per ip node " << rates.per_ip;
+  return out.str();
+}
 
 double GraphLinkTask::batch_tokens(const datasets::Batch& batch) const {
   return batch.filler ? 0.0 : static_cast<double>(batch.offsets_of("edge_type").back());

@@ -23,6 +23,7 @@ class GraphLinkTask : public core::Task {
   void begin_eval() override;
   std::map<std::string, double> end_eval(distributed::Communicator& dp) override;
   double batch_flops(const datasets::Batch& batch) const override;
+  std::string flops_rates() const override;
   // The graph model's unit of work is the edge: metrics' tokens_per_s is edges/s here (all
   // stored edges of the batch's graphs; --train.tokens is refused for a size-batched model).
   double batch_tokens(const datasets::Batch& batch) const override;

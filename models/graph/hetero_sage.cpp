@@ -87,24 +87,30 @@ std::pair<torch::Tensor, torch::Tensor> HeteroSageImpl::forward(
   return {x[0], x[1]};
 }
 
-double HeteroSageImpl::flops(std::int64_t flows, std::int64_t ips,
-                             const std::array<std::int64_t, kEdgeTypes>& edges) const {
+HeteroSageImpl::FlopRates HeteroSageImpl::flop_rates() const {
   const std::int64_t flow_in = flow_feature_dims(config_.encoding_dims),
                      ip_in = ip_feature_dims(config_.encoding_dims);
-  double forward = 0;
+  FlopRates rates;
   for (std::int64_t l = 0; l < config_.layers; ++l) {
     auto dims = [&](NodeType t) {
-      return l == 0 ? (t == NodeType::kFlow ? flow_in : ip_in) : config_.hidden;
+      return static_cast<double>(l == 0 ? (t == NodeType::kFlow ? flow_in : ip_in) : config_.hidden);
     };
-    auto count = [&](NodeType t) { return static_cast<double>(t == NodeType::kFlow ? flows : ips); };
     for (const auto& rel : kRelationList) {
-      const double n = count(rel.target());
-      const double e = static_cast<double>(edges[static_cast<int>(rel.type)]);
-      forward += e * dims(rel.source());                                                // gather + add
-      forward += 2.0 * n * (dims(rel.source()) + dims(rel.target())) * config_.hidden;  // lin_l, lin_r
+      rates.per_edge[static_cast<int>(rel.type)] += 3.0 * dims(rel.source());  // gather + add
+      const double linear =
+          3.0 * 2.0 * (dims(rel.source()) + dims(rel.target())) * config_.hidden;  // lin_l, lin_r
+      (rel.target() == NodeType::kFlow ? rates.per_flow : rates.per_ip) += linear;
     }
   }
-  return 3.0 * forward;
+  return rates;
+}
+
+double HeteroSageImpl::flops(std::int64_t flows, std::int64_t ips,
+                             const std::array<std::int64_t, kEdgeTypes>& edges) const {
+  const auto rates = flop_rates();
+  double total = rates.per_flow * static_cast<double>(flows) + rates.per_ip * static_cast<double>(ips);
+  for (int t = 0; t < kEdgeTypes; ++t) total += rates.per_edge[t] * static_cast<double>(edges[t]);
+  return total;
 }
 
 }  // namespace trafficfm::models

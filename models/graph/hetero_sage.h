@@ -46,7 +46,14 @@ class HeteroSageImpl : public torch::nn::Module {
   // The train split's statistic ranges (log1p), from the corpus at pretraining; buffers, so a
   // checkpoint carries them and fine-tuning scales features as pretraining did.
   torch::Tensor log1p_min, log1p_max;
-  // Training FLOPs (forward + backward) of one pass over a graph with these counts.
+  // Training FLOPs (forward + backward, 3x forward) are linear in a graph's counts: per edge of
+  // each type (gathers and sums over the layers and the relations reading it), per flow node and
+  // per ip node (the linear maps of the relations targeting it).
+  struct FlopRates {
+    std::array<double, kEdgeTypes> per_edge{};
+    double per_flow = 0, per_ip = 0;
+  };
+  FlopRates flop_rates() const;
   double flops(std::int64_t flows, std::int64_t ips, const std::array<std::int64_t, kEdgeTypes>& edges) const;
 
  private:

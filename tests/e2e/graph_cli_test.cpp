@@ -121,6 +121,7 @@ TEST(GraphCli, ShippedConfigsPretrainAndFinetuneSaysItIsNotBuilt) {
                                " --train.steps 2 --train.eval-every 2 --train.threads 1");
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_NE(read_text_file(run + "/eval.jsonl").find("val_link_auc"), std::string::npos);
+    EXPECT_NE(r.output.find("training FLOPs per edge sends "), std::string::npos) << r.output;
   }
   const auto r = run_command(trafficfm_binary() + " finetune --config " + source_dir() +
                              "/configs/graph-tiny.ini --corpus " + fixture().corpus + " --from " +

@@ -250,6 +250,22 @@ TEST(GraphTask, AGraphWithNothingToPredictWeighsZeroAndStillBackpropagates) {
   FAIL() << "every draw held an edge out";
 }
 
+TEST(GraphTask, FlopsAreLinearInEdgesAndNodesWithTheRatesOfEachRelation) {
+  GraphConfig c = small_config();  // hidden 16
+  c.layers = 1;
+  HeteroSage net(c);
+  const auto rates = net->flop_rates();
+  // sends is read forward (ip sources, 31 dims) and reversed (flow sources, 113 dims): 3 (31 + 113).
+  EXPECT_DOUBLE_EQ(rates.per_edge[static_cast<int>(datasets::EdgeType::kSends)], 3.0 * (31 + 113));
+  // Flow targets: src_next, dst_next, copy (flow -> flow) and sends, arrives reversed (ip -> flow).
+  EXPECT_DOUBLE_EQ(rates.per_flow, 3.0 * 2.0 * 16 * (3 * (113 + 113) + 2 * (31 + 113)));
+  std::array<std::int64_t, kEdgeTypes> edges{};
+  edges[0] = 10;
+  edges[5] = 4;
+  EXPECT_DOUBLE_EQ(net->flops(7, 3, edges),
+                   7 * rates.per_flow + 3 * rates.per_ip + 10 * rates.per_edge[0] + 4 * rates.per_edge[5]);
+}
+
 TEST(GraphTask, HistogramAucAndFeatureRangesFromTheManifest) {
   auto h = torch::zeros({2, 1024}, torch::kFloat64);
   h[0][10] = 5;
