@@ -15,6 +15,15 @@ int choose_split(std::uint64_t hash, double val_fraction, double test_fraction) 
   return 0;
 }
 
+std::uint64_t text_hash(const std::string& text) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
 namespace {
 
 std::vector<ColumnSpec> with_common_columns(std::vector<ColumnSpec> columns) {

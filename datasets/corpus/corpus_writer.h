@@ -15,6 +15,8 @@ namespace trafficfm::datasets {
 
 // train 0, val 1, test 2: deterministic in the hash, so a flow never lands in two splits.
 int choose_split(std::uint64_t hash, double val_fraction, double test_fraction);
+// FNV-1a of a text: the split key of a file name (--split-by file) or of a graph sample.
+std::uint64_t text_hash(const std::string& text);
 
 class CorpusWriter {
  public:

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/log.h"
+#include "datasets/corpus/corpus_writer.h"
 #include "datasets/encoders/encoder.h"
 #include "datasets/graph/graph_partition.h"
 
@@ -153,14 +154,12 @@ class GraphEncoder : public Encoder {
         // A sample's corpus split (for link prediction's val AUC) is by its file's name, its place
         // in the file and its part, not by where the file lies; node labels keep their flows' own
         // splits in flow_split.
-        std::uint64_t h = 0xcbf29ce484222325ULL;
-        const std::string name = std::filesystem::path(path).filename().string() + "#" +
-                                 std::to_string(whole.first_slice) + "#" + std::to_string(part.part);
-        for (unsigned char c : name) h = (h ^ c) * 0x100000001b3ULL;
-        const std::uint64_t hash = h;
+        const std::uint64_t hash =
+            text_hash(std::filesystem::path(path).filename().string() + "#" +
+                      std::to_string(whole.first_slice) + "#" + std::to_string(part.part));
         // By time: the split of the place where the graph starts.
-        const int split =
-            sink.by_time ? sink.split_at(place(t0 + whole.first_slice * graph_.window_s)) : sink.split_of(h);
+        const int split = sink.by_time ? sink.split_at(place(t0 + whole.first_slice * graph_.window_s))
+                                       : sink.split_of(hash);
         append_graph(part, flows_, sink.buffer(split));
         sink.commit(split, hash);
       }

@@ -114,6 +114,11 @@ Loader::Loader(const LoaderOptions& options) : options_(options), manifest_(read
       throw std::invalid_argument(options_.corpus + ": corpus has no column '" + name + "'");
     }
   }
+  if (!options_.size_column.empty()) {
+    size_index_ = size_column_index(options_.size_column);
+    balance_index_ =
+        options_.balance_column.empty() ? size_index_ : size_column_index(options_.balance_column);
+  }
   for (const auto& info : manifest_.shards_of(options_.split)) {
     const std::string path = options_.corpus + "/" + info.file;
     try {
@@ -128,6 +133,12 @@ Loader::Loader(const LoaderOptions& options) : options_(options), manifest_(read
       if (check.rows() != info.samples) {
         throw std::runtime_error(path + ": holds " + std::to_string(check.rows()) +
                                  " samples, the manifest says " + std::to_string(info.samples));
+      }
+      if (!options_.size_column.empty()) {
+        std::vector<std::int64_t> sizes, balance;
+        read_sizes(check, sizes, balance);
+        sizes_.insert(sizes_.end(), sizes.begin(), sizes.end());
+        balance_.insert(balance_.end(), balance.begin(), balance.end());
       }
       auto source = std::make_unique<ShardSource>();
       source->path = path;
@@ -150,7 +161,6 @@ Loader::Loader(const LoaderOptions& options) : options_(options), manifest_(read
   if (total_samples_ == 0) {
     throw std::runtime_error(options_.corpus + ": split '" + options_.split + "' has no samples");
   }
-  if (!options_.size_column.empty()) read_sizes();
   if (!options_.subset.empty()) keep_only_subset();
   data_order_ = fingerprint();
   consumed_.seed = options_.seed;
@@ -161,38 +171,31 @@ Loader::Loader(const LoaderOptions& options) : options_(options), manifest_(read
 
 Loader::~Loader() { stop_worker(); }
 
-// The size and balance columns of every sample of the split, read once (8 bytes a sample).
-void Loader::read_sizes() {
-  auto read = [&](const std::string& name, std::vector<std::int64_t>& out) {
-    std::size_t c = manifest_.columns.size();
-    for (std::size_t i = 0; i < manifest_.columns.size(); ++i) {
-      if (manifest_.columns[i].name == name) c = i;
-    }
-    if (c == manifest_.columns.size() || manifest_.columns[c].type != DType::kInt64 ||
-        manifest_.columns[c].ragged || manifest_.columns[c].values_per_sample() != 1) {
-      throw std::invalid_argument(options_.corpus + ": batching by size needs an int64 scalar column '" +
-                                  name + "'");
-    }
-    out.assign(total_samples_, 0);
-    std::uint64_t at = 0;
-    for (const auto& shard : shards_) {
-      ShardReader reader(shard->path, manifest_.columns);
-      reader.read(c, 0, shard->rows, out.data() + at);
-      at += shard->rows;
-    }
+// The size column's index; throws unless it is an int64 scalar.
+std::size_t Loader::size_column_index(const std::string& name) const {
+  for (std::size_t i = 0; i < manifest_.columns.size(); ++i) {
+    const auto& c = manifest_.columns[i];
+    if (c.name == name && c.type == DType::kInt64 && !c.ragged && c.values_per_sample() == 1) return i;
+  }
+  throw std::invalid_argument(options_.corpus + ": batching by size needs an int64 scalar column '" + name +
+                              "'");
+}
+
+// A shard's sizes and balance costs (8 bytes a sample each), from the reader that checked it.
+void Loader::read_sizes(const ShardReader& reader, std::vector<std::int64_t>& sizes,
+                        std::vector<std::int64_t>& balance) const {
+  auto read = [&](std::size_t c, std::vector<std::int64_t>& out) {
+    out.resize(reader.rows());
+    reader.read(c, 0, reader.rows(), out.data());
     for (std::uint64_t i = 0; i < out.size(); ++i) {
       if (out[i] < 0) {
-        throw std::runtime_error(options_.corpus + ": sample " + std::to_string(i) + " has a negative '" +
-                                 name + "' (corrupt shard?)");
+        throw std::runtime_error(reader.path() + ": sample " + std::to_string(i) + " has a negative '" +
+                                 manifest_.columns[c].name + "' (corrupt shard?)");
       }
     }
   };
-  read(options_.size_column, sizes_);
-  if (options_.balance_column.empty() || options_.balance_column == options_.size_column) {
-    balance_ = sizes_;
-  } else {
-    read(options_.balance_column, balance_);
-  }
+  read(size_index_, sizes);
+  read(balance_index_, balance);
 }
 
 std::uint64_t Loader::sample_at(EpochOrder& order, std::uint64_t position) const {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "datasets/corpus/manifest.h"
+#include "datasets/corpus/shard_file.h"
 #include "datasets/loader/epoch_order.h"
 
 namespace trafficfm::datasets {
@@ -118,7 +119,9 @@ class Loader {
   // The epoch position after the step that starts at `begin` (end of the step's samples).
   std::uint64_t step_end(EpochOrder& order, std::uint64_t begin) const;
   std::uint64_t sample_at(EpochOrder& order, std::uint64_t position) const;
-  void read_sizes();
+  std::size_t size_column_index(const std::string& name) const;
+  void read_sizes(const ShardReader& reader, std::vector<std::int64_t>& sizes,
+                  std::vector<std::int64_t>& balance) const;
   Batch assemble(std::uint64_t epoch, std::uint64_t step, std::uint64_t begin, std::uint64_t end);
   void keep_only_subset();
   DataOrder fingerprint() const;
@@ -138,7 +141,8 @@ class Loader {
   std::size_t skipped_shards_ = 0;
   std::unique_ptr<EpochOrder> order_;  // the worker's; rebuilt when the epoch changes
   std::uint64_t order_epoch_ = 0;
-  std::vector<std::int64_t> sizes_, balance_;  // per split sample, with size_column
+  std::vector<std::int64_t> sizes_, balance_;       // per split sample, with size_column
+  std::size_t size_index_ = 0, balance_index_ = 0;  // their columns in the manifest
   std::uint64_t produced_step_ = 0;
   mutable std::uint64_t steps_per_epoch_ = 0;  // with size_column: epoch 0's, computed once
 

@@ -21,15 +21,6 @@ std::string parent_name(const std::string& path) {
   return std::filesystem::path(path).parent_path().filename().string();
 }
 
-std::uint64_t text_hash(const std::string& text) {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
 // Everything one rank needs while reading its files.
 class RankPrep {
  public:
