@@ -1,6 +1,7 @@
 #include "models/registry.h"
 
 #include "core/errors.h"
+#include "models/graph/graph_classifier.h"
 #include "models/graph/graph_inputs.h"
 #include "models/graph/graph_task.h"
 #include "models/lens/lens_batch.h"
@@ -35,6 +36,10 @@ std::unique_ptr<core::Task> make_lens_generation(const TaskContext& context) {
   return std::make_unique<LensGenerationTask>(lens_settings_from(context.values), context.grid, context.seed,
                                               context.device);
 }
+std::unique_ptr<Classifier> make_graph_classifier(const TaskContext& context, std::int64_t classes) {
+  return std::make_unique<GraphClassifier>(graph_config_from(context.values), context.corpus_settings,
+                                           classes, context.seed, context.device);
+}
 std::unique_ptr<core::Task> make_graph(const TaskContext& context) {
   return std::make_unique<GraphLinkTask>(graph_config_from(context.values), context.corpus_settings,
                                          context.seed, context.device);
@@ -45,7 +50,8 @@ const std::vector<ModelEntry>& model_registry() {
   static const std::vector<ModelEntry> all = {
       {"mmae", "mmae", add_mmae_options, make_mmae, mmae_columns, make_mmae_classifier},
       {"lens", "lens", add_lens_options, make_lens, lens_columns, make_lens_classifier, make_lens_generation},
-      {"graph", "graph", add_graph_options, make_graph, graph_columns, nullptr, nullptr, "nodes", "cost"},
+      {"graph", "graph", add_graph_options, make_graph, graph_columns, make_graph_classifier, nullptr,
+       "nodes", "cost", graph_node_labels},
   };
   return all;
 }

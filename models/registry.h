@@ -12,6 +12,7 @@
 #include "core/trainer/task.h"
 #include "distributed/process_grid.h"
 #include "models/finetune/classifier.h"
+#include "models/finetune/label_plan.h"
 
 namespace trafficfm::models {
 
@@ -40,6 +41,9 @@ struct ModelEntry {
   // columns (datasets/loader/loader.h), and --train.batch-nodes replaces --train.batch-size.
   const char* size_column = nullptr;
   const char* balance_column = nullptr;
+  // A model that classifies nodes of its samples (graphs' flows): its per-node label columns
+  // (models/finetune/label_plan.h); null: it classifies samples.
+  NodeLabels (*node_labels)() = nullptr;
 };
 
 const std::vector<ModelEntry>& model_registry();

@@ -32,7 +32,7 @@ void chain(const std::vector<std::uint32_t>& group, int neighbors, EdgeType type
 }
 
 FlowGraph build_one(const std::vector<GraphFlow>& flows, const std::vector<int>& host_of_src,
-                    const std::vector<int>& host_of_dst,
+                    const std::vector<int>& host_of_dst, const std::vector<std::uint32_t>& last_slice,
                     std::vector<std::pair<std::uint32_t, std::uint32_t>> copies, std::uint32_t first_slice,
                     const GraphOptions& options) {
   // Slice order, then start time, then the flow's index: deterministic whatever the input order.
@@ -61,7 +61,8 @@ FlowGraph build_one(const std::vector<GraphFlow>& flows, const std::vector<int>&
   for (const auto& [flow, slice] : copies) {
     if (slice != slice_of_order) order = 0, slice_of_order = slice;
     const auto node = static_cast<std::uint32_t>(g.flows.size());
-    g.flows.push_back({flow, static_cast<std::uint8_t>(slice - first_slice), order++, false});
+    g.flows.push_back(
+        {flow, static_cast<std::uint8_t>(slice - first_slice), order++, false, slice == last_slice[flow]});
     node_of[{flow, slice}] = node;
     g.edges.push_back({EdgeType::kSends, ip_node(host_of_src[flow], slice), node});
     g.edges.push_back({EdgeType::kArrives, node, ip_node(host_of_dst[flow], slice)});
@@ -98,6 +99,7 @@ std::vector<FlowGraph> build_flow_graphs(const std::vector<GraphFlow>& flows, co
   std::size_t skipped = 0;
   std::map<IpAddress, int> hosts;
   std::vector<int> src(flows.size()), dst(flows.size());
+  std::vector<std::uint32_t> last_slice(flows.size(), 0);
   std::map<std::uint32_t, std::vector<std::pair<std::uint32_t, std::uint32_t>>> per_graph;  // graph -> copies
   for (std::size_t i = 0; i < flows.size(); ++i) {
     const auto& r = flows[i].record;
@@ -115,6 +117,7 @@ std::vector<FlowGraph> build_flow_graphs(const std::vector<GraphFlow>& flows, co
     // A log may claim any duration: a flow gets at most kMaxSlicesPerFlow copies.
     const double last = std::min(std::floor((end - t0) / options.window_s), first + (kMaxSlicesPerFlow - 1));
     const auto s1 = static_cast<std::uint32_t>(last);
+    last_slice[i] = s1;
     for (std::uint32_t s = s0; s <= s1; ++s) {
       per_graph[s / options.slices].emplace_back(static_cast<std::uint32_t>(i), s);
     }
@@ -125,7 +128,8 @@ std::vector<FlowGraph> build_flow_graphs(const std::vector<GraphFlow>& flows, co
                              " s after the file's first flow (times in mixed units?)");
   }
   for (auto& [graph, copies] : per_graph) {
-    graphs.push_back(build_one(flows, src, dst, std::move(copies), graph * options.slices, options));
+    graphs.push_back(
+        build_one(flows, src, dst, last_slice, std::move(copies), graph * options.slices, options));
   }
   return graphs;
 }

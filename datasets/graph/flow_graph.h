@@ -40,6 +40,10 @@ struct FlowNode {
   std::uint8_t slice = 0;  // within the graph
   std::int32_t order = 0;  // rank by start time among the flows of its slice
   bool halo = false;       // a partition's halo node: input only, no loss, no label
+  // The flow's copy in the last slice it overlaps (of the copies made): the node that stands
+  // for the flow in classification. Messages only go forward in time, so it has seen every
+  // earlier copy and none of the future (PPT-GNN's "flows of the last slice", for every flow).
+  bool last = false;
 };
 struct IpNode {
   std::uint8_t slice = 0;

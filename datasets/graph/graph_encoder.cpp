@@ -33,6 +33,8 @@ std::vector<ColumnSpec> graph_schema() {
       ragged("flow_key", DType::kUint64, {},
              "per flow node: hash of the flow's 5-tuple (as other encodings' flow_hash)"),
       ragged("flow_halo", DType::kUint8, {}, "per flow node: 1 = halo of a part (input only)"),
+      ragged("flow_target", DType::kUint8, {},
+             "per flow node: 1 = the flow's own copy in its last slice (what classification labels)"),
       ragged("ip_slice", DType::kUint8, {}, "per ip node: slice within the graph"),
       ragged("ip_halo", DType::kUint8, {}, "per ip node: 1 = halo of a part"),
       ragged("edges", DType::kInt32, {2},
@@ -63,6 +65,7 @@ void append_graph(const FlowGraph& g, const std::vector<GraphFlow>& flows, Colum
     out.put(kFlowSplit, f.split);
     out.put(kFlowKey, f.key);
     out.put(kFlowHalo, static_cast<std::uint8_t>(node.halo));
+    out.put(kFlowTarget, static_cast<std::uint8_t>(node.last && !node.halo));
   }
   for (const auto& ip : g.ips) {
     out.put(kIpSlice, ip.slice);

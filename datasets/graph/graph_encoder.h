@@ -23,6 +23,7 @@ enum GraphColumn : std::size_t {
   kFlowSplit,       // ragged int8
   kFlowKey,         // ragged uint64
   kFlowHalo,        // ragged uint8
+  kFlowTarget,      // ragged uint8
   kIpSlice,         // ragged uint8
   kIpHalo,          // ragged uint8
   kEdges,           // ragged int32[2]

@@ -119,7 +119,12 @@ Loader::Loader(const LoaderOptions& options) : options_(options), manifest_(read
     balance_index_ =
         options_.balance_column.empty() ? size_index_ : size_column_index(options_.balance_column);
   }
-  for (const auto& info : manifest_.shards_of(options_.split)) {
+  std::vector<ShardInfo> shard_infos;
+  for (const auto& split : splits_of(options_.split)) {
+    const auto infos = manifest_.shards_of(split);
+    shard_infos.insert(shard_infos.end(), infos.begin(), infos.end());
+  }
+  for (const auto& info : shard_infos) {
     const std::string path = options_.corpus + "/" + info.file;
     try {
       if (options_.verify_hashes) {
@@ -170,6 +175,23 @@ Loader::Loader(const LoaderOptions& options) : options_(options), manifest_(read
 }
 
 Loader::~Loader() { stop_worker(); }
+
+std::vector<std::string> Loader::splits_of(const std::string& split) {
+  std::vector<std::string> out;
+  std::size_t at = 0;
+  while (true) {
+    const auto plus = split.find('+', at);
+    const std::string name = split.substr(at, plus == std::string::npos ? std::string::npos : plus - at);
+    if (std::find(std::begin(kSplitNames), std::end(kSplitNames), name) == std::end(kSplitNames) ||
+        std::find(out.begin(), out.end(), name) != out.end()) {
+      throw std::invalid_argument("loader: split '" + split +
+                                  "' must name train, val or test, each at most once, joined by '+'");
+    }
+    out.push_back(name);
+    if (plus == std::string::npos) return out;
+    at = plus + 1;
+  }
+}
 
 // The size column's index; throws unless it is an int64 scalar.
 std::size_t Loader::size_column_index(const std::string& name) const {
@@ -249,9 +271,11 @@ DataOrder Loader::fingerprint() const {
   core::Sha256 corpus, blocks;
   const std::string split = options_.split + "\n";
   corpus.update(split.data(), split.size());
-  for (const auto& info : manifest_.shards_of(options_.split)) {
-    const std::string line = info.file + " " + info.sha256 + " " + std::to_string(info.samples) + "\n";
-    corpus.update(line.data(), line.size());
+  for (const auto& split_name : splits_of(options_.split)) {
+    for (const auto& info : manifest_.shards_of(split_name)) {
+      const std::string line = info.file + " " + info.sha256 + " " + std::to_string(info.samples) + "\n";
+      corpus.update(line.data(), line.size());
+    }
   }
   const std::string window = std::to_string(options_.window_blocks) + "\n";
   blocks.update(window.data(), window.size());
@@ -308,6 +332,7 @@ Batch Loader::assemble(std::uint64_t epoch, std::uint64_t step, std::uint64_t be
     batch.filler = true;
   }
   batch.specs = specs_;
+  batch.role = options_.role.empty() ? options_.split : options_.role;
   batch.rows = static_cast<std::size_t>(to - from);
   batch.global_rows = static_cast<std::size_t>(n);
   batch.epoch = epoch;

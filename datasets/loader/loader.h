@@ -29,7 +29,12 @@ namespace trafficfm::datasets {
 
 struct LoaderOptions {
   std::string corpus;
+  // A split, or several joined by '+' ("train+val+test"): their samples in that order, one index
+  // space (a node-labelled model's role reads the graphs of every split, see label_plan.h).
   std::string split = "train";
+  // What the batches are for (Batch::role): the split by default; a fine-tuning stage reading
+  // "train+val+test" for its val role says "val".
+  std::string role;
   int dp_rank = 0;
   int dp_size = 1;
   std::uint64_t seed = 0;
@@ -67,7 +72,8 @@ struct Batch {
   bool filler = false;          // the rows stand in for an empty share: weigh 0
   std::uint64_t epoch = 0;
   std::uint64_t step = 0;                   // step within the epoch (size-bounded: since restore)
-  std::vector<std::uint64_t> sample_index;  // each row's index within the split
+  std::vector<std::uint64_t> sample_index;  // each row's index within the split (or joined splits)
+  std::string role;                         // LoaderOptions::role (or the split)
   template <typename T>
   const T* column(const std::string& name) const;
   std::size_t column_index(const std::string& name) const;
@@ -112,6 +118,8 @@ class Loader {
   std::size_t skipped_shards() const { return skipped_shards_; }
   std::size_t batch_size() const { return options_.batch_size; }
   const std::vector<ColumnSpec>& columns() const { return specs_; }
+  // The splits options.split names, in order (throws on an unknown name).
+  static std::vector<std::string> splits_of(const std::string& split);
   const Manifest& manifest() const { return manifest_; }
 
  private:

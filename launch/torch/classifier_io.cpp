@@ -139,6 +139,19 @@ std::vector<std::string> load_module_weights_present(torch::nn::Module& module,
   return missing;
 }
 
+datasets::LoaderOptions role_loader_options(const core::po::variables_map& values, const std::string& corpus,
+                                            const models::LabelPlan& plan, const std::string& role,
+                                            const distributed::ProcessGrid& grid,
+                                            const models::ModelEntry& model) {
+  auto o =
+      loader_options(values, corpus, role, grid, model.columns(), model.size_column, model.balance_column);
+  o.split = plan.source_split(role);
+  o.role = role;
+  const auto it = plan.samples.find(role);
+  o.subset = it == plan.samples.end() ? std::vector<std::uint64_t>{} : it->second;
+  return o;
+}
+
 core::ClassificationReport evaluate_split(models::FinetuneTask& task, torch::nn::Module& module,
                                           const datasets::LoaderOptions& loader_options,
                                           distributed::ProcessGrid& grid) {

@@ -11,6 +11,7 @@
 #include "datasets/loader/loader.h"
 #include "distributed/process_grid.h"
 #include "models/finetune/finetune_task.h"
+#include "models/registry.h"
 
 namespace trafficfm::launch {
 
@@ -40,6 +41,14 @@ std::vector<std::string> load_module_weights_present(torch::nn::Module& module,
                                                      const std::string& source);
 
 // Runs `task` (eval mode, no gradients) over `samples` of `split` and returns the report.
+// The loader of a fine-tuning role (train, val, test): the samples the plan's units of that role
+// lie in, read from plan.source_split(role) (every split, for a node-labelled model), batched as
+// the model batches (by size for a graph model).
+datasets::LoaderOptions role_loader_options(const core::po::variables_map& values, const std::string& corpus,
+                                            const models::LabelPlan& plan, const std::string& role,
+                                            const distributed::ProcessGrid& grid,
+                                            const models::ModelEntry& model);
+
 core::ClassificationReport evaluate_split(models::FinetuneTask& task, torch::nn::Module& module,
                                           const datasets::LoaderOptions& loader,
                                           distributed::ProcessGrid& grid);

@@ -75,21 +75,23 @@ int run_eval(const std::vector<std::string>& given) {
                                " is not a fine-tuned classifier (no classes)");
     std::vector<std::string> classes;
     for (const auto& c : config["classes"].as_array()) classes.push_back(c.as_string());
-    const auto plan = models::label_plan_for_classes(corpus, classes, {split});
-    if (plan.samples.at(split).empty()) {
-      throw std::runtime_error(corpus + ": split '" + split + "' has no sample of the model's classes");
+    const auto plan = models::label_plan_for_classes(
+        corpus, classes, {split}, model.node_labels ? model.node_labels() : models::NodeLabels{});
+    if (plan.units.at(split).empty()) {
+      throw std::runtime_error(corpus + ": split '" + split + "' has no " + plan.unit_name() +
+                               " of the model's classes");
     }
     models::TaskContext context{grid, values, run_seed(values), setup->device, 0.0};
+    context.corpus_settings = datasets::read_manifest(corpus).encoder_settings_json;
     auto classifier = model.make_classifier(context, static_cast<std::int64_t>(classes.size()));
     load_module_weights(classifier->module(), tensors, grid.tp(), values["from"].as<std::string>());
     // Only observe() and report() are used: no model selection, so no second copy for the best.
     models::FinetuneTask task(*classifier, *classifier, plan, {}, setup->device);
-    auto loader = loader_options(values, corpus, split, grid, model.columns());
-    loader.subset = plan.samples.at(split);
+    const auto loader = role_loader_options(values, corpus, plan, split, grid, model);
     const auto report = evaluate_split(task, classifier->module(), loader, grid);
     if (grid.layout().rank == 0) {
       std::cout << "eval: " << values["from"].as<std::string>() << " on " << corpus << " (" << split << ", "
-                << report.samples << " samples)\n"
+                << report.samples << " " << plan.unit_name() << ")\n"
                 << report.table() << std::flush;
       const std::string path = values["report"].as<std::string>();
       if (!path.empty())

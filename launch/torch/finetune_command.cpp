@@ -50,6 +50,11 @@ int run_finetune(const std::vector<std::string>& args) {
     throw core::UsageError("model " + std::string(model.name) +
                            " has no classification head yet (pretraining only)");
   }
+  if (model.size_column &&
+      (values["train.samples"].as<std::uint64_t>() > 0 || values["train.tokens"].as<double>() > 0)) {
+    throw core::UsageError("model " + std::string(model.name) + " batches by " + model.size_column +
+                           " (--train.batch-nodes): give its length in --train.steps or --finetune.epochs");
+  }
   const std::string corpus = values["corpus"].as<std::string>(), out = values["out"].as<std::string>();
   const std::uint64_t seed = run_seed(values);
   models::LabelPlanOptions plan_options;
@@ -58,6 +63,7 @@ int run_finetune(const std::vector<std::string>& args) {
   plan_options.label_fraction = values["label-fraction"].as<double>();
   plan_options.shots = values["shots"].as<std::size_t>();
   plan_options.seed = seed;
+  if (model.node_labels) plan_options.nodes = model.node_labels();
   if (plan_options.label_fraction <= 0 || plan_options.label_fraction > 1) {
     throw core::UsageError("--label-fraction must be in (0, 1]");
   }
@@ -69,6 +75,7 @@ int run_finetune(const std::vector<std::string>& args) {
     auto& grid = *setup->grid;
     const auto plan = models::make_label_plan(corpus, plan_options);
     models::TaskContext context{grid, values, seed, setup->device, values["finetune.drop-path"].as<double>()};
+    context.corpus_settings = datasets::read_manifest(corpus).encoder_settings_json;
     auto classifier = model.make_classifier(context, static_cast<std::int64_t>(plan.classes.size()));
     if (!from.empty()) {
       std::string ignored;
@@ -85,13 +92,12 @@ int run_finetune(const std::vector<std::string>& args) {
     auto best = model.make_classifier(context, static_cast<std::int64_t>(plan.classes.size()));
     models::FinetuneTask task(*classifier, *best, plan, task_options, setup->device);
 
-    auto train_options = loader_options(values, corpus, "train", grid, model.columns());
+    auto train_options = role_loader_options(values, corpus, plan, "train", grid, model);
     train_options.seed = seed;
-    train_options.subset = plan.samples.at("train");
+    datasets::Loader train(train_options);
     const double batch = global_batch(values, grid);
     const double epochs = values["finetune.epochs"].as<double>();
-    const std::uint64_t steps_per_epoch =
-        static_cast<std::uint64_t>(std::ceil(train_options.subset.size() / batch));
+    const std::uint64_t steps_per_epoch = train.steps_per_epoch();
     const std::uint64_t steps = epochs > 0 ? static_cast<std::uint64_t>(std::ceil(epochs * steps_per_epoch))
                                            : training_steps(values, grid, 0);
     auto trainer_opts =
@@ -102,21 +108,22 @@ int run_finetune(const std::vector<std::string>& args) {
     prepare_run_directory(out, trainer_opts.config_ini, grid);
     if (grid.layout().rank == 0)
       core::write_file_atomically(out + "/labeled_subset.json", plan.to_json() + "\n");
-    datasets::Loader train(train_options);
     std::unique_ptr<datasets::Loader> val;
     if (plan.samples.count("val") && !plan.samples.at("val").empty()) {
-      auto val_options = loader_options(values, corpus, "val", grid, model.columns());
+      auto val_options = role_loader_options(values, corpus, plan, "val", grid, model);
       val_options.seed = seed;
-      val_options.subset = plan.samples.at("val");
       val = std::make_unique<datasets::Loader>(val_options);
     }
     std::string counts;
     for (std::size_t c = 0; c < plan.classes.size(); ++c) {
       counts += (c ? ", " : "") + plan.classes[c] + " " + std::to_string(plan.per_class.at("train")[c]);
     }
+    const std::string batch_unit =
+        model.size_column ? std::string(" ") + model.size_column + " (at most)" : " samples";
     core::log_info("finetune ", model.name, ": ", plan.classes.size(), " classes, ",
-                   train_options.subset.size(), " labeled training samples (", counts, "); ", steps,
-                   " steps of ", batch, " samples");
+                   plan.units.at("train").size(), " labeled training ", plan.unit_name(), " (", counts,
+                   ") in ", train_options.subset.size(), " samples; ", steps, " steps of ",
+                   grid.layout().dp * train.batch_size() * trainer_opts.accumulation, batch_unit);
     core::Trainer trainer(task, train, val.get(), grid, trainer_opts);
     const auto result = trainer.run();
     if (result.exit_code != 0) {
@@ -134,8 +141,7 @@ int run_finetune(const std::vector<std::string>& args) {
     const std::string split_label =
         has_test ? "test" : "val, used for model selection (the corpus has no test split)";
     if (!has_test) core::log_warn("finetune: no test sample of the kept classes; reporting on ", split_label);
-    auto eval_options = loader_options(values, corpus, split, grid, model.columns());
-    eval_options.subset = plan.samples.count(split) ? plan.samples.at(split) : std::vector<std::uint64_t>{};
+    auto eval_options = role_loader_options(values, corpus, plan, split, grid, model);
     if (eval_options.subset.empty())
       throw std::runtime_error(corpus + ": no test or val sample of the kept classes");
     const auto report = evaluate_split(task, classifier->module(), eval_options, grid);
@@ -148,10 +154,13 @@ int run_finetune(const std::vector<std::string>& args) {
           .set("label_fraction", plan_options.label_fraction);
       extra.set("shots", static_cast<std::uint64_t>(plan_options.shots)).set("seed", seed);
       extra.set("labeled_train_samples", static_cast<std::uint64_t>(train_options.subset.size()));
+      extra.set("labeled_train_units", static_cast<std::uint64_t>(plan.units.at("train").size()))
+          .set("unit", std::string(plan.unit_name()));
       const std::string members =
           extra.str().substr(1, extra.str().size() - 2) + ", " + split_policy_member(corpus);
       write_report(report, members, out + "/report.json");
-      std::cout << "finetune: " << split_label << " split, " << report.samples << " samples\n"
+      std::cout << "finetune: " << split_label << " split, " << report.samples << " " << plan.unit_name()
+                << "\n"
                 << report.table() << std::flush;
       core::log_info("finetune: ", split_label, " accuracy ", report.accuracy, ", macro-F1 ", report.macro_f1,
                      ", weighted-F1 ", report.weighted_f1, " -> ", out, "/report.json");

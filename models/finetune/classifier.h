@@ -1,7 +1,7 @@
 // What a model offers the fine-tuning stage: a backbone with a classification head, whose
 // parameters it can place in layers (for layer-wise learning-rate decay), load from a
-// pretraining checkpoint, and freeze in part. MMAE and Lens implement it; the graph model does not yet
-// (its registry entry has no classifier, and finetune/eval refuse it).
+// pretraining checkpoint, and freeze in part. MMAE and Lens classify samples; the graph model
+// classifies flow nodes of its graphs (its rows are nodes, named by label_unit()).
 #pragma once
 #include <torch/torch.h>
 
@@ -14,13 +14,27 @@
 
 namespace trafficfm::models {
 
+// A labelled unit: a sample, or one node of a sample (a graph's flow node), as one id.
+inline std::uint64_t label_unit(std::uint64_t sample, std::uint64_t node) { return (sample << 32) | node; }
+
+// What a classifier says about a batch: one row per classified unit.
+struct ClassifierOutput {
+  torch::Tensor logits;  // [N, classes]
+  torch::Tensor labels;  // [N] long: corpus labels (-1: none)
+  torch::Tensor units;   // [N] long (CPU): label_unit() of each row (sample: node 0)
+};
+
+// The units of a sample-level classifier's rows: each row's sample, node 0.
+torch::Tensor sample_units(const datasets::Batch& batch);
+
 class Classifier {
  public:
   virtual ~Classifier() = default;
   virtual torch::nn::Module& module() = 0;
-  // Logits [B, classes] and the corpus labels [B] (long; -1: none) of a batch. In training mode
-  // with the run's regularization (drop-path); in eval mode without.
-  virtual std::pair<torch::Tensor, torch::Tensor> forward(const datasets::Batch& batch) = 0;
+  // Logits, corpus labels and units of a batch's classified units (a sample-level model: one
+  // row per sample). In training mode with the run's regularization (drop-path); in eval mode
+  // without.
+  virtual ClassifierOutput forward(const datasets::Batch& batch) = 0;
   // Layer of a parameter: 0 = embeddings, 1..layers() = blocks, layers() + 1 = head.
   virtual int layer_of(const std::string& name) const = 0;
   virtual int layers() const = 0;

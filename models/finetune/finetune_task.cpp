@@ -1,5 +1,6 @@
 #include "models/finetune/finetune_task.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/json.h"
@@ -8,6 +9,14 @@
 namespace trafficfm::models {
 
 namespace F = torch::nn::functional;
+
+torch::Tensor sample_units(const datasets::Batch& batch) {
+  std::vector<std::int64_t> units;
+  units.reserve(batch.rows);
+  for (std::size_t r = 0; r < batch.rows; ++r)
+    units.push_back(static_cast<std::int64_t>(label_unit(batch.sample_index[r], 0)));
+  return torch::tensor(units, torch::kInt64);
+}
 
 FinetuneTask::Selection::Selection() {
   score = register_buffer("score", torch::full({1}, -1.0, torch::kDouble));
@@ -32,13 +41,34 @@ torch::Tensor FinetuneTask::class_of(const torch::Tensor& corpus_labels) const {
       0, torch::where(valid, corpus_labels + 1, torch::zeros_like(corpus_labels)));
 }
 
+torch::Tensor FinetuneTask::in_plan(const torch::Tensor& units, const std::string& role) const {
+  const auto it = plan_.units.find(role);
+  auto keep = torch::zeros({units.size(0)}, torch::kBool);
+  if (it == plan_.units.end()) return keep;
+  const auto& planned = it->second;
+  const auto u = units.to(torch::kCPU).contiguous();
+  const auto* id = u.data_ptr<std::int64_t>();
+  auto* out = keep.data_ptr<bool>();
+  for (std::int64_t i = 0; i < u.size(0); ++i) {
+    out[i] = std::binary_search(planned.begin(), planned.end(), static_cast<std::uint64_t>(id[i]));
+  }
+  return keep;
+}
+
 std::map<std::string, torch::Tensor> FinetuneTask::losses(const datasets::Batch& batch) {
-  auto [logits, labels] = classifier_.forward(batch);
-  const auto target = class_of(labels.to(device_));
+  auto [logits, labels, units] = classifier_.forward(batch);
+  // Only the plan's units of the batch's role count: a graph of the train role also holds val
+  // and test flows, and unchosen train flows (few-shot), which must not be learned from.
+  auto target = class_of(labels.to(device_));
+  target = torch::where(in_plan(units, batch.role).to(device_), target, torch::full_like(target, -1));
   const auto kept = target >= 0;
+  const auto count = kept.sum().item<std::int64_t>();
   std::map<std::string, torch::Tensor> terms;
-  if (kept.sum().item<std::int64_t>() == 0) {  // same terms on every rank: dp averages them
-    terms["loss"] = logits.sum() * 0.0;        // keeps the graph (every rank must run backward)
+  // The batch weighs its labelled units: dp ranks and micro-batches holding different numbers
+  // of them average as one batch would (a per-unit mean).
+  terms["weight"] = torch::full({}, static_cast<double>(count), torch::kDouble);
+  if (count == 0) {                      // same terms on every rank: dp averages them
+    terms["loss"] = logits.sum() * 0.0;  // keeps the graph (every rank must run backward)
     terms["accuracy_batch"] = torch::zeros({}, torch::kFloat);
     return terms;
   }

@@ -1,8 +1,9 @@
 // Fine-tuning as a trainer Task, for any Classifier: cross-entropy with label smoothing over
-// the plan's classes (samples of other labels are left out), layer-wise learning-rate decay
-// (the head at the full rate, each layer below times `layer_decay`), and model selection: at
-// every evaluation the val macro-F1 is computed from all of val's predictions (summed over dp),
-// and the best model's weights are kept (and checkpointed) to be restored at the end.
+// the plan's classes, on the rows whose units are the plan's units of the batch's role (other
+// labels, other splits' nodes and unchosen nodes are left out; a batch weighs its kept units), layer-wise
+// learning-rate decay (the head at the full rate, each layer below times `layer_decay`), and model selection:
+// at every evaluation the val macro-F1 is computed from all of val's predictions (summed over dp), and the
+// best model's weights are kept (and checkpointed) to be restored at the end.
 #pragma once
 #include <memory>
 #include <vector>
@@ -50,6 +51,8 @@ class FinetuneTask : public core::Task {
 
  private:
   torch::Tensor class_of(const torch::Tensor& corpus_labels) const;
+  // bool [N] (CPU): which of the rows' units are the plan's units of `role`.
+  torch::Tensor in_plan(const torch::Tensor& units, const std::string& role) const;
   Classifier& classifier_;
   LabelPlan plan_;
   FinetuneOptions options_;

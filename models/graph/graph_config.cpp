@@ -11,12 +11,16 @@ void add_graph_options(po::options_description& options) {
   po::options_description graph("Graph model [graph]");
   graph.add_options()("graph.hidden", po::value<std::int64_t>()->default_value(128), "width of every layer")(
       "graph.layers", po::value<std::int64_t>()->default_value(2),
-      "heterogeneous SAGE layers (at most the corpus' halo depth)")(
+      "heterogeneous SAGE layers (at most the corpus' halo depth); 0 (fine-tuning only): no message passing, "
+      "the head sees a flow's own features (the no-graph MLP baseline)")(
       "graph.negative-slope", po::value<double>()->default_value(0.01), "leaky ReLU slope between layers")(
       "graph.supervision", po::value<double>()->default_value(0.15),
       "share of each edge type's edges held out of message passing as link-prediction targets")(
       "graph.encoding-dims", po::value<std::int64_t>()->default_value(30),
-      "sinusoidal encoding of a flow's order in its slice and of an ip node's slice (even)");
+      "sinusoidal encoding of a flow's order in its slice and of an ip node's slice (even)")(
+      "graph.decoder", po::value<std::string>()->default_value("dot"),
+      "link-prediction decoder: dot (PPT-GNN's x_s . x_t) | distmult (x_s . diag(r_type) x_t, one learned "
+      "vector per edge type)");
   options.add(graph);
 }
 
@@ -27,7 +31,11 @@ GraphConfig graph_config_from(const po::variables_map& values) {
   c.negative_slope = values["graph.negative-slope"].as<double>();
   c.supervision = values["graph.supervision"].as<double>();
   c.encoding_dims = values["graph.encoding-dims"].as<std::int64_t>();
-  if (c.hidden < 1 || c.layers < 1) throw core::UsageError("--graph.hidden and --graph.layers must be >= 1");
+  c.decoder = values["graph.decoder"].as<std::string>();
+  if (c.decoder != "dot" && c.decoder != "distmult")
+    throw core::UsageError("--graph.decoder must be dot or distmult, not '" + c.decoder + "'");
+  if (c.hidden < 1 || c.layers < 0)
+    throw core::UsageError("--graph.hidden must be >= 1, --graph.layers >= 0");
   if (!(c.supervision > 0 && c.supervision < 1))
     throw core::UsageError("--graph.supervision must be in (0, 1)");
   if (c.encoding_dims < 2 || c.encoding_dims % 2)
@@ -42,6 +50,7 @@ std::string GraphConfig::to_json() const {
       .set("negative_slope", negative_slope)
       .set("supervision", supervision)
       .set("encoding_dims", encoding_dims)
+      .set("decoder", decoder)
       .str();
 }
 

@@ -14,6 +14,10 @@ struct GraphConfig {
   double negative_slope = 0.01;     // leaky ReLU between layers
   double supervision = 0.15;        // share of each edge type's edges held out per step
   std::int64_t encoding_dims = 30;  // sinusoidal encoding of a flow's order / an ip's slice
+  // Link decoder: "dot" (PPT-GNN: x_s . x_t) or "distmult" (x_s . diag(r_type) x_t, a learned
+  // vector per edge type, starting at 1: with L2-normalized embeddings a plain dot product
+  // bounds the logit to [-1, 1] and asks every relation for the same similarity).
+  std::string decoder = "dot";
   std::string to_json() const;
 };
 

@@ -18,8 +18,8 @@ std::int64_t ip_feature_dims(std::int64_t encoding_dims) { return 1 + encoding_d
 
 std::vector<std::string> graph_columns() {
   return {"nodes",      "cost",       "flow_stats", "flow_protocol", "flow_ip_version",
-          "flow_order", "flow_label", "flow_split", "flow_halo",     "ip_slice",
-          "ip_halo",    "edges",      "edge_type"};
+          "flow_order", "flow_label", "flow_split", "flow_halo",     "flow_target",
+          "ip_slice",   "ip_halo",    "edges",      "edge_type"};
 }
 
 torch::Tensor sinusoidal_encoding(const torch::Tensor& positions, std::int64_t dims) {
@@ -78,6 +78,8 @@ GraphInputs collate_graphs(const datasets::Batch& batch, const torch::Tensor& lo
   const auto ip_slice = column_tensor<std::uint8_t>(batch, "ip_slice", torch::kUInt8, {ips});
   in.ip_x = torch::cat({torch::ones({ips, 1}), sinusoidal_encoding(ip_slice, encoding_dims)}, 1).to(device);
   in.flow_own = (column_tensor<std::uint8_t>(batch, "flow_halo", torch::kUInt8, {flows}) == 0).to(device);
+  in.flow_target = (column_tensor<std::uint8_t>(batch, "flow_target", torch::kUInt8, {flows}) != 0)
+                       .logical_and(in.flow_own);
   in.ip_own = (column_tensor<std::uint8_t>(batch, "ip_halo", torch::kUInt8, {ips}) == 0).to(device);
   in.flow_label =
       column_tensor<std::int32_t>(batch, "flow_label", torch::kInt32, {flows}).to(torch::kInt64).to(device);

@@ -19,6 +19,7 @@ struct GraphInputs {
   torch::Tensor flow_x, ip_x;                      // [F, flow_features], [I, ip_features]
   std::array<torch::Tensor, kEdgeTypes> edges;     // int64 [2, E_t]: source, target (per-type node ids)
   torch::Tensor flow_own, ip_own;                  // bool [F], [I]: not a halo node
+  torch::Tensor flow_target;                       // bool [F]: the flow's own last copy (classified)
   torch::Tensor flow_label, flow_split;            // int64 [F]
   std::vector<std::int64_t> flow_begin, ip_begin;  // per sample: first node, and the total last
   std::array<std::vector<std::int64_t>, kEdgeTypes> edge_begin;  // per sample and type: first edge

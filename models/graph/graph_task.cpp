@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "core/errors.h"
 #include "core/json_value.h"
 #include "models/common/sample_random.h"
 
@@ -37,6 +38,8 @@ double histogram_auc(const torch::Tensor& histogram) {
 GraphLinkTask::GraphLinkTask(const GraphConfig& config, const std::string& corpus_settings,
                              std::uint64_t seed, torch::Device device)
     : config_(config), seed_(seed), device_(device) {
+  if (config.layers < 1)
+    throw core::UsageError("graph pretraining needs --graph.layers >= 1 (0 is the fine-tuning baseline)");
   torch::manual_seed(seed);
   model_ = HeteroSage(config);
   const auto [lo, hi] = feature_ranges(corpus_settings);
@@ -61,7 +64,9 @@ std::map<std::string, torch::Tensor> GraphLinkTask::losses(const datasets::Batch
     const auto& target = datasets::edge_target_type(type) == datasets::NodeType::kFlow ? flow_h : ip_h;
     for (const auto* pairs : {&targets.positive[t], &targets.negative[t]}) {
       if (pairs->size(1) == 0) continue;
-      logits.push_back((source.index_select(0, (*pairs)[0]) * target.index_select(0, (*pairs)[1])).sum(1));
+      auto product = source.index_select(0, (*pairs)[0]) * target.index_select(0, (*pairs)[1]);
+      if (model_->link_relation.defined()) product = product * model_->link_relation[t];
+      logits.push_back(product.sum(1));
       labels.push_back(
           torch::full({pairs->size(1)}, pairs == &targets.positive[t] ? 1.0 : 0.0, flow_h.options()));
     }

@@ -48,6 +48,8 @@ torch::Tensor SageConvImpl::forward(const torch::Tensor& x_source, const torch::
 HeteroSageImpl::HeteroSageImpl(const GraphConfig& config) : config_(config) {
   log1p_min = register_buffer("log1p_min", torch::zeros({datasets::kFlowStatistics}));
   log1p_max = register_buffer("log1p_max", torch::ones({datasets::kFlowStatistics}));
+  if (config.decoder == "distmult")
+    link_relation = register_parameter("link_relation", torch::ones({datasets::kEdgeTypes, config.hidden}));
   const std::int64_t flow_in = flow_feature_dims(config.encoding_dims),
                      ip_in = ip_feature_dims(config.encoding_dims);
   for (std::int64_t l = 0; l < config.layers; ++l) {

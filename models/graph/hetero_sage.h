@@ -46,6 +46,9 @@ class HeteroSageImpl : public torch::nn::Module {
   // The train split's statistic ranges (log1p), from the corpus at pretraining; buffers, so a
   // checkpoint carries them and fine-tuning scales features as pretraining did.
   torch::Tensor log1p_min, log1p_max;
+  // With --graph.decoder distmult: [edge types, hidden], link prediction's relation vectors
+  // (pretraining only; undefined with the dot decoder).
+  torch::Tensor link_relation;
   // Training FLOPs (forward + backward, 3x forward) are linear in a graph's counts: per edge of
   // each type (gathers and sums over the layers and the relations reading it), per flow node and
   // per ip node (the linear maps of the relations targeting it).

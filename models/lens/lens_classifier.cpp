@@ -43,7 +43,7 @@ LensClassifier::LensClassifier(const LensSettings& settings, std::int64_t classe
   net_->to(device_);
 }
 
-std::pair<torch::Tensor, torch::Tensor> LensClassifier::forward(const datasets::Batch& batch) {
+ClassifierOutput LensClassifier::forward(const datasets::Batch& batch) {
   const auto n = static_cast<std::int64_t>(batch.rows);
   std::int64_t width = 0;
   for (const auto& spec : batch.specs) {
@@ -81,7 +81,7 @@ std::pair<torch::Tensor, torch::Tensor> LensClassifier::forward(const datasets::
     const auto keep = (~in.padding).to(memory.scalar_type()).unsqueeze(-1);
     features = (memory * keep).sum(1) / keep.sum(1).clamp_min(1.0);
   }
-  return {net_->head->forward(features), labels};
+  return {net_->head->forward(features), labels, sample_units(batch)};
 }
 
 int LensClassifier::layers() const {

@@ -24,7 +24,7 @@ class LensClassifier : public Classifier {
   LensClassifier(const LensSettings& settings, std::int64_t classes, distributed::Communicator& tp,
                  std::uint64_t seed, torch::Device device);
   torch::nn::Module& module() override { return *net_; }
-  std::pair<torch::Tensor, torch::Tensor> forward(const datasets::Batch& batch) override;
+  ClassifierOutput forward(const datasets::Batch& batch) override;
   int layer_of(const std::string& name) const override;
   int layers() const override;
   bool no_weight_decay(const std::string& name) const override;

@@ -30,13 +30,13 @@ MmaeClassifier::MmaeClassifier(const MmaeConfig& config, std::int64_t classes, d
   net_->to(device_);
 }
 
-std::pair<torch::Tensor, torch::Tensor> MmaeClassifier::forward(const datasets::Batch& batch) {
+ClassifierOutput MmaeClassifier::forward(const datasets::Batch& batch) {
   const MmaeInputs in = mmae_inputs(batch, token_packet_, seed_, device_);
   const auto keep = net_->is_training() ? block_drop_path_scales(in.keys, config_.depth, config_.drop_path,
                                                                  kDropPathStream, device_)
                                         : std::vector<torch::Tensor>{};
   const auto features = net_->encoder->forward(net_->encoder->embed(in.payload), keep);
-  return {net_->head->forward(features.select(1, 0)), in.labels};
+  return {net_->head->forward(features.select(1, 0)), in.labels, sample_units(batch)};
 }
 
 int MmaeClassifier::layer_of(const std::string& name) const {

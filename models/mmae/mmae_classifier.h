@@ -22,7 +22,7 @@ class MmaeClassifier : public Classifier {
   MmaeClassifier(const MmaeConfig& config, std::int64_t classes, distributed::Communicator& tp,
                  std::uint64_t seed, torch::Device device);
   torch::nn::Module& module() override { return *net_; }
-  std::pair<torch::Tensor, torch::Tensor> forward(const datasets::Batch& batch) override;
+  ClassifierOutput forward(const datasets::Batch& batch) override;
   int layer_of(const std::string& name) const override;
   int layers() const override { return static_cast<int>(config_.depth); }
   bool no_weight_decay(const std::string& name) const override;

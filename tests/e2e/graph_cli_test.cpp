@@ -1,7 +1,8 @@
 // The graph model through the CLI: prep --encoder graph of a generated Zeek conn log with big
 // windows cut into METIS parts, h5py reading a sample with two slices (docs/graph.md),
 // link-prediction pretraining at dp 2 following the single-rank curve on the same samples, a
-// 2-rank run killed mid-way resuming bitwise, and bad flow logs named with what is wrong.
+// 2-rank run killed mid-way resuming bitwise, flow-node fine-tuning (few-shot, at dp 2 following
+// one rank, eval, the no-graph baseline), and bad flow logs named with what is wrong.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -113,7 +114,27 @@ TEST(GraphCli, PrepWritesRaggedSamplesThatH5pyReadsWithTwoSlices) {
   EXPECT_EQ(r.output.find("parts 1\n"), std::string::npos) << "no graph was partitioned: " << r.output;
 }
 
-TEST(GraphCli, ShippedConfigsPretrainAndFinetuneSaysItIsNotBuilt) {
+std::string finetune(const std::string& run, const std::string& extra) {
+  return trafficfm_binary() + " finetune --config " + fixture().config + " --corpus " + fixture().corpus +
+         " --out " + run + " " + extra;
+}
+
+// Two runs' loss curves: `steps` steps each, equal within 1e-5 relative.
+void expect_same_curve(const std::string& one, const std::string& two, std::size_t steps) {
+  const auto a = losses(one), b = losses(two);
+  ASSERT_EQ(a.size(), steps);
+  ASSERT_EQ(b.size(), steps);
+  for (std::size_t i = 0; i < a.size(); ++i)
+    EXPECT_NEAR(a[i], b[i], 1e-5 * std::abs(a[i])) << "step " << i + 1;
+}
+
+double sum_of(const core::JsonValue& array) {
+  double total = 0;
+  for (const auto& v : array.as_array()) total += v.as_number();
+  return total;
+}
+
+TEST(GraphCli, ShippedConfigsPretrainAndFinetuneClassifiesFlowNodes) {
   for (const std::string name : {"graph-tiny", "graph-base"}) {
     const std::string run = fixture().dir + "/" + name;
     const auto r = run_command(trafficfm_binary() + " pretrain --config " + source_dir() + "/configs/" +
@@ -123,11 +144,65 @@ TEST(GraphCli, ShippedConfigsPretrainAndFinetuneSaysItIsNotBuilt) {
     EXPECT_NE(read_text_file(run + "/eval.jsonl").find("val_link_auc"), std::string::npos);
     EXPECT_NE(r.output.find("training FLOPs per edge sends "), std::string::npos) << r.output;
   }
-  const auto r = run_command(trafficfm_binary() + " finetune --config " + source_dir() +
-                             "/configs/graph-tiny.ini --corpus " + fixture().corpus + " --from " +
-                             fixture().dir + "/graph-tiny --out " + fixture().dir + "/ft");
+  // Few-shot: 5 labelled train flows per class, from the graphs of every split.
+  const std::string ft = fixture().dir + "/ft";
+  auto r = run_command(trafficfm_binary() + " finetune --config " + source_dir() +
+                       "/configs/graph-tiny.ini --corpus " + fixture().corpus + " --from " + fixture().dir +
+                       "/graph-tiny --out " + ft +
+                       " --shots 5 --train.steps 4 --train.eval-every 2 --train.threads 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("10 labeled training nodes"), std::string::npos) << r.output;
+  const auto plan = core::JsonValue::parse(read_text_file(ft + "/labeled_subset.json"));
+  EXPECT_EQ(plan["unit"].as_string(), "nodes");
+  EXPECT_EQ(plan["node_splits"].as_string(), "train+val+test");
+  EXPECT_EQ(plan["train_nodes"].as_array().size(), 10u);
+  const auto report = core::JsonValue::parse(read_text_file(ft + "/report.json"));
+  EXPECT_EQ(report["unit"].as_string(), "nodes");
+  EXPECT_EQ(report["labeled_train_units"].as_int(), 10);
+  // The report counts every test flow of the kept classes, once.
+  const double test_nodes = sum_of(plan["samples_per_class"]["test"]);
+  EXPECT_GT(test_nodes, 100);
+  EXPECT_EQ(report["samples"].as_number(), test_nodes);
+  r = run_command(trafficfm_binary() + " eval --from " + ft + " --corpus " + fixture().corpus +
+                  " --split test --report " + fixture().dir + "/eval.json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto again = core::JsonValue::parse(read_text_file(fixture().dir + "/eval.json"));
+  EXPECT_EQ(again["samples"].as_number(), test_nodes);
+  EXPECT_EQ(again["macro_f1"].as_number(), report["macro_f1"].as_number())
+      << "eval measures what finetune did";
+  r = run_command(trafficfm_binary() + " finetune --config " + source_dir() +
+                  "/configs/graph-tiny.ini --corpus " + fixture().corpus + " --from-scratch --out " +
+                  fixture().dir + "/ft-probe --finetune.freeze embed");
   EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("no classification head yet"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("no embedding table"), std::string::npos) << r.output;
+}
+
+TEST(GraphCli, NodeFinetuneAtTwoRanksFollowsOneRankAndTheMlpBaselineRuns) {
+  const std::string base = fixture().dir + "/ft-base";
+  auto r = run_command(pretrain(base, "--train.steps 4"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string one = fixture().dir + "/ft-one", two = fixture().dir + "/ft-two";
+  const std::string args = "--from " + base + " --label-fraction 0.5 --train.steps 6 --train.eval-every 3";
+  r = run_command(finetune(one, args + " --train.batch-nodes 1400"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(mpirun(2) + finetune(two, args));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  expect_same_curve(one, two, 6);
+  const auto ra = core::JsonValue::parse(read_text_file(one + "/report.json"));
+  const auto rb = core::JsonValue::parse(read_text_file(two + "/report.json"));
+  EXPECT_EQ(ra["samples"].as_number(), rb["samples"].as_number());
+  EXPECT_NEAR(ra["macro_f1"].as_number(), rb["macro_f1"].as_number(), 1e-9);
+  EXPECT_EQ(ra["best_step"].as_int(), rb["best_step"].as_int());
+  r = run_command(finetune(fixture().dir + "/ft-mlp", "--from-scratch --graph.layers 0 --train.steps 2"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(pretrain(fixture().dir + "/no-layers", "--graph.layers 0 --train.steps 1"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  // A DistMult-pretrained encoder fine-tunes too (its relation vectors are not trained there).
+  r = run_command(pretrain(fixture().dir + "/distmult", "--graph.decoder distmult --train.steps 2"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(finetune(fixture().dir + "/ft-distmult",
+                           "--from " + fixture().dir + "/distmult --graph.decoder distmult --train.steps 2"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
 }
 
 TEST(GraphCli, InspectDecodesAGraphSample) {
@@ -145,11 +220,8 @@ TEST(GraphCli, TwoRanksFollowTheSingleRankCurveOnTheSameSamples) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = run_command(mpirun(2) + pretrain(two, "--train.steps 8"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  const auto a = losses(one), b = losses(two);
-  ASSERT_EQ(a.size(), 8u);
-  ASSERT_EQ(b.size(), 8u);
-  for (std::size_t i = 0; i < a.size(); ++i)
-    EXPECT_NEAR(a[i], b[i], 1e-5 * std::abs(a[i])) << "step " << i + 1;
+  expect_same_curve(one, two, 8);
+  const auto a = losses(one);
   // Steps of several graphs, so both ranks had some (a step of one graph leaves rank 1 a filler).
   double samples = 0;
   std::ifstream in(one + "/metrics.jsonl");

@@ -283,5 +283,30 @@ TEST(GraphTask, HistogramAucAndFeatureRangesFromTheManifest) {
   EXPECT_EQ(hi[5].item<float>(), 1.0f);  // absent: the default
 }
 
+TEST(GraphTask, DistMultStartsAsTheDotProductAndLearnsAVectorPerEdgeType) {
+  const auto flows = busy_flows();
+  const auto graphs = datasets::build_flow_graphs(flows, {});
+  const auto batch = batch_of(graphs, flows);
+  auto config = small_config();
+  GraphLinkTask dot(config, "{}", 4, torch::kCPU);
+  config.decoder = "distmult";
+  GraphLinkTask distmult(config, "{}", 4, torch::kCPU);  // same seed: the same encoder weights
+  ASSERT_TRUE(distmult.net()->link_relation.defined());
+  EXPECT_FALSE(dot.net()->link_relation.defined());
+  dot.model().train();
+  distmult.model().train();
+  auto a = dot.losses(batch), b = distmult.losses(batch);
+  EXPECT_NEAR(a["loss"].item<double>(), b["loss"].item<double>(), 1e-6);  // r = 1: x_s . x_t
+  b["loss"].backward();
+  const auto grad = distmult.net()->link_relation.grad();
+  ASSERT_TRUE(grad.defined());
+  EXPECT_GT(grad.abs().sum(1).gt(0).sum().item<std::int64_t>(), 3) << "most edge types get a gradient";
+  {
+    torch::NoGradGuard no_grad;
+    distmult.net()->link_relation.mul_(4.0);  // a logit beyond [-1, 1], out of the dot decoder's reach
+  }
+  EXPECT_NE(distmult.losses(batch)["loss"].item<double>(), b["loss"].item<double>());
+}
+
 }  // namespace
 }  // namespace trafficfm::models

@@ -189,7 +189,8 @@ TEST(LensClassifier, LoadsAPretrainingModelByNameAndPoolsItsEncoder) {
   const auto batch = first_batch(4);
   classifier.module().eval();
   torch::NoGradGuard no_grad;
-  const auto [logits, labels] = classifier.forward(batch);
+  const auto [logits, labels, units] = classifier.forward(batch);
+  EXPECT_EQ(units.size(0), 4);
   EXPECT_EQ(logits.size(0), 4);
   EXPECT_EQ(logits.size(1), 5);
   EXPECT_TRUE(torch::isfinite(logits).all().item<bool>());
@@ -198,7 +199,7 @@ TEST(LensClassifier, LoadsAPretrainingModelByNameAndPoolsItsEncoder) {
   LensClassifier decoder_head(settings, 5, *alone, 2, torch::kCPU);
   decoder_head.load_pretrained(saved, *alone);
   decoder_head.module().eval();
-  EXPECT_TRUE(torch::isfinite(decoder_head.forward(batch).first).all().item<bool>());
+  EXPECT_TRUE(torch::isfinite(decoder_head.forward(batch).logits).all().item<bool>());
   EXPECT_EQ(decoder_head.layer_of("decoder.block.0.layer.0.SelfAttention.q.weight"), 3);
   EXPECT_EQ(classifier.layer_of("shared.weight"), 0);
   EXPECT_EQ(classifier.layer_of("head.weight"), classifier.layers() + 1);
