@@ -198,13 +198,13 @@ LabelPlan make_label_plan(const std::string& corpus, const LabelPlanOptions& opt
   }
   collect(plan, all);
   // The labeled training share, per class.
-  std::map<std::uint64_t, int> class_of;
-  for (const auto& u : all.at("train")) {
-    if (u.label >= 0 && u.label < static_cast<int>(plan.corpus_to_class.size()))
-      class_of[u.unit] = plan.corpus_to_class[u.label];
-  }
+  // The train units of each kept class, in unit order (the read order), without a lookup table.
   std::vector<std::vector<std::uint64_t>> by_class(plan.classes.size());
-  for (auto u : plan.units["train"]) by_class[class_of.at(u)].push_back(u);
+  for (const auto& u : all.at("train")) {
+    if (u.label < 0 || u.label >= static_cast<int>(plan.corpus_to_class.size())) continue;
+    const int c = plan.corpus_to_class[u.label];
+    if (c >= 0) by_class[c].push_back(u.unit);
+  }
   std::vector<std::uint64_t> chosen;
   auto& counts = plan.per_class["train"];
   for (std::size_t c = 0; c < by_class.size(); ++c) {
