@@ -11,7 +11,8 @@
 #      pretrains a few steps;
 #   5. summary: test macro-F1 and accuracy, mean ± std over the seeds (summary.md).
 #   bench/ndpi_finetune_experiment.sh [WORK_DIR]   (env: MODEL, PRETRAIN_STEPS, FINETUNE_STEPS,
-#   FINETUNE_BATCH, FRACTIONS, THREADS, PRETRAIN_THREADS, LENS_MAX_TOKENS, LENS_PACKETS,
+#   FINETUNE_BATCH, FRACTIONS, FINETUNE_LRS (learning rates to choose from on val, per start),
+#   THREADS, PRETRAIN_THREADS, LENS_MAX_TOKENS, LENS_PACKETS,
 #   TRAFFICFM_SHARED_DATA, TRAFFICFM_BIN; exits 1 when the data or the build is missing)
 # The same step budget for every run (1,000 steps of 32 by default: about 63 epochs of the 10%
 # labels, 6 of the 100%; a 150-step budget underfits and compares nothing). Lens fine-tunes with
@@ -36,10 +37,10 @@ fractions="${FRACTIONS:-0.1 1.0}"
 threads="${THREADS:-1}"  # one thread per run, two runs at a time on 2 cores (no OpenMP spinning)
 pretrain_threads="${PRETRAIN_THREADS:-$(nproc)}"  # pretraining runs alone
 case "$model" in
-  mmae) prep_options=(--encoder mmae); finetune_options=(); ablations=(flowmix teacher pmp) ;;
+  mmae) prep_options=(--encoder mmae); finetune_options=(); default_lr=""; ablations=(flowmix teacher pmp) ;;
   # 3 packets in 256 tokens keep each header whole (docs/lens.md, next-packet generation).
   lens) prep_options=(--encoder lens --lens.max-tokens "${LENS_MAX_TOKENS:-256}" --lens.packets "${LENS_PACKETS:-3}")
-        finetune_options=(--train.optimizer adamw --train.lr 1e-3); ablations=(pop htp) ;;
+        finetune_options=(--train.optimizer adamw); default_lr=1e-3; ablations=(pop htp) ;;
   *) echo "ndpi_finetune_experiment: MODEL must be mmae or lens, not '$model'" >&2; exit 2 ;;
 esac
 mkdir -p "$work" && cd "$work"
@@ -64,19 +65,44 @@ finetune() {  # name, then finetune options
     --train.eval-every 100 --train.warmup 0.1 --train.threads "$threads" "${finetune_options[@]}" "${common[@]}" "$@" > "runs/$name.log" 2>&1 || { echo "failed: runs/$name (see runs/$name.log)"; return 1; }
 }
 mkdir -p runs
+run_pairs() {  # runs the entries of jobs_list two at a time
+  for ((i = 0; i < ${#jobs_list[@]}; i += 2)); do
+    finetune ${jobs_list[i]} &
+    [ $((i + 1)) -lt ${#jobs_list[@]} ] && finetune ${jobs_list[i + 1]} &
+    wait
+  done
+}
+# The fine-tuning learning rate of each start: the recipe's, or (FINETUNE_LRS="1e-4 3e-4 1e-3") the
+# one whose seed-1 run at the first label fraction reaches the best val macro-F1 (model selection
+# on val only; test is read once, by the runs below).
+lr_pre="$default_lr" lr_scratch="$default_lr"
+if [ -n "${FINETUNE_LRS:-}" ]; then
+  first_fraction="${fractions%% *}"
+  echo "== learning rate per start from {$FINETUNE_LRS}: seed 1, $first_fraction of the labels, best val macro-F1"
+  jobs_list=()
+  for lr in $FINETUNE_LRS; do
+    jobs_list+=("select-pre-$lr --from pretrain --label-fraction $first_fraction --seed 1 --train.lr $lr")
+    jobs_list+=("select-scratch-$lr --from-scratch --label-fraction $first_fraction --seed 1 --train.lr $lr")
+  done
+  run_pairs
+  best_lr() {
+    /usr/bin/python3 -c "import json, sys
+scores = {lr: json.load(open(f'runs/select-$1-{lr}/report.json'))['val_macro_f1'] for lr in sys.argv[1:]}
+print(max(scores, key=lambda lr: (scores[lr], -float(lr))))" $FINETUNE_LRS
+  }
+  lr_pre=$(best_lr pre) lr_scratch=$(best_lr scratch)
+  echo "   chosen on val: pretrained lr $lr_pre, scratch lr $lr_scratch"
+  echo "{\"pre\": \"$lr_pre\", \"scratch\": \"$lr_scratch\", \"candidates\": \"$FINETUNE_LRS\"}" > runs/chosen_lr.json
+fi
 echo "== fine-tune: {pretrained, scratch} x label fractions {$fractions} x seeds 1 2 3, $finetune_steps steps each, two at a time"
 jobs_list=()
 for seed in 1 2 3; do
   for fraction in $fractions; do
-    jobs_list+=("pre-$fraction-$seed --from pretrain --label-fraction $fraction --seed $seed")
-    jobs_list+=("scratch-$fraction-$seed --from-scratch --label-fraction $fraction --seed $seed")
+    jobs_list+=("pre-$fraction-$seed --from pretrain --label-fraction $fraction --seed $seed ${lr_pre:+--train.lr $lr_pre}")
+    jobs_list+=("scratch-$fraction-$seed --from-scratch --label-fraction $fraction --seed $seed ${lr_scratch:+--train.lr $lr_scratch}")
   done
 done
-for ((i = 0; i < ${#jobs_list[@]}; i += 2)); do
-  finetune ${jobs_list[i]} &
-  [ $((i + 1)) -lt ${#jobs_list[@]} ] && finetune ${jobs_list[i + 1]} &
-  wait
-done
+run_pairs
 
 echo "== ablations: each switch off, 10 pretraining steps"
 for part in "${ablations[@]}"; do
@@ -89,12 +115,23 @@ done
 import json, statistics, sys, glob, os
 work, model = sys.argv[1], sys.argv[2]
 rows = {}
-for path in glob.glob(os.path.join(work, "runs", "*", "report.json")):
+reports = [p for p in glob.glob(os.path.join(work, "runs", "*", "report.json"))
+           if not os.path.basename(os.path.dirname(p)).startswith("select-")]
+for path in reports:
     start, fraction, seed = os.path.basename(os.path.dirname(path)).split("-")
     r = json.load(open(path))
     rows.setdefault((start, fraction), []).append((int(seed), r["macro_f1"], r["accuracy"], r["best_step"]))
-classes = json.load(open(glob.glob(os.path.join(work, "runs", "*", "report.json"))[0]))["classes"]
+classes = json.load(open(reports[0]))["classes"]
 print(f"{model}-tiny: {len(classes)} classes (nDPI categories with >= 40 labeled flows, not Unspecified): {', '.join(classes)}\n")
+chosen = os.path.join(work, "runs", "chosen_lr.json")
+if os.path.exists(chosen):
+    c = json.load(open(chosen))
+    lines = []
+    for start in ("pre", "scratch"):
+        scores = ", ".join(f"{lr} {json.load(open(os.path.join(work, 'runs', f'select-{start}-{lr}', 'report.json')))['val_macro_f1']:.3f}"
+                           for lr in c["candidates"].split())
+        lines.append(f"{'pretrained' if start == 'pre' else 'scratch'}: lr {c[start]} (val macro-F1 by lr, seed 1: {scores})")
+    print("Fine-tuning learning rate chosen on val per start: " + "; ".join(lines) + "\n")
 print("| start | labels | test macro-F1 (mean ± std) | accuracy (mean ± std) | per seed (macro-F1) |")
 print("|---|---|---|---|---|")
 def ms(v): return f"{statistics.mean(v):.3f} ± {statistics.stdev(v) if len(v) > 1 else 0:.3f}"

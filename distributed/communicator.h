@@ -57,6 +57,11 @@ std::unique_ptr<Communicator> make_mpi_world_communicator();
 // A process alone (world size 1): every collective is the identity; no MPI needed.
 std::unique_ptr<Communicator> make_local_communicator();
 
+// Rank 0 of `size` ranks that do not exist: it has a size for layers to split shapes by, and
+// every collective (and split) throws std::logic_error. For building rank 0's shards of a model
+// without running it (ProcessGrid::shape_only).
+std::unique_ptr<Communicator> make_shape_only_communicator(int size);
+
 #ifdef TRAFFICFM_HAVE_NCCL
 // NCCL over the ranks of `bootstrap` (whose rank 0 creates the ncclUniqueId and broadcasts it),
 // on CUDA device `device` (made the calling thread's current device), with its own stream

@@ -27,4 +27,15 @@ ProcessGrid::ProcessGrid(Communicator& world, int tp)
   tp_ = world.split(/*color=*/layout_.dp_rank, /*key=*/layout_.tp_rank);
 }
 
+ProcessGrid::ProcessGrid(std::unique_ptr<Communicator> owned_world, int tp)
+    : owned_world_(std::move(owned_world)),
+      world_(*owned_world_),
+      layout_(make_grid_layout(world_.size(), 0, tp)),
+      dp_(make_local_communicator()),
+      tp_(make_shape_only_communicator(tp)) {}
+
+std::unique_ptr<ProcessGrid> ProcessGrid::shape_only(int tp) {
+  return std::unique_ptr<ProcessGrid>(new ProcessGrid(make_shape_only_communicator(tp), tp));
+}
+
 }  // namespace trafficfm::distributed

@@ -1,5 +1,6 @@
 #include "launch/common_options.h"
 
+#include <filesystem>
 #include <iostream>
 
 #include "core/log.h"
@@ -27,6 +28,24 @@ void apply_logging_options(const core::po::variables_map& values) {
 
 void print_help(const char* usage, const core::po::options_description& options) {
   std::cout << usage << "\n\n" << options << std::endl;
+}
+
+std::string this_executable() {
+  std::error_code error;
+  const auto path = std::filesystem::read_symlink("/proc/self/exe", error);
+  return error ? std::string("trafficfm") : path.string();
+}
+
+void split_at_separator(const std::vector<std::string>& words, std::vector<std::string>& own,
+                        std::vector<std::string>& passed_on) {
+  bool after_separator = false;
+  for (const auto& w : words) {
+    if (!after_separator && w == "--") {
+      after_separator = true;
+    } else {
+      (after_separator ? passed_on : own).push_back(w);
+    }
+  }
 }
 
 }  // namespace trafficfm::launch

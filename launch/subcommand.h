@@ -27,5 +27,6 @@ int run_export_command(const std::vector<std::string>& args);
 int run_finetune_command(const std::vector<std::string>& args);
 int run_eval_command(const std::vector<std::string>& args);
 int run_generate_command(const std::vector<std::string>& args);
+int run_sweep_command(const std::vector<std::string>& args);
 
 }  // namespace trafficfm::launch

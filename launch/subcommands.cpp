@@ -20,6 +20,11 @@ const std::vector<Subcommand>& subcommands() {
        "it",
        run_submit},
       {"eval", "measure a fine-tuned classifier on a split of any labeled corpus", run_eval_command},
+      {"sweep",
+       "scaling-law experiments: plan runs from FLOP budgets, run them (locally or as a Slurm array), fit "
+       "and "
+       "plot laws, predict",
+       run_sweep_command},
       {"generate",
        "Lens: generate each flow's next packet header from its first packets; field report against "
        "copy-previous and marginal baselines",
@@ -39,5 +44,6 @@ int run_eval_command(const std::vector<std::string>& args) { return run_torch_su
 int run_generate_command(const std::vector<std::string>& args) {
   return run_torch_subcommand("generate", args);
 }
+int run_sweep_command(const std::vector<std::string>& args) { return run_torch_subcommand("sweep", args); }
 
 }  // namespace trafficfm::launch

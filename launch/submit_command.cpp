@@ -92,12 +92,6 @@ std::string config_key(const std::string& config, const std::string& key) {
   return values.count(key) ? values[key].as<std::string>() : std::string();
 }
 
-std::string this_executable() {
-  std::error_code error;
-  const auto path = fs::read_symlink("/proc/self/exe", error);
-  return error ? std::string("trafficfm") : path.string();
-}
-
 // Runs `sbatch --parsable SCRIPT`; returns the job id, throws with sbatch's own words.
 std::string run_sbatch(const std::string& sbatch, const std::string& script) {
   const std::string command = shell_quote(sbatch) + " --parsable " + shell_quote(script) + " 2>&1";
@@ -120,14 +114,7 @@ std::string run_sbatch(const std::string& sbatch, const std::string& script) {
 int run_submit(const std::vector<std::string>& all_args) {
   // Words after `--` are options of the training command itself.
   std::vector<std::string> args, passed_on;
-  bool after_separator = false;
-  for (const auto& a : all_args) {
-    if (!after_separator && a == "--") {
-      after_separator = true;
-    } else {
-      (after_separator ? passed_on : args).push_back(a);
-    }
-  }
+  split_at_separator(all_args, args, passed_on);
   const auto options = submit_options();
   const auto values =
       core::parse_options("trafficfm submit", options, args, nullptr, /*read_config_file=*/false);

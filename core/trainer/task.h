@@ -39,6 +39,10 @@ class Task {
   }
   // Parameters that get no weight decay besides biases and norms (position embeddings, tokens).
   virtual bool no_weight_decay(const std::string& /*name*/) const { return false; }
+  // Lookup tables (token, position, segment embeddings, relative position biases): parameters
+  // that cost no FLOPs, left out of the non-embedding parameter count that scaling laws use
+  // (Kaplan et al. 2020). An LM head is a matmul and counts, unless it is the tied embedding.
+  virtual bool embedding_parameter(const std::string& /*name*/) const { return false; }
   // Multiplier of the learning rate for one parameter (layer-wise decay when fine-tuning).
   virtual double lr_scale(const std::string& /*name*/) const { return 1.0; }
   // Evaluation hooks: begin_eval before the val batches; end_eval after them returns metrics

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/atomic_file.h"
 #include "core/json.h"
 #include "core/json_value.h"
 #include "core/log.h"
@@ -16,6 +17,7 @@
 #include "core/metrics_writer.h"
 #include "core/progress.h"
 #include "core/stop_signals.h"
+#include "core/trainer/parameter_count.h"
 #include "core/trainer/trainer_checkpoint.h"
 #include "distributed/reducer.h"
 
@@ -153,6 +155,8 @@ struct Trainer::State {
   std::unique_ptr<MetricsWriter> metrics, eval_metrics;
   std::vector<torch::Tensor> rank_buffers;  // floating-point buffers of the checkpoint modules
   bool autocast = false;
+  std::map<std::string, double> last_eval;  // the newest evaluation's terms, for summary.json
+  std::uint64_t last_eval_step = 0;
   State(Task& t, datasets::Loader& l, datasets::Loader* v, distributed::ProcessGrid& g, TrainerOptions o)
       : task(t), loader(l), val(v), grid(g), options(std::move(o)) {}
 };
@@ -200,6 +204,21 @@ Trainer::Trainer(Task& task, datasets::Loader& train, datasets::Loader* val, dis
 
 Trainer::~Trainer() = default;
 
+void Trainer::write_summary(const TrainerCounters& counters, const TrainResult& result, bool finished) {
+  State& s = *state_;
+  JsonObject val;
+  for (const auto& [name, value] : s.last_eval) val.set(name, value);
+  JsonObject summary;
+  summary.set("finished", finished).set("exit_code", result.exit_code);
+  summary.set("steps", counters.step).set("samples", counters.samples).set("tokens", counters.tokens);
+  summary.set("flops", counters.flops);
+  summary.set("parameters", count_parameters(s.task, s.grid.layout().tp).to_json());
+  summary.set("final_loss", result.final_loss).set("skipped_steps", result.skipped_steps);
+  summary.set("eval_step", s.last_eval_step).set("val", val);
+  summary.set_raw("model", s.task.config_json());
+  write_file_atomically(s.options.out_dir + "/summary.json", summary.str() + "\n");
+}
+
 void Trainer::evaluate(std::uint64_t step) {
   State& s = *state_;
   if (!s.val) return;
@@ -227,6 +246,8 @@ void Trainer::evaluate(std::uint64_t step) {
   for (const auto& [name, value] : sums.terms) terms["val_" + name] = value;
   for (const auto& [name, value] : s.task.end_eval(s.grid.dp())) terms["val_" + name] = value;
   s.task.after_eval(step, terms);
+  s.last_eval = terms;
+  s.last_eval_step = step;
   if (s.grid.layout().rank == 0) {
     JsonObject line;
     line.set("step", step);
@@ -362,6 +383,7 @@ TrainResult Trainer::run() {
     const auto global_samples = static_cast<std::uint64_t>(sums.samples);
     counters.samples += global_samples;
     counters.tokens += sums.tokens;
+    counters.flops += sums.flops;
     const double seconds = seconds_since(started);
     if (rank0 && (counters.step % s.options.log_every == 0 || last)) {
       JsonObject line;
@@ -376,6 +398,8 @@ TrainResult Trainer::run() {
         if (s.options.peak_flops_per_rank > 0)
           line.set("mfu", flops / (s.options.peak_flops_per_rank * layout.world));
       }
+      // Cumulative: what the run has consumed and spent so far (scaling-law sweeps read them).
+      line.set("samples", counters.samples).set("tokens", counters.tokens).set("flops", counters.flops);
       line.set("peak_rss_mb", peak_rss_mb());
       line.set("skipped", counters.skipped_nonfinite + counters.skipped_spikes);
       s.metrics->write(line);
@@ -412,7 +436,11 @@ TrainResult Trainer::run() {
   const double elapsed = seconds_since(run_started);
   log_info("train: ", counters.step - first_step, " steps in ", elapsed, " s (",
            (counters.step - first_step) / std::max(elapsed, 1e-9), " steps/s), final loss ",
-           result.final_loss, ", skipped ", result.skipped_steps, ", samples seen ", counters.samples);
+           result.final_loss, ", skipped ", result.skipped_steps, ", samples seen ", counters.samples,
+           ", FLOPs spent ", counters.flops);
+  if (rank0) {
+    write_summary(counters, result, /*finished=*/result.exit_code == 0 && counters.position >= total);
+  }
   return result;
 }
 

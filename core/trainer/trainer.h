@@ -3,7 +3,8 @@
 // on the last micro-batch, global gradient clipping over dp x tp, non-finite and loss-spike
 // guards, evaluation on the val split, JSON-lines metrics and progress on rank 0, periodic
 // (step- and time-based, optionally asynchronous) checkpoints any layout can load, exact
-// resume, and graceful stops on signals.
+// resume, and graceful stops on signals. Each metrics line carries the cumulative samples,
+// tokens and FLOPs; RUN/summary.json says at the end what the run consumed and reached.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -16,6 +17,8 @@
 #include "distributed/process_grid.h"
 
 namespace trafficfm::core {
+
+struct TrainerCounters;  // trainer_checkpoint.h
 
 struct TrainerOptions {
   std::string out_dir;
@@ -64,6 +67,9 @@ class Trainer {
  private:
   struct State;
   void evaluate(std::uint64_t step);
+  // RUN/summary.json (rank 0): whether the run reached its end, what it consumed and spent,
+  // its parameter counts and the newest evaluation.
+  void write_summary(const TrainerCounters& counters, const TrainResult& result, bool finished);
   std::unique_ptr<State> state_;
 };
 

@@ -15,6 +15,7 @@
 #include "core/json.h"
 #include "core/json_value.h"
 #include "core/log.h"
+#include "core/trainer/parameter_count.h"
 #include "distributed/tensor_parallel_state.h"
 
 namespace trafficfm::core {
@@ -151,7 +152,7 @@ void TrainerCheckpoint::save(const TrainerCounters& counters) {
     });
     JsonObject state;
     state.set("step", counters.step).set("position", counters.position);
-    state.set("samples", counters.samples).set("tokens", counters.tokens);
+    state.set("samples", counters.samples).set("tokens", counters.tokens).set("flops", counters.flops);
     state.set("skipped_nonfinite", counters.skipped_nonfinite).set("skipped_spikes", counters.skipped_spikes);
     state.set("spike_history", counters.spike_history);
     state.set_raw("loader", counters.loader.to_json());
@@ -167,6 +168,8 @@ void TrainerCheckpoint::save(const TrainerCounters& counters) {
   for (const char* name : {"model.pt", "optim.pt", "trainer.json"}) pending_parts_.push_back(name);
   JsonObject meta;
   meta.set("step", counters.step).set("samples", counters.samples).set("tokens", counters.tokens);
+  meta.set("flops", counters.flops);
+  meta.set("parameters", count_parameters(task_, layout.tp).to_json());
   meta.set("layout", JsonObject().set("world", layout.world).set("dp", layout.dp).set("tp", layout.tp));
   meta.set("zero", optimizer_.zero());
   meta.set("optimizer", optimizer_.kind());
@@ -289,6 +292,7 @@ bool TrainerCheckpoint::restore(TrainerCounters& counters) {
       state.has("position") ? static_cast<std::uint64_t>(state["position"].as_int()) : kNoPosition;
   counters.samples = static_cast<std::uint64_t>(state["samples"].as_int());
   counters.tokens = state["tokens"].as_number();
+  counters.flops = state.has("flops") ? state["flops"].as_number() : 0.0;
   counters.skipped_nonfinite = static_cast<std::uint64_t>(state["skipped_nonfinite"].as_int());
   counters.skipped_spikes = static_cast<std::uint64_t>(state["skipped_spikes"].as_int());
   counters.spike_history.clear();

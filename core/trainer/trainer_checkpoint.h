@@ -44,6 +44,7 @@ struct TrainerCounters {
   std::uint64_t position = 0;
   std::uint64_t samples = 0;  // global samples consumed
   double tokens = 0;          // global tokens consumed
+  double flops = 0;           // training FLOPs spent (the task's count; 0 from a checkpoint older than it)
   std::uint64_t skipped_nonfinite = 0, skipped_spikes = 0;
   std::vector<double> spike_history;
   datasets::LoaderState loader;

@@ -96,6 +96,9 @@ int run_export(const std::vector<std::string>& args) {
                                .set("tp", static_cast<std::int64_t>(meta["layout"]["tp"].as_int()))
                                .str());
   config.set_raw("model", meta.has("model") ? meta["model"].dump() : "{}");
+  // Total and non-embedding counts of the trained model (recorded by checkpoints since the
+  // FLOP accounting; an older checkpoint has only `elements`).
+  if (meta.has("parameters")) config.set_raw("parameters", meta["parameters"].dump());
   core::write_file_atomically(config_path, config.str() + "\n");
   core::log_info("export: ", kept.size(), " tensors (", elements, " values) from ", dir, " -> ", out, " and ",
                  config_path);

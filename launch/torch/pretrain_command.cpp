@@ -6,6 +6,7 @@
 
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/trainer/parameter_count.h"
 #include "datasets/corpus/manifest.h"
 #include "launch/common_options.h"
 #include "launch/torch/classifier_io.h"
@@ -93,15 +94,14 @@ int run_pretrain(const std::vector<std::string>& args) {
     datasets::Loader train(loader_options(values, corpus, "train", *setup->grid, model.columns(),
                                           model.size_column, model.balance_column));
     auto val = make_val_loader(values, corpus, *setup->grid, model);
-    std::int64_t parameters = 0;
-    for (const auto& p : task->model().parameters()) parameters += p.numel();
+    const auto parameters = core::count_parameters(*task, setup->grid->layout().tp);
     const auto& layout = setup->grid->layout();
     const std::string batch_unit =
         model.size_column ? std::string(" ") + model.size_column + " (at most)" : " samples";
-    core::log_info("pretrain ", model.name, ": ", parameters, " parameters on this rank, world ",
-                   layout.world, " = dp ", layout.dp, " x tp ", layout.tp, ", ", steps, " steps of ",
-                   layout.dp * train.batch_size() * trainer_opts.accumulation, batch_unit, "; train split ",
-                   train.samples_per_epoch(), " samples",
+    core::log_info("pretrain ", model.name, ": ", parameters.total, " parameters (", parameters.non_embedding,
+                   " non-embedding), world ", layout.world, " = dp ", layout.dp, " x tp ", layout.tp, ", ",
+                   steps, " steps of ", layout.dp * train.batch_size() * trainer_opts.accumulation,
+                   batch_unit, "; train split ", train.samples_per_epoch(), " samples",
                    task->flops_per_sample() > 0
                        ? "; " + std::to_string(task->flops_per_sample() / 1e9) + " GFLOP per sample"
                        : std::string("; FLOPs counted per batch") +

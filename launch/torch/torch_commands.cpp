@@ -23,6 +23,7 @@ extern "C" int trafficfm_torch_run(const char* name, int argc, const char* const
     if (command == "finetune") return launch::run_finetune(args);
     if (command == "eval") return launch::run_eval(args);
     if (command == "generate") return launch::run_generate(args);
+    if (command == "sweep") return launch::run_sweep(args);
     std::fprintf(stderr, "libtrafficfm_torch.so: no subcommand '%s'\n", name);
     return core::kExitUsage;
   } catch (const core::UsageError& e) {

@@ -9,6 +9,10 @@
 namespace trafficfm::launch {
 
 int run_pretrain(const std::vector<std::string>& args);
+// Every option `trafficfm pretrain` takes (its config keys too).
+core::po::options_description pretrain_options();
+// trafficfm sweep plan | run | fit | predict (launch/torch/sweep_command.cpp).
+int run_sweep(const std::vector<std::string>& args);
 int run_export(const std::vector<std::string>& args);
 int run_finetune(const std::vector<std::string>& args);
 int run_eval(const std::vector<std::string>& args);

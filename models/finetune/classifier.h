@@ -48,6 +48,8 @@ class Classifier {
   // linear probe).
   virtual void freeze(const std::string& what) = 0;
   virtual double flops_per_sample() const { return 0.0; }
+  // Lookup tables, as Task::embedding_parameter.
+  virtual bool embedding_parameter(const std::string& /*name*/) const { return false; }
   virtual std::string config_json() const = 0;  // the backbone's config
 };
 

@@ -36,6 +36,9 @@ class FinetuneTask : public core::Task {
   void after_eval(std::uint64_t step, const std::map<std::string, double>& metrics) override;
   std::vector<std::pair<std::string, torch::nn::Module*>> checkpoint_modules() override;
   double flops_per_sample() const override { return classifier_.flops_per_sample(); }
+  bool embedding_parameter(const std::string& name) const override {
+    return classifier_.embedding_parameter(name);
+  }
   std::string config_json() const override;
 
   // Collects predictions of `batch` into the running confusion matrix (no gradients).

@@ -97,10 +97,15 @@ HeteroSageImpl::FlopRates HeteroSageImpl::flop_rates() const {
     auto dims = [&](NodeType t) {
       return static_cast<double>(l == 0 ? (t == NodeType::kFlow ? flow_in : ip_in) : config_.hidden);
     };
+    // Layer 0 reads the input features, which need no gradient: its backward computes only the
+    // weights' gradients (once its forward), where a later layer's also passes one back (twice).
+    const double backward = l == 0 ? 1.0 : 2.0;
     for (const auto& rel : kRelationList) {
-      rates.per_edge[static_cast<int>(rel.type)] += 3.0 * dims(rel.source());  // gather + add
-      const double linear =
-          3.0 * 2.0 * (dims(rel.source()) + dims(rel.target())) * config_.hidden;  // lin_l, lin_r
+      // Per edge: the forward scatter-add of the source's features (and of its count), and in
+      // backward the scatter of their gradients back to the sources (from layer 1 on).
+      rates.per_edge[static_cast<int>(rel.type)] += (l == 0 ? 1.0 : 2.0) * dims(rel.source()) + 1.0;
+      const double linear = (1.0 + backward) * 2.0 * (dims(rel.source()) + dims(rel.target())) *
+                            config_.hidden;  // lin_l, lin_r
       (rel.target() == NodeType::kFlow ? rates.per_flow : rates.per_ip) += linear;
     }
   }

@@ -49,9 +49,11 @@ class HeteroSageImpl : public torch::nn::Module {
   // With --graph.decoder distmult: [edge types, hidden], link prediction's relation vectors
   // (pretraining only; undefined with the dot decoder).
   torch::Tensor link_relation;
-  // Training FLOPs (forward + backward, 3x forward) are linear in a graph's counts: per edge of
-  // each type (gathers and sums over the layers and the relations reading it), per flow node and
-  // per ip node (the linear maps of the relations targeting it).
+  // Training FLOPs (forward + backward) are linear in a graph's counts: per edge of each type
+  // (the scatter-adds of messages over the layers and relations reading it), per flow node and
+  // per ip node (the linear maps of the relations targeting it). Layer 0 reads the features,
+  // which need no gradient: its backward is half a later layer's. Equal to the products and
+  // scatter-adds one step executes (tests/unit/flop_count_test.cpp).
   struct FlopRates {
     std::array<double, kEdgeTypes> per_edge{};
     double per_flow = 0, per_ip = 0;

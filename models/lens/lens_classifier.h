@@ -28,6 +28,7 @@ class LensClassifier : public Classifier {
   int layer_of(const std::string& name) const override;
   int layers() const override;
   bool no_weight_decay(const std::string& name) const override;
+  bool embedding_parameter(const std::string& name) const override { return lens_embedding_parameter(name); }
   std::size_t load_pretrained(const std::map<std::string, torch::Tensor>& tensors,
                               distributed::Communicator& tp) override;
   void freeze(const std::string& what) override;

@@ -45,12 +45,14 @@ void require(bool ok, const std::string& message) {
 }
 }  // namespace
 
-bool lens_no_weight_decay(const std::string& name) {
+bool lens_embedding_parameter(const std::string& name) {
   for (const char* part : {"shared.", "segment_embed", "packet_embed", "relative_attention_bias"}) {
     if (name.find(part) != std::string::npos) return true;
   }
   return false;
 }
+
+bool lens_no_weight_decay(const std::string& name) { return lens_embedding_parameter(name); }
 
 LensSettings lens_settings_from(const po::variables_map& values) {
   LensSettings s;

@@ -25,8 +25,10 @@ struct LensSettings {
   std::string to_json() const;
 };
 
-// No weight decay on Lens's embedding tables (tokens, segments, packets, relative positions), as
-// T5 and nanoT5 (which decay only the weights of linear layers).
+// Lens's lookup tables: tokens (the tied LM head too), segments, packets, relative positions.
+bool lens_embedding_parameter(const std::string& name);
+// No weight decay on the embedding tables, as T5 and nanoT5 (which decay only the weights of
+// linear layers).
 bool lens_no_weight_decay(const std::string& name);
 
 void add_lens_options(core::po::options_description& options);

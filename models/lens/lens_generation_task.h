@@ -19,6 +19,7 @@ class LensGenerationTask : public core::Task {
   torch::nn::Module& model() override { return *model_; }
   std::map<std::string, torch::Tensor> losses(const datasets::Batch& batch) override;
   bool no_weight_decay(const std::string& name) const override;
+  bool embedding_parameter(const std::string& name) const override { return lens_embedding_parameter(name); }
   double batch_flops(const datasets::Batch& batch) const override { return last_flops_; }
   std::string config_json() const override { return settings_.to_json(); }
   LensModel& network() { return *model_; }

@@ -112,8 +112,9 @@ double lens_forward_flops(const LensConfig& config, std::int64_t input_length, s
                                + out * 2.0 * 2.0 * d * inner + in * 2.0 * 2.0 * d * inner  // cross q, o; k, v
                                + 2.0 * 2.0 * out * in * inner;                             // cross scores
   const double head = lm_head ? out * 2.0 * d * static_cast<double>(config.vocab) : 0.0;
-  return static_cast<double>(config.encoder_layers) * encoder_layer +
-         static_cast<double>(config.decoder_layers) * decoder_layer + head;
+  // No target: the decoder does not run at all (its cross-attention keys and values included).
+  const double decoder_layers = target_length > 0 ? static_cast<double>(config.decoder_layers) : 0.0;
+  return static_cast<double>(config.encoder_layers) * encoder_layer + decoder_layers * decoder_layer + head;
 }
 
 torch::Tensor LensModel::decode(const torch::Tensor& memory, const torch::Tensor& memory_padding,

@@ -33,6 +33,7 @@ class LensTask : public core::Task {
   torch::nn::Module& model() override { return *model_; }
   std::map<std::string, torch::Tensor> losses(const datasets::Batch& batch) override;
   bool no_weight_decay(const std::string& name) const override;
+  bool embedding_parameter(const std::string& name) const override { return lens_embedding_parameter(name); }
   double flops_per_sample() const override;
   double tokens_per_sample() const override;
   double batch_flops(const datasets::Batch& batch) const override;

@@ -4,7 +4,8 @@
 
 namespace trafficfm::models {
 
-FlowStatsEncoder::FlowStatsEncoder(std::int64_t statistics, std::int64_t out_dim) {
+FlowStatsEncoder::FlowStatsEncoder(std::int64_t statistics, std::int64_t out_dim)
+    : statistics_(statistics), out_dim_(out_dim) {
   input_norm = register_module("input_norm", torch::nn::BatchNorm1d(statistics));
   conv1 = register_module("conv1", torch::nn::Conv1d(torch::nn::Conv1dOptions(1, 16, 3).padding(1)));
   norm1 = register_module("norm1", torch::nn::BatchNorm1d(16));
@@ -12,6 +13,11 @@ FlowStatsEncoder::FlowStatsEncoder(std::int64_t statistics, std::int64_t out_dim
   norm2 = register_module("norm2", torch::nn::BatchNorm1d(32));
   project = register_module("project", torch::nn::Linear(32, out_dim));
   for (auto& p : parameters()) p.set_requires_grad(false);
+}
+
+double FlowStatsEncoder::forward_flops() const {
+  const double length = static_cast<double>(statistics_);  // the convolutions keep it (padding 1)
+  return 2.0 * length * 3.0 * (1 * 16 + 16 * 32) + 2.0 * 32 * static_cast<double>(out_dim_);
 }
 
 torch::Tensor FlowStatsEncoder::forward(const torch::Tensor& stats) {

@@ -15,12 +15,16 @@ namespace trafficfm::models {
 struct FlowStatsEncoder : torch::nn::Module {
   FlowStatsEncoder(std::int64_t statistics, std::int64_t out_dim);
   torch::Tensor forward(const torch::Tensor& stats);  // [B, 27] -> [B, 27 + out_dim]
+  std::int64_t embedding_dim() const { return statistics_ + out_dim_; }
+  // Forward FLOPs of one flow's encoding (its convolutions and projection; no gradients).
+  double forward_flops() const;
   torch::nn::BatchNorm1d input_norm{nullptr}, norm1{nullptr}, norm2{nullptr};
   torch::nn::Conv1d conv1{nullptr}, conv2{nullptr};
   torch::nn::Linear project{nullptr};
 
  private:
   torch::Tensor encode(const torch::Tensor& stats);
+  std::int64_t statistics_, out_dim_;
 };
 
 // Greedy mutual-best pairing on cosine similarity: repeatedly the most similar unpaired two

@@ -6,6 +6,7 @@
 #include "distributed/tensor_parallel_state.h"
 #include "models/common/sample_random.h"
 #include "models/mmae/mmae_inputs.h"
+#include "models/mmae/mmae_model.h"
 
 namespace trafficfm::models {
 
@@ -83,11 +84,14 @@ void MmaeClassifier::freeze(const std::string& what) {
 }
 
 double MmaeClassifier::flops_per_sample() const {
-  const double tokens = MmaeConfig::kTokens + 1;
-  double forward = 2.0 * MmaeConfig::kBytes * config_.dim;  // patch embedding
-  forward +=
-      config_.depth * vit_block_flops(config_.dim, config_.mlp_dim(), static_cast<std::int64_t>(tokens));
-  return 3.0 * forward;  // forward + backward
+  // Forward + backward (PassFlops): the encoder's blocks and the head 3x their forward, the patch
+  // embedding of the raw bytes 2x (no input gradient).
+  PassFlops f;
+  f.fixed_input = 2.0 * MmaeConfig::kBytes * static_cast<double>(config_.dim);
+  f.trained = static_cast<double>(config_.depth) *
+                  vit_block_flops(config_.dim, config_.mlp_dim(), MmaeConfig::kTokens + 1) +
+              2.0 * static_cast<double>(net_->head->weight.numel());
+  return f.training();
 }
 
 }  // namespace trafficfm::models

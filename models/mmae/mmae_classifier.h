@@ -26,6 +26,7 @@ class MmaeClassifier : public Classifier {
   int layer_of(const std::string& name) const override;
   int layers() const override { return static_cast<int>(config_.depth); }
   bool no_weight_decay(const std::string& name) const override;
+  bool embedding_parameter(const std::string& name) const override { return mmae_embedding_parameter(name); }
   std::size_t load_pretrained(const std::map<std::string, torch::Tensor>& tensors,
                               distributed::Communicator& tp) override;
   void freeze(const std::string& what) override;

@@ -103,4 +103,11 @@ std::string MmaeConfig::to_json() const {
       .str();
 }
 
+bool mmae_embedding_parameter(const std::string& name) {
+  const auto ends_with = [&](const std::string& tail) {
+    return name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  return ends_with("pos_embed") || ends_with("_pos");
+}
+
 }  // namespace trafficfm::models

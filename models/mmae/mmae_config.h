@@ -34,5 +34,7 @@ struct MmaeConfig {
 void add_mmae_options(core::po::options_description& options);
 // Throws core::UsageError on a value out of range.
 MmaeConfig mmae_config_from(const core::po::variables_map& values);
+// MMAE's lookup tables: the learned positions of the encoder, decoder and packet signals.
+bool mmae_embedding_parameter(const std::string& name);
 
 }  // namespace trafficfm::models

@@ -61,20 +61,37 @@ MmaeOutput MmaeModel::decode(const torch::Tensor& latent, const MmaeInputs& in, 
   return out;
 }
 
-double MmaeModel::forward_flops(bool masked_pass) const {
+PassFlops MmaeModel::pass_flops(bool masked_pass) const {
   const double views = masked_pass && config.flowmix ? 2.0 : 1.0;
-  const std::int64_t t = MmaeConfig::kTokens + 1;
-  double flops = 2.0 * MmaeConfig::kBytes * config.dim;  // patch embedding
-  flops += config.depth * vit_block_flops(config.dim, config.mlp_dim(), t);
-  flops += views * (2.0 * t * config.dim * config.decoder_dim +
-                    config.decoder_depth * vit_block_flops(config.decoder_dim, config.decoder_mlp_dim(), t));
+  const double t = MmaeConfig::kTokens + 1, n = MmaeConfig::kTokens, patch = MmaeConfig::kPatch;
+  const double d = static_cast<double>(config.dim), dd = static_cast<double>(config.decoder_dim);
+  PassFlops f;
+  f.fixed_input += 2.0 * MmaeConfig::kBytes * d;  // patch embedding of the raw bytes
+  f.trained += static_cast<double>(config.depth) *
+               vit_block_flops(config.dim, config.mlp_dim(), MmaeConfig::kTokens + 1);
+  f.trained += 2.0 * t * d * dd;  // decoder embedding, once: the views share it
+  f.trained +=
+      views * (static_cast<double>(config.decoder_depth) *
+                   vit_block_flops(config.decoder_dim, config.decoder_mlp_dim(), MmaeConfig::kTokens + 1) +
+               2.0 * n * dd * patch);  // blocks and the pixel head, per view
   if (config.pmp) {
-    const double n = MmaeConfig::kTokens;
-    flops += views * (config.decoder_depth *
-                          vit_block_flops(config.decoder_dim, config.decoder_mlp_dim(), MmaeConfig::kTokens) +
-                      2.0 * n * n * (2.0 * config.pmp_rank + 32.0 + 4.0));
+    // PacketImportance, per view (its sizes: packet_importance.h).
+    const double signal = PacketImportance::kSignalDim, fused = 2 * signal, gate = PacketImportance::kGate;
+    const double rank = static_cast<double>(config.pmp_rank), gate_in = 1 + gate / 2 + gate / 4;
+    PassFlops v;
+    v.fixed_input += 2.0 * 2.0 * n * signal;  // time and length embeddings of the raw signals
+    v.trained += 2.0 * n * (fused * fused + fused * 64 + 64 * rank + 4 * rank * rank);  // fuse, phi, u/v
+    v.trained += 2.0 * 2.0 * n * n * rank;                                              // support, suppress
+    v.no_grad += 2.0 * n * n * patch;                                                   // token similarity
+    v.trained += 2.0 * n * (gate / 4 + fused * gate / 2 + 2 * gate_in * gate) + 2.0 * n * n * gate;  // gates
+    v.trained += static_cast<double>(config.decoder_depth) *
+                 vit_block_flops(config.decoder_dim, config.decoder_mlp_dim(), MmaeConfig::kTokens);
+    f.trained += views * v.trained;
+    f.fixed_input += views * v.fixed_input;
+    f.no_grad += views * v.no_grad;
+    f.trained += 2.0 * n * dd * patch;  // the loss head, on the un-mixed features
   }
-  return flops;
+  return f;
 }
 
 }  // namespace trafficfm::models

@@ -20,6 +20,16 @@ struct MmaeOutput {
   torch::Tensor predicted_loss;  // [B, 400]; undefined without PMP
 };
 
+// Matrix-product FLOPs (2 per multiply-add) of a pass, split by what training's backward adds:
+// a product of two operands in the graph costs twice its forward again (both gradients), one
+// whose input needs no gradient (raw bytes, packet signals) once (the weight's), and one taken
+// under no_grad inside the pass nothing. Elementwise work, norms and softmax are not counted.
+struct PassFlops {
+  double trained = 0, fixed_input = 0, no_grad = 0;
+  double training() const { return 3.0 * trained + 2.0 * fixed_input + no_grad; }
+  double forward() const { return trained + fixed_input + no_grad; }
+};
+
 struct MmaeModel : torch::nn::Module {
   MmaeModel(const MmaeConfig& config, distributed::Communicator& tp);
   MmaeOutput clean(const MmaeInputs& in);
@@ -27,8 +37,9 @@ struct MmaeModel : torch::nn::Module {
   // drop-path scales or empty.
   MmaeOutput masked(const MmaeInputs& in, const torch::Tensor& mask, const torch::Tensor& partner,
                     const std::vector<torch::Tensor>& keep);
-  // Forward FLOPs of one sample through `masked` (two decoder views with FlowMix) or `clean`.
-  double forward_flops(bool masked_pass) const;
+  // Matrix-product FLOPs of one sample through `masked` (two decoder views with FlowMix) or
+  // `clean`, by what a backward pass adds (PassFlops).
+  PassFlops pass_flops(bool masked_pass) const;
 
   MmaeConfig config;
   std::shared_ptr<MmaeEncoder> encoder;

@@ -140,10 +140,20 @@ bool MmaeTask::no_weight_decay(const std::string& name) const {
 }
 
 double MmaeTask::flops_per_sample() const {
-  // Student forward + backward (3x forward) and the teacher's forward on the clean flow.
-  double flops = 3.0 * student_->forward_flops(true);
-  if (teacher_) flops += student_->forward_flops(false);
+  // The student's masked pass, forward and backward; the teacher's clean pass and FlowMix's
+  // statistics encoder, forward only.
+  double flops = student_->pass_flops(true).training();
+  if (teacher_) flops += student_->pass_flops(false).forward();
+  if (stats_encoder_) flops += stats_encoder_->forward_flops();
   return flops;
+}
+
+double MmaeTask::batch_flops(const datasets::Batch& batch) const {
+  if (batch.filler) return 0.0;
+  const double rows = static_cast<double>(batch.rows);
+  // FlowMix compares every pair of the batch's flows: B^2 dot products of the embeddings.
+  const double pairing = stats_encoder_ ? 2.0 * rows * rows * stats_encoder_->embedding_dim() : 0.0;
+  return rows * flops_per_sample() + pairing;
 }
 
 }  // namespace trafficfm::models

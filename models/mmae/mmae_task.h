@@ -29,7 +29,9 @@ class MmaeTask : public core::Task {
   void end_step() override;
   std::vector<std::pair<std::string, torch::nn::Module*>> checkpoint_modules() override;
   bool no_weight_decay(const std::string& name) const override;
+  bool embedding_parameter(const std::string& name) const override { return mmae_embedding_parameter(name); }
   double flops_per_sample() const override;
+  double batch_flops(const datasets::Batch& batch) const override;
   double tokens_per_sample() const override { return MmaeConfig::kTokens; }
   std::string config_json() const override { return config_.to_json(); }
 

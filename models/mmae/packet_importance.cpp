@@ -5,7 +5,7 @@ namespace trafficfm::models {
 namespace F = torch::nn::functional;
 
 PacketImportance::PacketImportance(const MmaeConfig& c, distributed::Communicator& tp) : rank(c.pmp_rank) {
-  const std::int64_t signal_dim = 64, fused = 2 * signal_dim, gate = 32;
+  const std::int64_t signal_dim = kSignalDim, fused = 2 * signal_dim, gate = kGate;
   time_embed = register_module("time_embed", torch::nn::Linear(1, signal_dim));
   length_embed = register_module("length_embed", torch::nn::Linear(1, signal_dim));
   time_pos =

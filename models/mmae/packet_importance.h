@@ -27,6 +27,7 @@ struct PacketImportance : torch::nn::Module {
   torch::Tensor predict(const torch::Tensor& hidden);
   torch::Tensor attention_bias(const torch::Tensor& query, const torch::Tensor& signals);
 
+  static constexpr std::int64_t kSignalDim = 64, kGate = 32;  // per-token signal and gate widths
   std::int64_t rank;
   torch::nn::Linear time_embed{nullptr}, length_embed{nullptr}, fuse{nullptr};
   torch::nn::LayerNorm fuse_norm{nullptr};

@@ -8,6 +8,7 @@
 #      uninterrupted run's, step by step; SLURM_RESTART_COUNT is logged.
 #   4. A 3-task array job runs three different configurations.
 #   5. A job that fails for another reason is not requeued; the mpirun launcher works.
+#   6. `sweep run --submit` runs a 3-point scaling-law sweep as an array; `sweep fit` reads it.
 #   tests/slurm/slurm_jobs_test.sh TRAFFICFM_BINARY   (exit 77: skipped, no Slurm to be had)
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -156,6 +157,29 @@ job=$(job_id_of "$out")
 state=$(wait_for_job_end "$job" 120)
 check "a 2-rank job started by mpirun completed (state: $state)" test "$state" = "COMPLETED "
 check "with both ranks" test -f "$work/mpirun/log/rank-1.log"
+
+echo "== 6. a scaling-law sweep submitted as an array (sweep run --submit), read by sweep fit"
+printf 'name mmae.dim mmae.depth\nsmall 16 1\nmedium 24 1\nlarge 32 1\n' > "$work/ladder.tsv"
+"$bin" sweep plan --config "$config" --ladder "$work/ladder.tsv" --corpus "$work/corpus" --out "$work/scaling" \
+  --budgets 2e10 --min-steps 2 --log.level warn > "$work/scaling-plan.txt" 2>&1
+check "the plan has 3 points" test "$(grep -c '^c2e10-' "$work/scaling/sweep.txt")" = 3
+out=$("$bin" sweep run "$work/scaling" --submit --array-parallel 2 2>&1)
+job=$(job_id_of "$out")
+check "sweep run --submit submitted an array ($out)" test -n "$job"
+state=$(wait_for_job_end "$job" 300)
+check "every point's array task completed (states: $state)" test "$state" = "COMPLETED "
+for p in small medium large; do
+  check "point $p finished (its summary says so)" grep -q '"finished": true' "$work/scaling/runs/c2e10-$p/summary.json"
+done
+"$bin" sweep fit "$work/scaling" > "$work/scaling-fit.txt" 2>&1
+check "sweep fit read the 3 runs, and says 5 are needed for 5 parameters" \
+  grep -q "needs at least 5 finished runs (5 parameters); 3 finished" "$work/scaling-fit.txt"
+check "fit.json lists the 3 runs with their N, D, FLOPs and loss" /usr/bin/python3 -c "
+import json, sys
+fit = json.load(open('$work/scaling/fit.json'))
+assert len(fit['points']) == 3 and not fit['left_out'], fit
+assert all(p['params'] > 0 and p['data'] > 0 and p['flops'] > 0 and p['loss'] > 0 for p in fit['points']), fit
+"
 
 if [ "$failures" -gt 0 ]; then
   echo "slurm_jobs_test: $failures check(s) failed; work dir kept: $work"

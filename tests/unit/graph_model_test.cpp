@@ -13,6 +13,7 @@
 #include "models/graph/graph_task.h"
 #include "models/graph/hetero_sage.h"
 #include "models/graph/link_prediction.h"
+#include "tests/support/graph_batch.h"
 
 namespace trafficfm::models {
 namespace {
@@ -21,17 +22,7 @@ using datasets::FlowGraph;
 using datasets::GraphFlow;
 
 GraphFlow flow(double start, double duration, int src, int dst, std::uint64_t& state) {
-  GraphFlow f;
-  f.record.start_s = start;
-  f.record.end_s = start + duration;
-  f.record.src.family = f.record.dst.family = 4;
-  f.record.src.bytes[3] = static_cast<std::uint8_t>(src);
-  f.record.dst.bytes[3] = static_cast<std::uint8_t>(dst);
-  f.record.protocol = core::splitmix64(state) % 2 ? 6 : 17;
-  for (int i = 0; i < datasets::kFlowStatistics; ++i)
-    f.record.stats[i] = static_cast<float>(core::splitmix64(state) % 1000);
-  f.record.stats[5] = __builtin_nanf("");  // a statistic the source does not give
-  return f;
+  return testing::random_flow(start, duration, src, dst, state);
 }
 
 // One graph of a few thousand nodes: 60 hosts, 1,500 flows within 25 s.
@@ -48,20 +39,7 @@ std::vector<GraphFlow> busy_flows() {
 }
 
 datasets::Batch batch_of(const std::vector<FlowGraph>& graphs, const std::vector<GraphFlow>& flows) {
-  datasets::ColumnBuffer buffer(datasets::graph_schema());
-  for (const auto& g : graphs) {
-    datasets::append_graph(g, flows, buffer);
-    buffer.end_row();
-  }
-  datasets::Batch b;
-  b.specs = buffer.specs();
-  for (std::size_t c = 0; c < b.specs.size(); ++c) {
-    b.data.push_back(buffer.data(c));
-    b.offsets.push_back(buffer.offsets(c));
-  }
-  b.rows = graphs.size();
-  for (std::size_t i = 0; i < graphs.size(); ++i) b.sample_index.push_back(i);
-  return b;
+  return testing::graph_batch(graphs, flows);
 }
 
 GraphConfig small_config() {
@@ -255,10 +233,12 @@ TEST(GraphTask, FlopsAreLinearInEdgesAndNodesWithTheRatesOfEachRelation) {
   c.layers = 1;
   HeteroSage net(c);
   const auto rates = net->flop_rates();
-  // sends is read forward (ip sources, 31 dims) and reversed (flow sources, 113 dims): 3 (31 + 113).
-  EXPECT_DOUBLE_EQ(rates.per_edge[static_cast<int>(datasets::EdgeType::kSends)], 3.0 * (31 + 113));
-  // Flow targets: src_next, dst_next, copy (flow -> flow) and sends, arrives reversed (ip -> flow).
-  EXPECT_DOUBLE_EQ(rates.per_flow, 3.0 * 2.0 * 16 * (3 * (113 + 113) + 2 * (31 + 113)));
+  // sends is read forward (ip sources, 31 dims) and reversed (flow sources, 113 dims); one layer
+  // reads the features, whose gradients are not scattered back: one add per dimension and count.
+  EXPECT_DOUBLE_EQ(rates.per_edge[static_cast<int>(datasets::EdgeType::kSends)], (31 + 1) + (113 + 1));
+  // Flow targets: src_next, dst_next, copy (flow -> flow) and sends, arrives reversed (ip -> flow);
+  // forward and the weights' gradients (the input features need none).
+  EXPECT_DOUBLE_EQ(rates.per_flow, 2.0 * 2.0 * 16 * (3 * (113 + 113) + 2 * (31 + 113)));
   std::array<std::int64_t, kEdgeTypes> edges{};
   edges[0] = 10;
   edges[5] = 4;
