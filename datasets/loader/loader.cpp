@@ -124,14 +124,24 @@ Loader::Loader(const LoaderOptions& options) : options_(options), manifest_(read
     const auto infos = manifest_.shards_of(split);
     shard_infos.insert(shard_infos.end(), infos.begin(), infos.end());
   }
+  const VerifiedShards verified =
+      options_.verify == VerifyShards::kOnce ? read_verified_shards(options_.corpus) : VerifiedShards{};
+  VerifiedShards checked;
   for (const auto& info : shard_infos) {
     const std::string path = options_.corpus + "/" + info.file;
     try {
-      if (options_.verify_hashes) {
-        const std::string actual = core::sha256_file(path);
-        if (actual != info.sha256) {
-          throw std::runtime_error(path + ": SHA-256 " + actual + " does not match the manifest's " +
-                                   info.sha256);
+      if (options_.verify != VerifyShards::kNever) {
+        const ShardStamp stamp = stamp_of(path);
+        const auto known = verified.find(info.file);
+        if (known == verified.end() || !known->second.vouches_for(info.sha256, stamp)) {
+          const std::int64_t hashed_at = wall_clock_ns();
+          const std::string actual = core::sha256_file(path);
+          ++shards_hashed_;
+          if (actual != info.sha256) {
+            throw std::runtime_error(path + ": SHA-256 " + actual + " does not match the manifest's " +
+                                     info.sha256);
+          }
+          checked[info.file] = {actual, stamp, hashed_at};
         }
       }
       ShardReader check(path, manifest_.columns);
@@ -162,6 +172,10 @@ Loader::Loader(const LoaderOptions& options) : options_(options), manifest_(read
       ++skipped_shards_;
       core::log_warn("loader: skipping bad shard: ", e.what());
     }
+  }
+  if (!checked.empty() && !record_verified_shards(options_.corpus, checked)) {
+    core::log_warn("loader: cannot write ", options_.corpus,
+                   "/verified.json (read-only?): its shards are hashed again at the next start");
   }
   if (total_samples_ == 0) {
     throw std::runtime_error(options_.corpus + ": split '" + options_.split + "' has no samples");

@@ -9,8 +9,10 @@
 // build or other order-defining settings (window, block rows, sample subset), naming both.
 //
 // Shards are checked when the loader opens (SHA-256 against the manifest, HDF5 structure):
-// a bad one is an error naming it, or with skip_bad_shards is left out and counted. Batches
-// are assembled on a background thread (prefetch) that alone touches HDF5.
+// a bad one is an error naming it, or with skip_bad_shards is left out and counted. With
+// VerifyShards::kOnce (the default) a shard whose size and mtime are those recorded in
+// CORPUS/verified.json is not hashed again (datasets/corpus/verified_shards.h). Batches are
+// assembled on a background thread (prefetch) that alone touches HDF5.
 #pragma once
 #include <condition_variable>
 #include <cstdint>
@@ -23,6 +25,7 @@
 
 #include "datasets/corpus/manifest.h"
 #include "datasets/corpus/shard_file.h"
+#include "datasets/corpus/verified_shards.h"
 #include "datasets/loader/epoch_order.h"
 
 namespace trafficfm::datasets {
@@ -38,11 +41,11 @@ struct LoaderOptions {
   int dp_rank = 0;
   int dp_size = 1;
   std::uint64_t seed = 0;
-  std::size_t batch_size = 32;     // per rank
-  std::size_t window_blocks = 16;  // shuffle window, in blocks
-  std::size_t block_rows = 0;      // 0: the shards' HDF5 chunk length
-  std::size_t prefetch = 2;        // batches assembled ahead
-  bool verify_hashes = true;
+  std::size_t batch_size = 32;                // per rank
+  std::size_t window_blocks = 16;             // shuffle window, in blocks
+  std::size_t block_rows = 0;                 // 0: the shards' HDF5 chunk length
+  std::size_t prefetch = 2;                   // batches assembled ahead
+  VerifyShards verify = VerifyShards::kOnce;  // SHA-256 of the shards against the manifest
   bool skip_bad_shards = false;
   std::vector<std::string> columns;  // empty: every column
   // When not empty: only these samples of the split (indices within the split, as in
@@ -116,6 +119,7 @@ class Loader {
   std::uint64_t samples_per_epoch() const { return total_samples_; }
   std::uint64_t steps_per_epoch() const;
   std::size_t skipped_shards() const { return skipped_shards_; }
+  std::size_t shards_hashed() const { return shards_hashed_; }  // at open (the rest were trusted)
   std::size_t batch_size() const { return options_.batch_size; }
   const std::vector<ColumnSpec>& columns() const { return specs_; }
   // The splits options.split names, in order (throws on an unknown name).
@@ -146,7 +150,7 @@ class Loader {
   std::uint64_t total_samples_ = 0;
   std::uint64_t block_rows_ = 0;  // rows per block before a subset is taken (the largest)
   DataOrder data_order_;
-  std::size_t skipped_shards_ = 0;
+  std::size_t skipped_shards_ = 0, shards_hashed_ = 0;
   std::unique_ptr<EpochOrder> order_;  // the worker's; rebuilt when the epoch changes
   std::uint64_t order_epoch_ = 0;
   std::vector<std::int64_t> sizes_, balance_;       // per split sample, with size_column

@@ -64,7 +64,7 @@ void add_training_options(po::options_description& options) {
   data.add_options()
       ("data.prefetch", po::value<std::size_t>()->default_value(2), "batches assembled ahead on the loader thread")
       ("data.window-blocks", po::value<std::size_t>()->default_value(16), "shuffle window in HDF5 chunks")
-      ("data.verify-hashes", po::value<bool>()->default_value(true), "check shard SHA-256 against the manifest at open")
+      ("data.verify-shards", po::value<std::string>()->default_value("once"), "SHA-256 of the shards against the manifest: once (again only for a shard whose size or mtime changed since CORPUS/verified.json) | always | never")
       ("data.skip-bad-shards", po::value<bool>()->default_value(false), "leave out (and count) shards that fail the checks");
   // clang-format on
   options.add(train).add(parallel).add(data);
@@ -179,7 +179,11 @@ datasets::LoaderOptions loader_options(const po::variables_map& values, const st
   }
   o.window_blocks = values["data.window-blocks"].as<std::size_t>();
   o.prefetch = values["data.prefetch"].as<std::size_t>();
-  o.verify_hashes = values["data.verify-hashes"].as<bool>();
+  try {
+    o.verify = datasets::parse_verify_shards(values["data.verify-shards"].as<std::string>());
+  } catch (const std::invalid_argument& e) {
+    throw core::UsageError(std::string("--data.verify-shards: ") + e.what());
+  }
   o.skip_bad_shards = values["data.skip-bad-shards"].as<bool>();
   o.columns = std::move(columns);
   // Only the training loader: evaluation counts real rows (a filler would count twice).

@@ -3,8 +3,12 @@
 // different dp size; bad shards refused by name.
 #include "datasets/loader/loader.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -195,6 +199,52 @@ TEST_F(LoaderTest, CorruptShardIsRefusedByNameOrSkipped) {
   Loader loader(o);
   EXPECT_EQ(loader.skipped_shards(), 1u);
   EXPECT_EQ(loader.samples_per_epoch(), m.samples("train") - m.shards_of("train").front().samples);
+  testing::remove_tree(dir);
+}
+
+// A requeued job does not hash its corpus again; a changed shard is hashed again and caught.
+TEST_F(LoaderTest, ShardsAreHashedOnceUntilOneChanges) {
+  const std::string dir = testing::make_temp_dir("loader-verified");
+  const std::string corpus = testing::make_synth_corpus(dir, {200, 5});
+  const Manifest m = read_manifest(corpus);
+  const std::size_t train_shards = m.shards_of("train").size();
+  // A corpus written an hour ago (file times are coarse: a shard verified in the tick it was
+  // written is not trusted, verified_shards.h).
+  for (const auto& s : m.shards) {
+    const std::string path = corpus + "/" + s.file;
+    struct timespec times[2];
+    clock_gettime(CLOCK_REALTIME, &times[0]);
+    times[0].tv_sec -= 3600;
+    times[1] = times[0];
+    ASSERT_EQ(utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+  }
+  LoaderOptions o;
+  o.corpus = corpus;
+  EXPECT_EQ(Loader(o).shards_hashed(), train_shards) << "the first start hashes every shard";
+  ASSERT_TRUE(std::filesystem::exists(corpus + "/verified.json"));
+  EXPECT_EQ(Loader(o).shards_hashed(), 0u) << "a second start trusts verified.json";
+  o.verify = VerifyShards::kAlways;
+  EXPECT_EQ(Loader(o).shards_hashed(), train_shards);
+  o.verify = VerifyShards::kNever;
+  EXPECT_EQ(Loader(o).shards_hashed(), 0u);
+  // One byte changed in place: same size, a new mtime. Hashed again, and refused by name.
+  const std::string victim = corpus + "/" + m.shards_of("train").back().file;
+  {
+    std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-100, std::ios::end);
+    char c = 0;
+    f.read(&c, 1);
+    f.seekp(-100, std::ios::end);
+    c = static_cast<char>(c ^ 0x40);
+    f.write(&c, 1);
+  }
+  o.verify = VerifyShards::kOnce;
+  try {
+    Loader loader(o);
+    FAIL() << "a changed shard must be caught";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(victim), std::string::npos) << e.what();
+  }
   testing::remove_tree(dir);
 }
 
