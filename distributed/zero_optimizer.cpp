@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 #include "distributed/tensor_parallel_state.h"
 
@@ -66,28 +67,25 @@ double clip_grad_norm(const TensorParallelParameters& parameters, double max_nor
 
 ZeroAdamW::ZeroAdamW(Reducer& reducer, AdamWOptions options, std::vector<bool> decay,
                      std::vector<double> lr_scale)
-    : reducer_(reducer), options_(options) {
-  const bool scaled = std::any_of(lr_scale.begin(), lr_scale.end(), [](double x) { return x != 1.0; });
+    : reducer_(reducer), options_(options), decay_(std::move(decay)), lr_scale_(std::move(lr_scale)) {
   const auto& params = reducer_.parameters();
+  if (lr_scale_.empty()) lr_scale_.assign(params.size(), 1.0);
+  if (decay_.size() != params.size() || lr_scale_.size() != params.size())
+    throw std::invalid_argument("ZeroAdamW: one decay flag and one lr scale per parameter");
   const int dp = reducer_.communicator().size(), rank = reducer_.communicator().rank();
   for (std::size_t b = 0; b < reducer_.buckets(); ++b) {
-    const std::int64_t numel = reducer_.bucket_numel(b), slice = numel / dp;
+    const std::int64_t slice = reducer_.bucket_numel(b) / dp, lo = rank * slice, hi = lo + slice;
     const auto& first = params[reducer_.bucket_parameters(b).front()].tensor;
-    flat_.push_back(torch::zeros({numel}, first.options().requires_grad(false)));
-    exp_avg_.push_back(torch::zeros({slice}, flat_.back().options()));
-    exp_avg_sq_.push_back(torch::zeros({slice}, flat_.back().options()));
-    auto mask = torch::zeros({numel}, flat_.back().options());
+    const auto options = first.options().requires_grad(false);
+    exp_avg_.push_back(torch::zeros({slice}, options));
+    exp_avg_sq_.push_back(torch::zeros({slice}, options));
+    std::vector<Segment> segments;
     for (std::size_t k : reducer_.bucket_parameters(b)) {
-      if (decay.at(k)) mask.narrow(0, reducer_.parameter_offset(k), params[k].tensor.numel()).fill_(1.0);
+      const std::int64_t offset = reducer_.parameter_offset(k);
+      const std::int64_t from = std::max(lo, offset), to = std::min(hi, offset + params[k].tensor.numel());
+      if (from < to) segments.push_back({k, from - offset, from - lo, to - from});
     }
-    decay_mask_.push_back(mask.narrow(0, rank * slice, slice).clone());
-    if (scaled) {
-      auto lr_mask = torch::ones({numel}, flat_.back().options());
-      for (std::size_t k : reducer_.bucket_parameters(b)) {
-        lr_mask.narrow(0, reducer_.parameter_offset(k), params[k].tensor.numel()).fill_(lr_scale.at(k));
-      }
-      lr_mask_.push_back(lr_mask.narrow(0, rank * slice, slice).clone());
-    }
+    segments_.push_back(std::move(segments));
   }
 }
 
@@ -144,9 +142,9 @@ void ZeroAdamW::gather_state(std::vector<torch::Tensor>& exp_avg, std::vector<to
   Communicator& dp = reducer_.communicator();
   exp_avg.assign(params.size(), {});
   exp_avg_sq.assign(params.size(), {});
-  for (std::size_t b = 0; b < flat_.size(); ++b) {
+  for (std::size_t b = 0; b < exp_avg_.size(); ++b) {
     for (int which = 0; which < 2; ++which) {
-      auto full = torch::empty({flat_[b].numel()}, flat_[b].options());
+      auto full = torch::empty({reducer_.bucket_numel(b)}, exp_avg_[b].options());
       dp.all_gather((which == 0 ? exp_avg_ : exp_avg_sq_)[b], full);
       for (std::size_t k : reducer_.bucket_parameters(b)) {
         const auto& p = params[k].tensor;
@@ -162,9 +160,9 @@ void ZeroAdamW::load_state(const std::vector<torch::Tensor>& exp_avg,
   torch::NoGradGuard no_grad;
   const auto& params = reducer_.parameters();
   const int dp = reducer_.communicator().size(), rank = reducer_.communicator().rank();
-  for (std::size_t b = 0; b < flat_.size(); ++b) {
+  for (std::size_t b = 0; b < exp_avg_.size(); ++b) {
     for (int which = 0; which < 2; ++which) {
-      auto full = torch::zeros({flat_[b].numel()}, flat_[b].options());
+      auto full = torch::zeros({reducer_.bucket_numel(b)}, exp_avg_[b].options());
       for (std::size_t k : reducer_.bucket_parameters(b)) {
         const auto& source = (which == 0 ? exp_avg : exp_avg_sq).at(k);
         full.narrow(0, reducer_.parameter_offset(k), params[k].tensor.numel()).copy_(source.reshape(-1));
@@ -176,6 +174,14 @@ void ZeroAdamW::load_state(const std::vector<torch::Tensor>& exp_avg,
   step_ = step;
 }
 
+void ZeroAdamW::scatter_into_parameters(std::size_t b, const torch::Tensor& full) {
+  const auto& params = reducer_.parameters();
+  for (std::size_t k : reducer_.bucket_parameters(b)) {
+    auto& param = const_cast<torch::Tensor&>(params[k].tensor);
+    param.copy_(full.narrow(0, reducer_.parameter_offset(k), param.numel()).view(param.sizes()));
+  }
+}
+
 void ZeroAdamW::step(double grad_scale, const std::vector<double>& update_scale) {
   torch::NoGradGuard no_grad;
   ++step_;
@@ -183,50 +189,50 @@ void ZeroAdamW::step(double grad_scale, const std::vector<double>& update_scale)
   Communicator& dp = reducer_.communicator();
   const double bias1 = 1 - std::pow(options_.beta1, static_cast<double>(step_));
   const double bias2 = 1 - std::pow(options_.beta2, static_cast<double>(step_));
-  std::vector<std::shared_ptr<Work>> gathers;
-  std::vector<torch::Tensor> slices;
-  for (std::size_t b = 0; b < flat_.size(); ++b) {
-    for (std::size_t k : reducer_.bucket_parameters(b)) {
-      flat_[b]
-          .narrow(0, reducer_.parameter_offset(k), params[k].tensor.numel())
-          .copy_(params[k].tensor.reshape(-1));
+  // Bucket b's update overlaps bucket b-1's all-gather; at most two gather buffers live.
+  std::shared_ptr<Work> pending;
+  torch::Tensor pending_slice, pending_full;  // alive until the gather is waited for
+  std::size_t pending_bucket = 0;
+  auto finish_pending = [&] {
+    if (!pending) return;
+    pending->wait();
+    scatter_into_parameters(pending_bucket, pending_full);
+    pending.reset();
+    pending_slice = pending_full = torch::Tensor();
+  };
+  for (std::size_t b = 0; b < exp_avg_.size(); ++b) {
+    const std::int64_t slice = exp_avg_[b].numel();
+    // This rank's slice of the parameters (padding stays 0), then torch::optim::AdamW, element
+    // for element, with each parameter's own settings on its segment.
+    auto p = torch::zeros({slice}, exp_avg_[b].options());
+    for (const auto& s : segments_[b])
+      p.narrow(0, s.in_slice, s.length)
+          .copy_(params[s.parameter].tensor.reshape(-1).narrow(0, s.in_param, s.length));
+    const auto g = grad_scale == 1.0 ? reducer_.bucket_shard(b) : reducer_.bucket_shard(b) * grad_scale;
+    for (const auto& s : segments_[b]) {
+      if (decay_[s.parameter])
+        p.narrow(0, s.in_slice, s.length)
+            .mul_(1 - options_.lr * lr_scale_[s.parameter] * options_.weight_decay);
     }
-    const std::int64_t slice = flat_[b].numel() / dp.size();
-    auto p = flat_[b].narrow(0, dp.rank() * slice, slice).clone();
-    auto g = reducer_.bucket_shard(b) * grad_scale;
-    // torch::optim::AdamW, element for element.
-    const bool scaled = !lr_mask_.empty();
-    p.mul_(1 -
-           options_.lr * options_.weight_decay * (scaled ? decay_mask_[b] * lr_mask_[b] : decay_mask_[b]));
     exp_avg_[b].mul_(options_.beta1).add_(g, 1 - options_.beta1);
     exp_avg_sq_[b].mul_(options_.beta2).addcmul_(g, g, 1 - options_.beta2);
     const auto denom = (exp_avg_sq_[b].sqrt() / std::sqrt(bias2)).add_(options_.eps);
-    if (!update_scale.empty()) {
-      // This slice's per-element step multiplier: lr scale times the parameter's RMS factor.
-      auto step_mask = scaled ? lr_mask_[b].clone() : torch::ones_like(p);
-      const std::int64_t lo = dp.rank() * slice;
-      for (std::size_t k : reducer_.bucket_parameters(b)) {
-        const std::int64_t from = std::max(lo, reducer_.parameter_offset(k));
-        const std::int64_t to = std::min(lo + slice, reducer_.parameter_offset(k) + params[k].tensor.numel());
-        if (from < to) step_mask.narrow(0, from - lo, to - from).mul_(update_scale.at(k));
-      }
-      p.sub_(exp_avg_[b] / denom * step_mask * (options_.lr / bias1));
-    } else if (scaled) {
-      p.sub_(exp_avg_[b] / denom * lr_mask_[b] * (options_.lr / bias1));
-    } else {
-      p.addcdiv_(exp_avg_[b], denom, -options_.lr / bias1);
+    for (const auto& s : segments_[b]) {
+      const double step_k =
+          options_.lr * lr_scale_[s.parameter] * (update_scale.empty() ? 1.0 : update_scale.at(s.parameter));
+      p.narrow(0, s.in_slice, s.length)
+          .addcdiv_(exp_avg_[b].narrow(0, s.in_slice, s.length), denom.narrow(0, s.in_slice, s.length),
+                    -step_k / bias1);
     }
-    slices.push_back(p);
-    gathers.push_back(dp.all_gather_async(p, flat_[b]));
+    auto full = torch::empty({reducer_.bucket_numel(b)}, p.options());
+    auto work = dp.all_gather_async(p, full);
+    finish_pending();
+    pending = std::move(work);
+    pending_slice = p;
+    pending_full = full;
+    pending_bucket = b;
   }
-  for (std::size_t b = 0; b < flat_.size(); ++b) {
-    gathers[b]->wait();
-    for (std::size_t k : reducer_.bucket_parameters(b)) {
-      auto& param = params[k].tensor;
-      const_cast<torch::Tensor&>(param).copy_(
-          flat_[b].narrow(0, reducer_.parameter_offset(k), param.numel()).view(param.sizes()));
-    }
-  }
+  finish_pending();
 }
 
 }  // namespace trafficfm::distributed

@@ -1,8 +1,13 @@
 // ZeRO-1 (Rajbhandari et al.): AdamW whose state is sharded across data-parallel ranks. With a
 // Reducer in shard_gradients mode, each rank receives the averaged gradients of its 1/dp slice
 // of every bucket (reduce-scatter), updates that slice of the parameters with its slice of
-// the moments, and all-gathers the updated parameters. Optimizer memory per rank is 1/dp of
-// plain AdamW's. The update is element for element torch::optim::AdamW's.
+// the moments, and all-gathers the updated parameters. The update is element for element
+// torch::optim::AdamW's (and the trainer's plain AdamW's).
+// What a rank keeps between steps is its slices of the two moments: 2/dp of plain AdamW's
+// state. Per-parameter settings (weight decay, lr scale, AdamWScale's RMS factor) are applied to
+// each parameter's segment of the slice, not through masks the size of the slice. During a step
+// it holds, transiently, a few slice-sized temporaries and the gather buffers of at most two
+// buckets (the next bucket's update overlaps the previous one's all-gather).
 #pragma once
 #include <torch/torch.h>
 
@@ -34,7 +39,8 @@ class ZeroAdamW {
   void set_lr(double lr) { options_.lr = lr; }
   // Sum of squares of this rank's gradient slice, each element weighted (for the global norm).
   double local_grad_square_sum(const std::vector<double>& element_weight_per_parameter) const;
-  std::int64_t state_bytes() const;  // this rank's moments
+  // Bytes this rank keeps between steps (its moment slices; nothing else persists).
+  std::int64_t state_bytes() const;
   std::int64_t step_count() const { return step_; }
   // Averages, over `group`, this rank's gradient slice of the parameters marked in `which`
   // (tensor-parallel replicas of replicated parameters: their gradients agree up to rounding,
@@ -48,11 +54,21 @@ class ZeroAdamW {
                   std::int64_t step);
 
  private:
+  // A run of this rank's slice of a bucket that belongs to one parameter.
+  struct Segment {
+    std::size_t parameter;  // index into the reducer's parameters
+    std::int64_t in_param;  // first element within the (flattened) parameter
+    std::int64_t in_slice;  // first element within the slice
+    std::int64_t length;
+  };
+  // Copies the gathered bucket b into its parameters.
+  void scatter_into_parameters(std::size_t b, const torch::Tensor& full);
   Reducer& reducer_;
   AdamWOptions options_;
-  std::vector<torch::Tensor> exp_avg_, exp_avg_sq_, decay_mask_;  // per bucket, this rank's slice
-  std::vector<torch::Tensor> lr_mask_;  // per bucket slice; empty when every scale is 1
-  std::vector<torch::Tensor> flat_;     // per bucket, full padded parameters
+  std::vector<bool> decay_;
+  std::vector<double> lr_scale_;
+  std::vector<torch::Tensor> exp_avg_, exp_avg_sq_;  // per bucket, this rank's slice
+  std::vector<std::vector<Segment>> segments_;       // per bucket, this rank's slice
   std::int64_t step_ = 0;
 };
 

@@ -191,6 +191,12 @@ Trainer::Trainer(Task& task, datasets::Loader& train, datasets::Loader* val, dis
   }
   s.optimizer =
       std::make_unique<TrainerOptimizer>(*s.reducer, s.grid, decay, split, s.options.optimizer, lr_scale);
+  std::int64_t unsharded = 0;  // two moments per parameter element, as plain AdamW keeps them
+  for (const auto& p : s.reducer->parameters()) unsharded += 2 * p.tensor.numel() * p.tensor.element_size();
+  log_info(
+      "optimizer: ", s.options.optimizer.kind,
+      s.options.optimizer.zero ? ", ZeRO-1 over dp " + std::to_string(s.grid.dp().size()) : std::string(),
+      ": state ", s.optimizer->state_bytes(), " bytes per rank (unsharded AdamW: ", unsharded, ")");
   CheckpointSettings settings;
   settings.run_dir = s.options.out_dir;
   settings.keep_last = s.options.keep_last;
