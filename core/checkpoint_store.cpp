@@ -185,6 +185,40 @@ bool CheckpointStore::newest_valid(Found& found, std::vector<std::string>* warni
   return false;
 }
 
+std::vector<std::uint64_t> CheckpointStore::committed_candidates(std::vector<std::string>* warnings) const {
+  std::vector<std::uint64_t> all;
+  std::error_code ec;
+  if (fs::is_directory(root_, ec)) {
+    for (const auto& entry : fs::directory_iterator(root_)) {
+      std::uint64_t step = 0;
+      if (entry.is_directory() && parse_step(entry.path().filename().string(), step)) all.push_back(step);
+    }
+  }
+  std::sort(all.rbegin(), all.rend());
+  std::vector<std::uint64_t> out;
+  for (std::uint64_t step : all) {
+    const std::string dir = step_dir(step);
+    std::string why;
+    try {
+      if (!fs::exists(dir + "/COMMIT"))
+        throw std::runtime_error("no COMMIT marker (interrupted while writing)");
+      const auto meta = JsonValue::parse(read_file(dir + "/meta.json"));
+      for (const auto& [name, info] : meta["files"].as_object()) {
+        const std::string path = dir + "/" + name;
+        if (!fs::exists(path)) throw std::runtime_error("part '" + name + "' is missing");
+        const auto bytes = static_cast<std::int64_t>(fs::file_size(path));
+        if (bytes != info["bytes"].as_int())
+          throw std::runtime_error("part '" + name + "' has " + std::to_string(bytes) +
+                                   " bytes, meta.json says " + std::to_string(info["bytes"].as_int()));
+      }
+      out.push_back(step);
+    } catch (const std::exception& e) {
+      if (warnings) warnings->push_back(dir + ": " + e.what() + "; skipped");
+    }
+  }
+  return out;
+}
+
 std::string CheckpointStore::read_part(const std::string& dir, const std::string& name) const {
   return read_file(dir + "/" + name);
 }

@@ -60,6 +60,10 @@ class CheckpointStore {
   // The newest committed checkpoint whose parts match meta.json's hashes; false when none.
   // Each one skipped adds a line naming it and why to `warnings`.
   bool newest_valid(Found& found, std::vector<std::string>* warnings) const;
+  // The committed checkpoints whose parts are all there with the sizes meta.json records, newest
+  // first, without hashing them (a resume checks the hashes of the parts each rank reads). Each
+  // one skipped adds a line naming it and why to `warnings`.
+  std::vector<std::uint64_t> committed_candidates(std::vector<std::string>* warnings) const;
   // Reads a part of a committed checkpoint (after newest_valid checked it).
   std::string read_part(const std::string& dir, const std::string& name) const;
   std::vector<std::uint64_t> committed_steps() const;  // ascending

@@ -174,6 +174,21 @@ void ZeroAdamW::load_state(const std::vector<torch::Tensor>& exp_avg,
   step_ = step;
 }
 
+void ZeroAdamW::load_slices(const std::vector<torch::Tensor>& exp_avg,
+                            const std::vector<torch::Tensor>& exp_avg_sq, std::int64_t step) {
+  if (exp_avg.size() != exp_avg_.size() || exp_avg_sq.size() != exp_avg_sq_.size())
+    throw std::runtime_error("ZeRO-1 state: " + std::to_string(exp_avg.size()) + " bucket slices for " +
+                             std::to_string(exp_avg_.size()) + " buckets");
+  torch::NoGradGuard no_grad;
+  for (std::size_t b = 0; b < exp_avg_.size(); ++b) {
+    if (exp_avg[b].numel() != exp_avg_[b].numel() || exp_avg_sq[b].numel() != exp_avg_sq_[b].numel())
+      throw std::runtime_error("ZeRO-1 state: bucket " + std::to_string(b) + " slice has another size");
+    exp_avg_[b].copy_(exp_avg[b].reshape(-1));
+    exp_avg_sq_[b].copy_(exp_avg_sq[b].reshape(-1));
+  }
+  step_ = step;
+}
+
 void ZeroAdamW::scatter_into_parameters(std::size_t b, const torch::Tensor& full) {
   const auto& params = reducer_.parameters();
   for (std::size_t k : reducer_.bucket_parameters(b)) {

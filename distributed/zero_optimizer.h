@@ -52,6 +52,12 @@ class ZeroAdamW {
   void gather_state(std::vector<torch::Tensor>& exp_avg, std::vector<torch::Tensor>& exp_avg_sq);
   void load_state(const std::vector<torch::Tensor>& exp_avg, const std::vector<torch::Tensor>& exp_avg_sq,
                   std::int64_t step);
+  // This rank's moment slices, one per bucket, as they are: what a sharded checkpoint saves, and
+  // loads back at the same dp and bucket layout.
+  const std::vector<torch::Tensor>& exp_avg_slices() const { return exp_avg_; }
+  const std::vector<torch::Tensor>& exp_avg_sq_slices() const { return exp_avg_sq_; }
+  void load_slices(const std::vector<torch::Tensor>& exp_avg, const std::vector<torch::Tensor>& exp_avg_sq,
+                   std::int64_t step);
 
  private:
   // A run of this rank's slice of a bucket that belongs to one parameter.

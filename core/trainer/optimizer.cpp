@@ -156,6 +156,26 @@ std::int64_t TrainerOptimizer::state_bytes() const {
   return bytes;
 }
 
+std::vector<std::pair<torch::Tensor, torch::Tensor>> TrainerOptimizer::zero_slices() const {
+  if (!zero_) throw std::logic_error("zero_slices: not a ZeRO-1 optimizer");
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> out;
+  for (std::size_t b = 0; b < zero_->exp_avg_slices().size(); ++b)
+    out.emplace_back(zero_->exp_avg_slices()[b], zero_->exp_avg_sq_slices()[b]);
+  return out;
+}
+
+void TrainerOptimizer::load_zero_slices(const std::vector<std::pair<torch::Tensor, torch::Tensor>>& slices,
+                                        std::int64_t step) {
+  if (!zero_) throw std::logic_error("load_zero_slices: not a ZeRO-1 optimizer");
+  std::vector<torch::Tensor> m1, m2;
+  for (const auto& [a, b] : slices) {
+    m1.push_back(a);
+    m2.push_back(b);
+  }
+  zero_->load_slices(m1, m2, step);
+  step_ = step;
+}
+
 std::map<std::string, torch::Tensor> TrainerOptimizer::state() {
   std::vector<torch::Tensor> m1 = exp_avg_, m2 = exp_avg_sq_;
   if (zero_) zero_->gather_state(m1, m2);

@@ -62,6 +62,12 @@ class TrainerOptimizer {
   std::map<std::string, torch::Tensor> state();
   // Loads moments for this rank's parameters (tp shards already taken).
   void load(const std::map<std::string, torch::Tensor>& moments, std::int64_t step);
+  // ZeRO-1 only: this rank's moment slices per bucket (exp_avg, exp_avg_sq), and loading them back
+  // at the same dp and bucket layout.
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> zero_slices() const;
+  void load_zero_slices(const std::vector<std::pair<torch::Tensor, torch::Tensor>>& slices,
+                        std::int64_t step);
+  const distributed::Reducer& reducer() const { return reducer_; }
 
  private:
   distributed::Reducer& reducer_;

@@ -9,67 +9,21 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
+#include <functional>
 #include <map>
 #include <stdexcept>
 
 #include "core/json.h"
 #include "core/json_value.h"
 #include "core/log.h"
+#include "core/trainer/checkpoint_parts.h"
 #include "core/trainer/parameter_count.h"
 #include "distributed/tensor_parallel_state.h"
 
 namespace trafficfm::core {
 
 using distributed::ReduceOp;
-
-void pickle_tensors_to(const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
-                       const ByteSink& sink) {
-  c10::Dict<std::string, torch::Tensor> dict;
-  for (const auto& [name, tensor] : tensors) dict.insert(name, tensor.cpu().contiguous());
-  // What torch::pickle_save does, with the zip container streamed to `sink` instead of grown
-  // in a vector: the pickle program is small; tensor storages go out from their own memory.
-  std::vector<char> program;
-  torch::jit::Pickler pickler(
-      [&](const char* bytes, std::size_t size) { program.insert(program.end(), bytes, bytes + size); },
-      nullptr, nullptr, nullptr);
-  pickler.protocol();
-  pickler.pushIValue(c10::IValue(dict));
-  pickler.stop();
-  caffe2::serialize::PyTorchStreamWriter archive([&](const void* bytes, std::size_t size) {
-    sink(bytes, size);
-    return size;
-  });
-  torch::jit::writeArchiveAndTensors("data", program.data(), program.size(), pickler.tensorData(), archive);
-  archive.writeEndOfFile();
-}
-
-std::vector<char> pickle_tensors(const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
-  std::vector<char> out;
-  pickle_tensors_to(tensors, [&](const void* data, std::size_t size) {
-    const char* bytes = static_cast<const char*>(data);
-    out.insert(out.end(), bytes, bytes + size);
-  });
-  return out;
-}
-
-std::vector<std::pair<std::string, torch::Tensor>> unpickle_tensors(const std::string& bytes,
-                                                                    const std::string& what) {
-  c10::IValue value;
-  try {
-    value = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
-  } catch (const std::exception& e) {
-    throw std::runtime_error(what + ": not a pickled tensor dict (" + std::string(e.what()).substr(0, 200) +
-                             ")");
-  }
-  if (!value.isGenericDict()) throw std::runtime_error(what + ": not a dict of tensors");
-  std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (const auto& entry : value.toGenericDict()) {
-    if (!entry.key().isString() || !entry.value().isTensor())
-      throw std::runtime_error(what + ": not a dict of tensors");
-    out.emplace_back(entry.key().toStringRef(), entry.value().toTensor());
-  }
-  return out;
-}
 
 namespace {
 
@@ -97,6 +51,25 @@ void die_here_if_asked(int rank, std::uint64_t step) {
   if (fault && std::string(fault) == std::to_string(rank) + ":" + std::to_string(step)) std::raise(SIGKILL);
 }
 
+// Every rank's string, in rank order, on every rank (a collective over `c`): bytes padded to the
+// longest, all-gathered.
+std::vector<std::string> gather_strings(distributed::Communicator& c, const std::string& mine) {
+  auto length = torch::tensor({static_cast<double>(mine.size())}, torch::kDouble);
+  c.all_reduce(length, ReduceOp::kMax);
+  const auto width = static_cast<std::int64_t>(length.item<double>());
+  auto local = torch::zeros({width}, torch::kByte);
+  std::memcpy(local.data_ptr<std::uint8_t>(), mine.data(), mine.size());
+  auto all = torch::zeros({width * c.size()}, torch::kByte);
+  c.all_gather(local, all);
+  std::vector<std::string> out;
+  const char* bytes = reinterpret_cast<const char*>(all.data_ptr<std::uint8_t>());
+  for (int r = 0; r < c.size(); ++r) {
+    std::string s(bytes + r * width, static_cast<std::size_t>(width));
+    out.push_back(s.substr(0, s.find('\0')));
+  }
+  return out;
+}
+
 }  // namespace
 
 TrainerCheckpoint::TrainerCheckpoint(Task& task, TrainerOptimizer& optimizer, distributed::ProcessGrid& grid,
@@ -115,41 +88,66 @@ void TrainerCheckpoint::save(const TrainerCounters& counters) {
   flush();
   save_started_ = std::chrono::steady_clock::now();
   const auto& layout = grid_.layout();
-  const bool gathers = layout.dp_rank == 0;  // one tp group assembles whole tensors
   const bool rank0 = layout.rank == 0;
   std::vector<std::pair<std::string, PartWriter>> parts;
+  CheckpointLayout saved;
+  saved.format = kCheckpointFormat;
+  saved.dp = layout.dp;
+  saved.tp = layout.tp;
+  saved.zero = optimizer_.zero();
 
+  // The model: dp rank 0 of every tp rank writes its own shards, in parallel (checkpoint_parts.h).
   std::vector<std::pair<std::string, torch::Tensor>> model_tensors;
-  std::map<std::string, distributed::ShardedTensor> layout_of;  // the trained parameters
   for (const auto& [prefix, module] : task_.checkpoint_modules()) {
     for (const auto& t : distributed::sharded_tensors(*module, prefixed(prefix))) {
-      if (prefix.empty()) layout_of.emplace(t.name, t);
-      if (gathers) model_tensors.emplace_back(t.name, distributed::gather_full(t, grid_.tp()));
+      saved.tensors[t.name] = {t.split_dim, t.rows};
+      if (layout.dp_rank == 0) model_tensors.emplace_back(t.name, t.tensor.detach());
     }
   }
-  auto moments = optimizer_.state();  // collective over dp under ZeRO-1
+  // The optimizer: under ZeRO-1 every rank its moment slices; plain, dp rank 0 of each tp rank.
   std::vector<std::pair<std::string, torch::Tensor>> optim_tensors;
-  if (gathers) {
-    for (const auto& [name, tensor] : moments) {
-      const std::string param = name.substr(0, name.rfind(".exp_avg"));
-      optim_tensors.emplace_back(name, distributed::gather_full(layout_of.at(param), grid_.tp(), tensor));
+  std::string optim_name;
+  if (optimizer_.zero()) {
+    optim_name = zero_optim_part(layout.dp_rank, layout.tp_rank);
+    const auto slices = optimizer_.zero_slices();
+    for (std::size_t b = 0; b < slices.size(); ++b) {
+      optim_tensors.emplace_back("bucket." + std::to_string(b) + ".exp_avg", slices[b].first);
+      optim_tensors.emplace_back("bucket." + std::to_string(b) + ".exp_avg_sq", slices[b].second);
     }
+    const auto& reducer = optimizer_.reducer();
+    for (std::size_t b = 0; b < reducer.buckets(); ++b) {
+      SavedBucket bucket;
+      bucket.numel = reducer.bucket_numel(b);
+      for (std::size_t k : reducer.bucket_parameters(b)) {
+        bucket.parameters.push_back({reducer.parameters()[k].name, reducer.parameter_offset(k),
+                                     reducer.parameters()[k].tensor.numel()});
+      }
+      saved.buckets.push_back(bucket);
+    }
+  } else if (layout.dp_rank == 0) {
+    optim_name = optim_part(layout.tp_rank);
+    for (auto& [name, tensor] : optimizer_.state()) optim_tensors.emplace_back(name, tensor);
+  }
+  if (!optim_name.empty())
     optim_tensors.emplace_back("step", torch::tensor({optimizer_.step_count()}, torch::kLong));
+  // Serialized while written (no staging copy). An async save copies the tensors here, on the
+  // training thread, because training goes on changing them while the writer runs.
+  if (settings_.async) {
+    for (auto* list : {&model_tensors, &optim_tensors}) {
+      for (auto& entry : *list) entry.second = entry.second.detach().to(torch::kCPU, false, /*copy=*/true);
+    }
+  }
+  if (layout.dp_rank == 0) {
+    parts.emplace_back(
+        model_part(layout.tp_rank),
+        [tensors = std::move(model_tensors)](const ByteSink& sink) { pickle_tensors_to(tensors, sink); });
+  }
+  if (!optim_name.empty()) {
+    parts.emplace_back(optim_name, [tensors = std::move(optim_tensors)](const ByteSink& sink) {
+      pickle_tensors_to(tensors, sink);
+    });
   }
   if (rank0) {
-    // Serialized while written (no staging copy). An async save copies the tensors here, on
-    // the training thread, because training goes on changing them while the writer runs.
-    if (settings_.async) {
-      for (auto* list : {&model_tensors, &optim_tensors}) {
-        for (auto& entry : *list) entry.second = entry.second.detach().to(torch::kCPU, false, /*copy=*/true);
-      }
-    }
-    parts.emplace_back("model.pt", [tensors = std::move(model_tensors)](const ByteSink& sink) {
-      pickle_tensors_to(tensors, sink);
-    });
-    parts.emplace_back("optim.pt", [tensors = std::move(optim_tensors)](const ByteSink& sink) {
-      pickle_tensors_to(tensors, sink);
-    });
     JsonObject state;
     state.set("step", counters.step).set("position", counters.position);
     state.set("samples", counters.samples).set("tokens", counters.tokens).set("flops", counters.flops);
@@ -164,8 +162,7 @@ void TrainerCheckpoint::save(const TrainerCounters& counters) {
       [rng = pickle_tensors(rng_states())](const ByteSink& sink) { sink(rng.data(), rng.size()); });
 
   pending_parts_.clear();
-  for (int r = 0; r < layout.world; ++r) pending_parts_.push_back("rank-" + std::to_string(r) + ".pt");
-  for (const char* name : {"model.pt", "optim.pt", "trainer.json"}) pending_parts_.push_back(name);
+  for (const auto& part : parts) pending_parts_.push_back(part.first);
   JsonObject meta;
   meta.set("step", counters.step).set("samples", counters.samples).set("tokens", counters.tokens);
   meta.set("flops", counters.flops);
@@ -176,6 +173,7 @@ void TrainerCheckpoint::save(const TrainerCounters& counters) {
   meta.set("torch", std::string(TORCH_VERSION));
   meta.set_raw("model", task_.config_json());
   meta.set("config", settings_.config_ini);
+  saved.add_to(meta);
   pending_meta_ = meta.str();
   pending_step_ = counters.step;
   serialize_seconds_ = seconds_since(save_started_);
@@ -214,79 +212,241 @@ void TrainerCheckpoint::flush() {
   auto failed = torch::tensor({writer_error_.empty() ? 0.0 : 1.0}, torch::kDouble);
   grid_.world().all_reduce(failed, ReduceOp::kMax);
   const std::uint64_t step = pending_step_;
-  std::vector<std::string> parts;
-  parts.swap(pending_parts_);
+  pending_parts_.clear();
   if (failed.item<double>() > 0) {
     const std::string error = writer_error_.empty() ? "another rank failed to write its part" : writer_error_;
     writer_error_.clear();
     throw std::runtime_error("checkpoint of step " + std::to_string(step) + " not committed: " + error);
   }
+  // Every rank's parts and their hashes go to rank 0, which commits them: no part is read back.
+  JsonObject mine;
+  for (const auto& [name, sha256] : written_sha256_) mine.set(name, sha256);
+  auto bytes = torch::tensor({pending_bytes_}, torch::kDouble);
+  grid_.world().all_reduce(bytes, ReduceOp::kSum);
+  const auto everyone = gather_strings(grid_.world(), mine.str());
   if (grid_.layout().rank == 0) {
+    std::vector<std::string> parts;
+    std::map<std::string, std::string> sha256;
+    for (const auto& text : everyone) {
+      const JsonValue written = JsonValue::parse(text);  // named: the loop below holds a reference into it
+      for (const auto& [name, value] : written.as_object()) {
+        parts.push_back(name);
+        sha256[name] = value.as_string();
+      }
+    }
     const auto commit_started = std::chrono::steady_clock::now();
-    store_.commit(step, parts, pending_meta_, written_sha256_);
+    store_.commit(step, parts, pending_meta_, sha256);
     store_.apply_retention(settings_.keep_last, settings_.milestone_every);
     const double commit_seconds = seconds_since(commit_started);
     const double seconds = seconds_since(save_started_);
-    log_info("checkpoint: step ", step, " -> ", store_.step_dir(step), " (rank 0 wrote ",
-             pending_bytes_ / 1e6, " MB; ", seconds, " s from save to commit: gather ", serialize_seconds_,
+    const double total = bytes.item<double>();
+    log_info("checkpoint: step ", step, " -> ", store_.step_dir(step), " (", parts.size(), " parts, ",
+             total / 1e6, " MB from ", grid_.layout().world, " rank(s), rank 0 wrote ", pending_bytes_ / 1e6,
+             " MB; ", seconds, " s from save to commit: collect ", serialize_seconds_,
              " s, serialize+write+hash ", write_seconds_, " s, commit ", commit_seconds, " s; ",
-             pending_bytes_ / 1e6 / seconds, " MB/s)");
+             total / 1e6 / seconds, " MB/s)");
   }
   grid_.world().barrier();
 }
 
 bool TrainerCheckpoint::restore(TrainerCounters& counters) {
-  const auto& layout = grid_.layout();
-  // Rank 0 chooses (and says what it skipped); every rank reads that one.
-  auto chosen = torch::tensor({-1.0}, torch::kDouble);
-  if (layout.rank == 0) {
-    CheckpointStore::Found found;
+  // Rank 0 lists the committed checkpoints whose parts are all there, newest first (sizes only,
+  // no hashing); every rank reads, and checks against meta.json's hashes, the parts it needs of
+  // the newest. One that a rank cannot read is skipped by every rank for the next.
+  std::vector<std::uint64_t> steps;
+  if (grid_.layout().rank == 0) {
     std::vector<std::string> warnings;
-    const bool ok = store_.newest_valid(found, &warnings);
+    steps = store_.committed_candidates(&warnings);
     for (const auto& w : warnings) log_warn("resume: ", w);
-    if (ok) chosen = torch::tensor({static_cast<double>(found.step)}, torch::kDouble);
   }
-  grid_.world().broadcast(chosen, 0);
-  if (chosen.item<double>() < 0) {
-    log_info("resume: no valid checkpoint in ", store_.root(), "; starting fresh");
-    return false;
+  auto count = torch::tensor({static_cast<double>(steps.size())}, torch::kDouble);
+  grid_.world().broadcast(count, 0);
+  auto list = torch::zeros({static_cast<std::int64_t>(count.item<double>())}, torch::kDouble);
+  for (std::size_t i = 0; i < steps.size(); ++i)
+    list[static_cast<std::int64_t>(i)] = static_cast<double>(steps[i]);
+  if (list.numel() > 0) grid_.world().broadcast(list, 0);
+  for (std::int64_t i = 0; i < list.numel(); ++i) {
+    const auto step = static_cast<std::uint64_t>(list[i].item<double>());
+    std::string error;
+    try {
+      load(step, counters);
+    } catch (const std::exception& e) {
+      error = e.what();
+      log_warn("resume: ", store_.step_dir(step), " cannot be read here: ", error);
+    }
+    auto bad = torch::tensor({error.empty() ? 0.0 : 1.0}, torch::kDouble);
+    grid_.world().all_reduce(bad, ReduceOp::kMax);
+    if (bad.item<double>() == 0) {
+      log_info("resume: continuing from ", store_.step_dir(step), " (step ", step, ")");
+      return true;
+    }
+    log_warn("resume: ", store_.step_dir(step), " skipped (a rank could not read it); trying an older one");
   }
-  const auto step = static_cast<std::uint64_t>(chosen.item<double>());
+  log_info("resume: no valid checkpoint in ", store_.root(), "; starting fresh");
+  return false;
+}
+
+namespace {
+// Whether the ZeRO-1 buckets a checkpoint recorded are this reducer's (the slices then load as is).
+bool same_buckets(const std::vector<SavedBucket>& saved, const distributed::Reducer& reducer) {
+  if (saved.size() != reducer.buckets()) return false;
+  for (std::size_t b = 0; b < saved.size(); ++b) {
+    const auto& params = reducer.bucket_parameters(b);
+    if (saved[b].numel != reducer.bucket_numel(b) || saved[b].parameters.size() != params.size())
+      return false;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const auto& entry = saved[b].parameters[i];
+      if (entry.name != reducer.parameters()[params[i]].name ||
+          entry.offset != reducer.parameter_offset(params[i]) ||
+          entry.numel != reducer.parameters()[params[i]].tensor.numel())
+        return false;
+    }
+  }
+  return true;
+}
+}  // namespace
+
+void TrainerCheckpoint::load(std::uint64_t step, TrainerCounters& counters) {
+  const auto& layout = grid_.layout();
   const std::string dir = store_.step_dir(step);
   const JsonValue meta = JsonValue::parse(store_.read_part(dir, "meta.json"));
-  std::map<std::string, torch::Tensor> saved;
-  for (auto& [name, t] : unpickle_tensors(store_.read_part(dir, "model.pt"), dir + "/model.pt"))
-    saved[name] = t;
+  const CheckpointLayout saved = CheckpointLayout::from_meta(meta);
+  auto part = [&](const std::string& name) {
+    log_debug("resume: reading ", dir, "/", name);
+    return unpickle_tensors(read_checked_part(dir, meta, name), dir + "/" + name);
+  };
   torch::NoGradGuard no_grad;
-  std::map<std::string, distributed::ShardedTensor> layout_of;
+  std::map<std::string, distributed::ShardedTensor> layout_of;  // the trained parameters, by name
+  std::vector<distributed::ShardedTensor> targets;
   for (const auto& [prefix, module] : task_.checkpoint_modules()) {
     for (const auto& t : distributed::sharded_tensors(*module, prefixed(prefix))) {
       if (prefix.empty()) layout_of.emplace(t.name, t);
-      const auto it = saved.find(t.name);
-      if (it == saved.end()) throw std::runtime_error(dir + "/model.pt has no tensor '" + t.name + "'");
-      if (!distributed::copy_local_shard(t, it->second, grid_.tp())) {
-        throw std::runtime_error(dir + "/model.pt: '" + t.name + "' has shape " +
-                                 c10::str(it->second.sizes()) + ", the model expects a shard " +
-                                 c10::str(t.tensor.sizes()));
-      }
+      targets.push_back(t);
     }
   }
-  std::map<std::string, torch::Tensor> moments;
-  std::int64_t optimizer_step = 0;
-  for (auto& [name, t] : unpickle_tensors(store_.read_part(dir, "optim.pt"), dir + "/optim.pt")) {
-    if (name == "step") {
-      optimizer_step = t.item<std::int64_t>();
+
+  // The model. At the same tp a rank reads only its own part; at another tp (or format 1's whole
+  // tensors) it joins the saving layout's shards and takes its slice.
+  const bool v2 = saved.format >= 2, same_tp = v2 && saved.tp == layout.tp;
+  std::vector<std::map<std::string, torch::Tensor>> shards(
+      same_tp || !v2 ? 1 : static_cast<std::size_t>(saved.tp));
+  for (std::size_t k = 0; k < shards.size(); ++k) {
+    const std::string name = !v2 ? "model.pt" : model_part(same_tp ? layout.tp_rank : static_cast<int>(k));
+    for (auto& [tensor_name, t] : part(name)) shards[k][tensor_name] = t;
+  }
+  // The whole tensor `name` from the saved shards `from`, laid out as model tensor `like` (its
+  // moments are laid out as the parameter; flat under ZeRO-1: `shape` gives the shard's shape).
+  auto full_of = [&](const std::string& name, const std::string& like,
+                     const std::vector<std::map<std::string, torch::Tensor>>& from,
+                     const std::function<std::vector<std::int64_t>(std::size_t)>& shape) {
+    std::vector<torch::Tensor> pieces;
+    for (std::size_t k = 0; k < from.size(); ++k) {
+      const auto it = from[k].find(name);
+      if (it == from[k].end()) throw std::runtime_error(dir + ": no saved tensor '" + name + "'");
+      pieces.push_back(shape ? it->second.reshape(shape(k)) : it->second);
+    }
+    if (!v2) return pieces.front();
+    const auto info = saved.tensors.find(like);
+    if (info == saved.tensors.end())
+      throw std::runtime_error(dir + "/meta.json does not describe '" + like + "'");
+    return join_shards(pieces, info->second);
+  };
+  for (const auto& t : targets) {
+    if (same_tp) {
+      const auto it = shards[0].find(t.name);
+      if (it == shards[0].end())
+        throw std::runtime_error(dir + "/" + model_part(layout.tp_rank) + " has no tensor '" + t.name + "'");
+      if (!it->second.sizes().equals(t.tensor.sizes()))
+        throw std::runtime_error(dir + "/" + model_part(layout.tp_rank) + ": '" + t.name + "' has shape " +
+                                 c10::str(it->second.sizes()) + ", the model's shard is " +
+                                 c10::str(t.tensor.sizes()));
+      const_cast<torch::Tensor&>(t.tensor).copy_(it->second.to(t.tensor.device(), t.tensor.scalar_type()));
       continue;
     }
-    const std::string param = name.substr(0, name.rfind(".exp_avg"));
-    const auto like = layout_of.find(param);
-    if (like == layout_of.end())
-      throw std::runtime_error(dir + "/optim.pt: state for unknown parameter '" + param + "'");
-    moments[name] = distributed::local_shard(t, like->second, grid_.tp());
+    const auto full = full_of(t.name, t.name, shards, nullptr);
+    if (!distributed::copy_local_shard(t, full, grid_.tp())) {
+      throw std::runtime_error(dir + ": '" + t.name + "' has shape " + c10::str(full.sizes()) +
+                               ", the model expects a shard " + c10::str(t.tensor.sizes()));
+    }
   }
-  optimizer_.load(moments, optimizer_step);
 
-  const JsonValue state = JsonValue::parse(store_.read_part(dir, "trainer.json"));
+  // The optimizer.
+  std::int64_t optimizer_step = 0;
+  const auto& reducer = optimizer_.reducer();
+  if (saved.zero && optimizer_.zero() && same_tp && saved.dp == layout.dp &&
+      same_buckets(saved.buckets, reducer)) {
+    std::vector<std::pair<torch::Tensor, torch::Tensor>> slices(saved.buckets.size());
+    for (auto& [name, t] : part(zero_optim_part(layout.dp_rank, layout.tp_rank))) {
+      if (name == "step") {
+        optimizer_step = t.item<std::int64_t>();
+        continue;
+      }
+      const auto dot = name.find('.', 7);  // bucket.B.exp_avg(_sq)
+      const auto b = static_cast<std::size_t>(std::stoul(name.substr(7, dot - 7)));
+      (name.substr(dot + 1) == "exp_avg" ? slices.at(b).first : slices.at(b).second) = t;
+    }
+    optimizer_.load_zero_slices(slices, optimizer_step);
+  } else {
+    // Each parameter's moments at the saving layout, per saving tp rank this rank needs.
+    std::vector<std::map<std::string, torch::Tensor>> moments_at(
+        same_tp || !v2 ? 1 : static_cast<std::size_t>(saved.tp));
+    for (std::size_t i = 0; i < moments_at.size(); ++i) {
+      const int k = same_tp ? layout.tp_rank : static_cast<int>(i);
+      if (!v2 || !saved.zero) {
+        for (auto& [name, t] : part(!v2 ? "optim.pt" : optim_part(k))) {
+          if (name == "step")
+            optimizer_step = t.item<std::int64_t>();
+          else
+            moments_at[i][name] = t;
+        }
+        continue;
+      }
+      // ZeRO-1: tp rank k's buckets joined from every dp rank's slices.
+      std::vector<std::vector<torch::Tensor>> first(saved.buckets.size()), second(saved.buckets.size());
+      for (int j = 0; j < saved.dp; ++j) {
+        for (auto& [name, t] : part(zero_optim_part(j, k))) {
+          if (name == "step") {
+            optimizer_step = t.item<std::int64_t>();
+            continue;
+          }
+          const auto dot = name.find('.', 7);
+          const auto b = static_cast<std::size_t>(std::stoul(name.substr(7, dot - 7)));
+          (name.substr(dot + 1) == "exp_avg" ? first.at(b) : second.at(b)).push_back(t);
+        }
+      }
+      for (std::size_t b = 0; b < saved.buckets.size(); ++b) {
+        const auto m1 = torch::cat(first[b]), m2 = torch::cat(second[b]);
+        for (const auto& entry : saved.buckets[b].parameters) {
+          moments_at[i][entry.name + ".exp_avg"] = m1.narrow(0, entry.offset, entry.numel);
+          moments_at[i][entry.name + ".exp_avg_sq"] = m2.narrow(0, entry.offset, entry.numel);
+        }
+      }
+    }
+    std::map<std::string, torch::Tensor> moments;
+    for (const auto& p : reducer.parameters()) {
+      const auto like = layout_of.find(p.name);
+      if (like == layout_of.end())
+        throw std::runtime_error("optimizer parameter '" + p.name + "' is not in the model");
+      for (const std::string which : {".exp_avg", ".exp_avg_sq"}) {
+        if (same_tp) {
+          const auto it = moments_at[0].find(p.name + which);
+          if (it == moments_at[0].end())
+            throw std::runtime_error(dir + ": no optimizer state '" + p.name + which + "'");
+          moments[p.name + which] = it->second.reshape(p.tensor.sizes());
+          continue;
+        }
+        // The moments are laid out like their parameter's saved shards (flat under ZeRO-1).
+        std::function<std::vector<std::int64_t>(std::size_t)> shape;
+        if (v2) shape = [&](std::size_t k) { return shards.at(k).at(p.name).sizes().vec(); };
+        const auto full = full_of(p.name + which, p.name, moments_at, shape);
+        moments[p.name + which] = distributed::local_shard(full, like->second, grid_.tp());
+      }
+    }
+    optimizer_.load(moments, optimizer_step);
+  }
+
+  log_debug("resume: reading ", dir, "/trainer.json");
+  const JsonValue state = JsonValue::parse(read_checked_part(dir, meta, "trainer.json"));
   counters.step = static_cast<std::uint64_t>(state["step"].as_int());
   counters.position =
       state.has("position") ? static_cast<std::uint64_t>(state["position"].as_int()) : kNoPosition;
@@ -303,22 +463,18 @@ bool TrainerCheckpoint::restore(TrainerCounters& counters) {
     log_warn("resume: the checkpoint was trained with ", meta["optimizer"].as_string(), ", this run uses ",
              optimizer_.kind(), ": the moments carry over, the update rule changes");
   }
-  const auto& saved_layout = meta["layout"];
-  if (saved_layout["world"].as_int() == layout.world && saved_layout["tp"].as_int() == layout.tp) {
-    for (auto& [name, t] :
-         unpickle_tensors(store_.read_part(dir, "rank-" + std::to_string(layout.rank) + ".pt"), dir)) {
+  if (saved.dp * saved.tp == layout.world && saved.tp == layout.tp) {
+    for (auto& [name, t] : part("rank-" + std::to_string(layout.rank) + ".pt")) {
       if (name == "rng.cpu") const_cast<at::Generator&>(at::detail::getDefaultCPUGenerator()).set_state(t);
       if (name == "rng.cuda" && cuda_rng_in_use())
         const_cast<at::Generator&>(at::globalContext().defaultGenerator(at::Device(at::kCUDA))).set_state(t);
     }
   } else {
     log_warn(
-        "resume: checkpoint layout dp ", saved_layout["dp"].as_int(), " x tp ", saved_layout["tp"].as_int(),
-        " differs from this run's dp ", layout.dp, " x tp ", layout.tp,
+        "resume: checkpoint layout dp ", saved.dp, " x tp ", saved.tp, " differs from this run's dp ",
+        layout.dp, " x tp ", layout.tp,
         ": weights, optimizer state and the data position are resharded; per-rank RNG streams start fresh");
   }
-  log_info("resume: continuing from ", dir, " (step ", step, ")");
-  return true;
 }
 
 }  // namespace trafficfm::core

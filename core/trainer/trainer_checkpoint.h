@@ -1,18 +1,17 @@
 // What the trainer puts into a checkpoint and how it reads it back, on top of CheckpointStore's
-// protocol (parts, meta.json with hashes, COMMIT, latest):
-//
-//   model.pt      rank 0: every tensor of the task's checkpoint modules, whole (gathered over
-//                 tp), as a pickled dict name -> tensor that Python's torch.load opens
-//   optim.pt      rank 0: AdamW moments per parameter, whole (gathered over tp and, under
-//                 ZeRO-1, over dp), and the step count
-//   rank-R.pt     every rank: its RNG states (CPU, and CUDA where used)
-//   trainer.json  rank 0: step, schedule position, samples and tokens seen, guard counters,
-//                 the loader position (global, so any dp size continues the epoch exactly) with
-//                 the corpus fingerprint and loader settings that define the order
-//
-// Because tensors are stored whole, a checkpoint loads at any tp and dp: each rank takes its
-// slice (resharding is a slice). Saving gathers to rank 0, which is right for models up to a
-// few GB per checkpoint; the per-rank RNG states apply when the layout is the same.
+// protocol (parts, meta.json with hashes, COMMIT, latest). Format 2 (checkpoint_parts.h): every
+// rank writes its own parts in parallel: dp rank 0 of each tp rank its model shards
+// (model-tpK.pt), under ZeRO-1 every rank its moment slices (optim-dpJ-tpK.pt; plain AdamW: dp
+// rank 0 of each tp rank, optim-tpK.pt), rank 0 trainer.json (step, schedule position, samples,
+// tokens and FLOPs seen, guard counters, the loader position with the corpus and order
+// fingerprints), every rank its RNG states (rank-R.pt). The parts' hashes travel to rank 0 in one
+// collective, which writes meta.json (the layout, each tensor's split dimension, the ZeRO buckets)
+// and COMMIT without reading a part back.
+// A resume at the same layout reads only the rank's own parts; at another tp a rank joins the
+// saved shards along their split dimension and takes its slice; at another dp the ZeRO slices of
+// its tp rank are joined into buckets and re-sliced. Each part read is checked against meta.json;
+// a checkpoint a rank cannot read is skipped by every rank for an older one. Format 1 (whole
+// tensors in model.pt and optim.pt, gathered to rank 0) still loads.
 // Parts are serialized straight into their files (no staging buffer) and hashed on the way.
 // With `async`, the tensors are copied on the training thread and serialized and written by a
 // background thread; the commit follows at the next save, stop or end of the run.
@@ -29,6 +28,7 @@
 #include "core/checkpoint_store.h"
 #include "core/trainer/optimizer.h"
 #include "core/trainer/task.h"
+#include "core/trainer/tensor_pickle.h"
 #include "datasets/loader/loader.h"
 #include "distributed/process_grid.h"
 
@@ -75,6 +75,9 @@ class TrainerCheckpoint {
  private:
   using PartWriter = std::function<void(const ByteSink&)>;  // streams one part's bytes
   void write_parts(std::uint64_t step, std::vector<std::pair<std::string, PartWriter>> parts);
+  // Reads checkpoint `step` into the task, the optimizer and `counters`; throws when a part this
+  // rank needs is missing or does not match meta.json (restore then tries an older one).
+  void load(std::uint64_t step, TrainerCounters& counters);
   Task& task_;
   TrainerOptimizer& optimizer_;
   distributed::ProcessGrid& grid_;
@@ -91,13 +94,5 @@ class TrainerCheckpoint {
   double write_seconds_ = 0;
   std::map<std::string, std::string> written_sha256_;  // this rank's parts of the pending save
 };
-
-// A pickled dict name -> tensor (the format torch.save writes and torch.load reads).
-// torch.save's zip format, streamed to `sink`; pickle_tensors collects it in memory.
-void pickle_tensors_to(const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
-                       const ByteSink& sink);
-std::vector<char> pickle_tensors(const std::vector<std::pair<std::string, torch::Tensor>>& tensors);
-std::vector<std::pair<std::string, torch::Tensor>> unpickle_tensors(const std::string& bytes,
-                                                                    const std::string& what);
 
 }  // namespace trafficfm::core

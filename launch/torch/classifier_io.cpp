@@ -7,6 +7,7 @@
 #include "core/json.h"
 #include "core/json_value.h"
 #include "core/log.h"
+#include "core/trainer/checkpoint_parts.h"
 #include "core/trainer/trainer_checkpoint.h"
 #include "distributed/tensor_parallel_state.h"
 #include "launch/common_options.h"
@@ -81,22 +82,19 @@ std::map<std::string, torch::Tensor> read_classifier_weights(const std::string& 
     if (config_json) *config_json = "{}";
     return models::read_hf_t5(from);
   }
-  std::string pt, config;
-  if (fs::exists(from + "/model.pt") && fs::exists(from + "/model.json") &&
-      !fs::exists(from + "/meta.json")) {
-    pt = from + "/model.pt";
-    const auto json = core::JsonValue::parse(core::CheckpointStore(from).read_part(from, "model.json"));
-    config = json["model"].dump();
-  } else {
-    const std::string dir = core::resolve_checkpoint_dir(from);
-    pt = dir + "/model.pt";
-    const auto meta = core::JsonValue::parse(core::CheckpointStore(from).read_part(dir, "meta.json"));
-    config = meta.has("model") ? meta["model"].dump() : "{}";
-  }
-  if (config_json) *config_json = config;
   std::map<std::string, torch::Tensor> out;
-  const auto bytes = core::CheckpointStore(from).read_part(fs::path(pt).parent_path().string(), "model.pt");
-  for (auto& [name, tensor] : core::unpickle_tensors(bytes, pt)) out[name] = tensor;
+  if (fs::exists(from + "/model.pt") && fs::exists(from + "/model.json") &&
+      !fs::exists(from + "/meta.json")) {  // a fine-tuning run's selected weights, whole
+    const auto json = core::JsonValue::parse(core::CheckpointStore(from).read_part(from, "model.json"));
+    if (config_json) *config_json = json["model"].dump();
+    const auto bytes = core::CheckpointStore(from).read_part(from, "model.pt");
+    for (auto& [name, tensor] : core::unpickle_tensors(bytes, from + "/model.pt")) out[name] = tensor;
+    return out;
+  }
+  const std::string dir = core::resolve_checkpoint_dir(from);  // a checkpoint, any format and layout
+  const auto meta = core::JsonValue::parse(core::CheckpointStore(from).read_part(dir, "meta.json"));
+  if (config_json) *config_json = meta.has("model") ? meta["model"].dump() : "{}";
+  for (auto& [name, tensor] : core::read_full_model(dir)) out[name] = tensor;
   return out;
 }
 

@@ -3,8 +3,8 @@
 // a .safetensors file), and beside it model.json: the model's configuration, the step and the
 // layout it was trained at. --format hf (Lens): OUT is a directory in Hugging Face's T5 layout
 // (models/lens/lens_hf.h). CKPT: a step directory, or a run
-// directory (its newest valid checkpoint). Checkpoints hold whole tensors, so this is a filter
-// and a copy: nothing to gather, any dp/tp layout.
+// directory (its newest valid checkpoint). A sharded checkpoint's tensor-parallel shards are
+// joined (core/trainer/checkpoint_parts.h); any dp/tp layout gives the same file.
 #include <filesystem>
 
 #include "core/atomic_file.h"
@@ -13,6 +13,7 @@
 #include "core/json.h"
 #include "core/json_value.h"
 #include "core/log.h"
+#include "core/trainer/checkpoint_parts.h"
 #include "core/trainer/safetensors.h"
 #include "core/trainer/trainer_checkpoint.h"
 #include "launch/common_options.h"
@@ -59,7 +60,7 @@ int run_export(const std::vector<std::string>& args) {
   const auto meta = core::JsonValue::parse(store.read_part(dir, "meta.json"));
   std::vector<std::pair<std::string, torch::Tensor>> kept;
   std::int64_t elements = 0;
-  for (auto& [name, tensor] : core::unpickle_tensors(store.read_part(dir, "model.pt"), dir + "/model.pt")) {
+  for (auto& [name, tensor] : core::read_full_model(dir)) {  // whole tensors, from any layout's parts
     const bool extra = name.rfind("teacher.", 0) == 0 || name.rfind("flowmix.", 0) == 0;
     if (extra && !with_state) continue;
     elements += tensor.numel();

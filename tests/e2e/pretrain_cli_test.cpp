@@ -163,7 +163,7 @@ TEST(PretrainCli, RankKilledWhileCheckpointingLeavesThePreviousOneToResume) {
                        pretrain(run, "--train.steps 12 --train.ckpt-every 4"));
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_TRUE(fs::exists(run + "/checkpoints/step-00000004/COMMIT"));
-  EXPECT_TRUE(fs::exists(run + "/checkpoints/step-00000008/model.pt"));  // written by rank 0 ...
+  EXPECT_TRUE(fs::exists(run + "/checkpoints/step-00000008/model-tp0.pt"));  // written by rank 0 ...
   EXPECT_FALSE(fs::exists(run + "/checkpoints/step-00000008/COMMIT"));   // ... never committed
   r = run_command(mpirun(2) + pretrain(run, "--train.steps 12 --train.ckpt-every 4 --resume auto"));
   EXPECT_EQ(r.exit_code, 0) << r.output;

@@ -116,6 +116,8 @@ TEST(ZeroCli, ResumedAtDp4Then2Then1AndAtTp2Then1ContinuesTheCurve) {
   remove_tree(tp_run + "/checkpoints/step-00000012");
   r = run_command(run_at(1, 1, tp_run, "--parallel.zero 1 --train.ckpt-every 6 --resume auto"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("continuing from " + tp_run + "/checkpoints/step-00000006"), std::string::npos)
+      << r.output;
   expect_follows_reference(losses(tp_run), "tp 2 -> 1");
 }
 
