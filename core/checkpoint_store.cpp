@@ -120,6 +120,22 @@ std::vector<std::uint64_t> CheckpointStore::committed_steps() const {
   return steps;
 }
 
+namespace {
+// The steps of every step-NNNNNNNN directory under `root`, committed or not, newest first.
+std::vector<std::uint64_t> step_dirs_newest_first(const std::string& root) {
+  std::vector<std::uint64_t> all;
+  std::error_code ec;
+  if (fs::is_directory(root, ec)) {
+    for (const auto& entry : fs::directory_iterator(root)) {
+      std::uint64_t step = 0;
+      if (entry.is_directory() && parse_step(entry.path().filename().string(), step)) all.push_back(step);
+    }
+  }
+  std::sort(all.rbegin(), all.rend());
+  return all;
+}
+}  // namespace
+
 bool verify_checkpoint_dir(const std::string& dir, std::string* why) {
   if (!fs::exists(dir + "/COMMIT")) {
     if (why) *why = "no COMMIT marker (interrupted while writing)";
@@ -160,15 +176,7 @@ std::string resolve_checkpoint_dir(const std::string& path) {
 }
 
 bool CheckpointStore::newest_valid(Found& found, std::vector<std::string>* warnings) const {
-  std::vector<std::uint64_t> all;
-  std::error_code ec;
-  if (fs::is_directory(root_, ec)) {
-    for (const auto& entry : fs::directory_iterator(root_)) {
-      std::uint64_t step = 0;
-      if (entry.is_directory() && parse_step(entry.path().filename().string(), step)) all.push_back(step);
-    }
-  }
-  std::sort(all.rbegin(), all.rend());
+  const std::vector<std::uint64_t> all = step_dirs_newest_first(root_);
   auto warn = [&](const std::string& line) {
     if (warnings) warnings->push_back(line);
   };
@@ -186,15 +194,7 @@ bool CheckpointStore::newest_valid(Found& found, std::vector<std::string>* warni
 }
 
 std::vector<std::uint64_t> CheckpointStore::committed_candidates(std::vector<std::string>* warnings) const {
-  std::vector<std::uint64_t> all;
-  std::error_code ec;
-  if (fs::is_directory(root_, ec)) {
-    for (const auto& entry : fs::directory_iterator(root_)) {
-      std::uint64_t step = 0;
-      if (entry.is_directory() && parse_step(entry.path().filename().string(), step)) all.push_back(step);
-    }
-  }
-  std::sort(all.rbegin(), all.rend());
+  const std::vector<std::uint64_t> all = step_dirs_newest_first(root_);
   std::vector<std::uint64_t> out;
   for (std::uint64_t step : all) {
     const std::string dir = step_dir(step);

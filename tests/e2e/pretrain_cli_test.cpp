@@ -1,6 +1,8 @@
 // `trafficfm pretrain` and `export` as users and Slurm meet them, on a micro MMAE over a synth
 // corpus: exact resume through the CLI on 1 and 2 ranks, SIGTERM to one rank of two, a rank
-// killed (-9) while a checkpoint is being written, and the exported model.pt read by Python.
+// killed (-9) while a checkpoint is being written, sharded checkpoints (each rank writes its own
+// parts and, at the same layout, reads only its own; a format 1 checkpoint still resumes), and
+// the exported model.pt read by Python.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -164,12 +166,73 @@ TEST(PretrainCli, RankKilledWhileCheckpointingLeavesThePreviousOneToResume) {
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_TRUE(fs::exists(run + "/checkpoints/step-00000004/COMMIT"));
   EXPECT_TRUE(fs::exists(run + "/checkpoints/step-00000008/model-tp0.pt"));  // written by rank 0 ...
-  EXPECT_FALSE(fs::exists(run + "/checkpoints/step-00000008/COMMIT"));   // ... never committed
+  EXPECT_FALSE(fs::exists(run + "/checkpoints/step-00000008/COMMIT"));       // ... never committed
   r = run_command(mpirun(2) + pretrain(run, "--train.steps 12 --train.ckpt-every 4 --resume auto"));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("step-00000008: no COMMIT marker"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("continuing from " + run + "/checkpoints/step-00000004"), std::string::npos)
       << r.output;
+}
+
+// Sharded checkpoints (format 2, core/trainer/checkpoint_parts.h).
+TEST(PretrainCli, EveryRankWritesItsPartsAndReadsOnlyItsOwnAtTheSameLayout) {
+  const std::string run = fixture().dir + "/sharded";
+  const std::string options =
+      "--train.steps 8 --train.ckpt-every 4 --parallel.tp 2 --parallel.zero 1 --resume auto";
+  auto r = run_command(mpirun(4) + pretrain(run, options));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string step4 = run + "/checkpoints/step-00000004";
+  std::set<std::string> parts;
+  for (const auto& entry : fs::directory_iterator(step4)) parts.insert(entry.path().filename().string());
+  EXPECT_EQ(parts,
+            (std::set<std::string>{"COMMIT", "meta.json", "model-tp0.pt", "model-tp1.pt", "optim-dp0-tp0.pt",
+                                   "optim-dp0-tp1.pt", "optim-dp1-tp0.pt", "optim-dp1-tp1.pt", "trainer.json",
+                                   "rank-0.pt", "rank-1.pt", "rank-2.pt", "rank-3.pt"}));
+  const auto meta = core::JsonValue::parse(read_text_file(step4 + "/meta.json"));
+  EXPECT_EQ(meta["format"].as_int(), 2);
+  EXPECT_GT(meta["zero_buckets"].as_array().size(), 0u);
+  // Resumed at the same layout from step 4, each rank logs the parts it reads.
+  remove_tree(run + "/checkpoints/step-00000008");
+  r = run_command(mpirun(4) + pretrain(run, options + " --log.level debug --log.all-ranks"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (int rank = 0; rank < 4; ++rank) {
+    const int dp = rank / 2, tp = rank % 2;  // tp ranks are contiguous
+    const std::string log = read_text_file(run + "/log/rank-" + std::to_string(rank) + ".log");
+    std::set<std::string> read;
+    const std::regex line("resume: reading \\S+/step-00000004/(\\S+)");
+    for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator(); ++it)
+      read.insert((*it)[1]);
+    EXPECT_EQ(read,
+              (std::set<std::string>{"model-tp" + std::to_string(tp) + ".pt",
+                                     "optim-dp" + std::to_string(dp) + "-tp" + std::to_string(tp) + ".pt",
+                                     "trainer.json", "rank-" + std::to_string(rank) + ".pt"}))
+        << "rank " << rank;
+  }
+}
+
+// A format 1 checkpoint, as earlier builds wrote it: whole tensors in model.pt and optim.pt (at
+// tp 1 and a model without a padded vocabulary, format 2's only parts hold exactly those).
+TEST(PretrainCli, AFormatOneCheckpointStillResumesBitwise) {
+  const std::string straight = fixture().dir + "/straight", old = fixture().dir + "/old";
+  auto r = run_command(pretrain(straight, "--train.steps 8"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(pretrain(old, "--train.steps 8 --train.ckpt-every 4"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  remove_tree(old + "/checkpoints/step-00000008");
+  const std::string step4 = old + "/checkpoints/step-00000004";
+  fs::rename(step4 + "/model-tp0.pt", step4 + "/model.pt");
+  fs::rename(step4 + "/optim-tp0.pt", step4 + "/optim.pt");
+  std::string meta = read_text_file(step4 + "/meta.json");
+  for (const auto& [from, to] :
+       std::vector<std::pair<std::string, std::string>>{{"\"model-tp0.pt\"", "\"model.pt\""},
+                                                        {"\"optim-tp0.pt\"", "\"optim.pt\""},
+                                                        {"\"format\": 2, ", ""}})
+    meta = std::regex_replace(meta, std::regex(from), to);
+  std::ofstream(step4 + "/meta.json") << meta;
+  r = run_command(pretrain(old, "--train.steps 8 --resume auto"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("continuing from " + step4), std::string::npos) << r.output;
+  EXPECT_EQ(metric_prefixes(old), metric_prefixes(straight));
 }
 
 TEST(PretrainCli, ExportedModelOpensInPythonWithEveryParameter) {
