@@ -19,7 +19,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def law_loss(law, n, d):
-    return law["E"] + law["A"] / n ** law["alpha"] + law["B"] / d ** law["beta"]
+    """E + A / N^alpha + B / D^beta, with a vanishing or exploding term as 0 or inf."""
+    def term(coefficient, x, exponent):
+        try:
+            return coefficient * math.exp(-exponent * math.log(x))
+        except OverflowError:
+            return float("inf")
+    return law["E"] + term(law["A"], n, law["alpha"]) + term(law["B"], d, law["beta"])
 
 
 def allocation(law, k, c):
@@ -83,20 +89,26 @@ def main():
     fig.savefig(os.path.join(out, "loss_vs_flops.png"), dpi=110)
     plt.close(fig)
 
-    # 2. IsoFLOP profiles: loss against N per budget, the parabola and its minimum.
+    # 2. IsoFLOP profiles: loss against N per budget; where approach 2 found a minimum, its
+    #    parabola and the minimum (a budget without one is drawn without).
     fig, ax = plt.subplots(figsize=(7, 5))
     budgets = a2.get("budgets", [])
-    bcolors = plt.cm.plasma([i / max(1, len(budgets)) for i in range(len(budgets))])
-    for b, color in zip(budgets, bcolors):
-        members = [points[i] for i in b["points"]]
+    fitted = {b["budget"]: b for b in budgets}
+    groups = sorted({p["budget"] for p in points if p.get("budget", 0) > 0})
+    bcolors = plt.cm.plasma([i / max(1, len(groups)) for i in range(len(groups))])
+    for c, color in zip(groups, bcolors):
+        members = [p for p in points if p.get("budget") == c]
         ns = [p["params"] for p in members]
-        ax.plot(ns, [p["loss"] for p in members], "o", color=color, label=f"C = {b['budget']:.3g}")
-        c0, c1, c2 = b["parabola_n"]
-        lo, hi = min(ns + [b["N_opt"]]), max(ns + [b["N_opt"]])
-        grid = geometric(lo / 1.2, hi * 1.2)
-        ax.plot(grid, [c0 + c1 * math.log(n) + c2 * math.log(n) ** 2 for n in grid], "-", color=color)
-        ax.plot([b["N_opt"]], [b["loss_opt"]], "*", color=color, markersize=14, markeredgecolor="k")
-    if not budgets:  # no IsoFLOP design (a grid): the points per data size instead
+        b = fitted.get(c)
+        label = f"C = {c:.3g}" + ("" if b else " (no parabola fitted)")
+        ax.plot(ns, [p["loss"] for p in members], "o", color=color, label=label)
+        if b:
+            c0, c1, c2 = b["parabola_n"]
+            lo, hi = min(ns + [b["N_opt"]]), max(ns + [b["N_opt"]])
+            grid = geometric(lo / 1.2, hi * 1.2)
+            ax.plot(grid, [c0 + c1 * math.log(n) + c2 * math.log(n) ** 2 for n in grid], "-", color=color)
+            ax.plot([b["N_opt"]], [b["loss_opt"]], "*", color=color, markersize=14, markeredgecolor="k")
+    if not groups:  # a grid design: no IsoFLOP budgets
         ax.plot([p["params"] for p in points], [p["loss"] for p in points], "o")
     ax.set_xscale("log")
     ax.set_xlabel("parameters N")
@@ -155,7 +167,7 @@ def main():
     fig, ax = plt.subplots(figsize=(5.5, 5))
     if "E" in a3:
         observed = [p["loss"] for p in points]
-        predicted = [law_loss(a3, p["params"], p["data"]) for p in points]
+        predicted = [p.get("predicted", law_loss(a3, p["params"], p["data"])) for p in points]
         ax.plot(predicted, observed, "o")
         lo, hi = min(observed + predicted), max(observed + predicted)
         ax.plot([lo, hi], [lo, hi], "k:", label="observed = predicted")
