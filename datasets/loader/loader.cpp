@@ -22,6 +22,7 @@ std::string LoaderState::to_json() const {
       .set("blocks", data.blocks)
       .set("window_blocks", data.window_blocks)
       .set("block_rows", data.block_rows)
+      .set("shuffle", data.shuffle)
       .str();
 }
 
@@ -36,6 +37,8 @@ LoaderState LoaderState::from_json(const std::string& text) {
     s.data.blocks = j["blocks"].as_string();
     s.data.window_blocks = static_cast<std::uint64_t>(j["window_blocks"].as_int());
     s.data.block_rows = static_cast<std::uint64_t>(j["block_rows"].as_int());
+    // Saved before --data.shuffle existed: the window order, the only one there was.
+    s.data.shuffle = j.has("shuffle") ? j["shuffle"].as_string() : to_string(WindowShuffle::kWindow);
   }
   return s;
 }
@@ -291,21 +294,24 @@ DataOrder Loader::fingerprint() const {
       corpus.update(line.data(), line.size());
     }
   }
-  const std::string window = std::to_string(options_.window_blocks) + "\n";
+  // The interleaved order is named in the digest; the window order is not, so a state saved
+  // before --data.shuffle existed keeps its digest and resumes with --data.shuffle window.
+  std::string window = std::to_string(options_.window_blocks) + "\n";
+  if (options_.shuffle != WindowShuffle::kWindow) window += to_string(options_.shuffle) + "\n";
   blocks.update(window.data(), window.size());
   for (const auto& b : blocks_) {
     const std::uint64_t fields[4] = {b.shard, b.first_row, b.rows, b.first_sample};
     blocks.update(fields, sizeof fields);
   }
   return {corpus.hex_digest().substr(0, 16), blocks.hex_digest().substr(0, 16), options_.window_blocks,
-          block_rows_};
+          block_rows_, to_string(options_.shuffle)};
 }
 
 std::uint64_t Loader::steps_per_epoch() const {
   const std::uint64_t global = options_.batch_size * static_cast<std::uint64_t>(options_.dp_size);
   if (options_.size_column.empty()) return (total_samples_ + global - 1) / global;
   if (steps_per_epoch_ == 0) {
-    EpochOrder order(blocks_, options_.seed, 0, options_.window_blocks);
+    EpochOrder order(blocks_, options_.seed, 0, options_.window_blocks, options_.shuffle);
     for (std::uint64_t at = 0; at < total_samples_; at = step_end(order, at)) ++steps_per_epoch_;
   }
   return steps_per_epoch_;
@@ -313,36 +319,44 @@ std::uint64_t Loader::steps_per_epoch() const {
 
 Batch Loader::assemble(std::uint64_t epoch, std::uint64_t step, std::uint64_t begin, std::uint64_t end) {
   if (!order_ || order_epoch_ != epoch) {
-    order_ = std::make_unique<EpochOrder>(blocks_, options_.seed, epoch, options_.window_blocks);
+    order_ =
+        std::make_unique<EpochOrder>(blocks_, options_.seed, epoch, options_.window_blocks, options_.shuffle);
     order_epoch_ = epoch;
   }
   if (!tls_cache) tls_cache = std::make_unique<BlockCache>(2 * options_.window_blocks + 2);
-  // This rank's share of the step's positions: an even count, or by size a contiguous run of
-  // about a dp_size-th of the step's balance cost (a sample goes to the rank its cost's middle
-  // falls in).
+  // The step's positions ordered by lane (stable), so that a rank's share comes from its own
+  // lanes' blocks (all lanes are 0 with the window order: the positions as they are). This
+  // rank's share of that sequence: an even count, or by size a contiguous run of about a
+  // dp_size-th of the step's balance cost (a sample goes to the rank its cost's middle falls in).
+  // (Looked up in epoch order first: the order holds one window at a time.)
   const std::uint64_t n = end - begin;
-  std::uint64_t from = begin + n * options_.dp_rank / options_.dp_size;
-  std::uint64_t to = begin + n * (options_.dp_rank + 1) / options_.dp_size;
+  std::vector<EpochOrder::Where> share(n);
+  for (std::uint64_t i = 0; i < n; ++i) share[i] = order_->at(begin + i);
+  std::stable_sort(share.begin(), share.end(),
+                   [](const EpochOrder::Where& a, const EpochOrder::Where& b) { return a.lane < b.lane; });
+  std::uint64_t from = n * options_.dp_rank / options_.dp_size;
+  std::uint64_t to = n * (options_.dp_rank + 1) / options_.dp_size;
   if (!options_.size_column.empty()) {
     std::vector<std::int64_t> cost(n);
     std::int64_t total = 0;
-    for (std::uint64_t i = 0; i < n; ++i) total += cost[i] = balance_[sample_at(*order_, begin + i)];
+    for (std::uint64_t i = 0; i < n; ++i)
+      total += cost[i] = balance_[order_->block(share[i].block).first_sample + share[i].row];
     if (total > 0) {
-      from = to = begin;
+      from = to = 0;
       std::int64_t before = 0;
       for (std::uint64_t i = 0; i < n; ++i) {
         const double middle = (static_cast<double>(before) + 0.5 * static_cast<double>(cost[i])) / total;
         const int rank = std::min(options_.dp_size - 1, static_cast<int>(middle * options_.dp_size));
-        if (rank < options_.dp_rank) from = to = begin + i + 1;
-        if (rank == options_.dp_rank) to = begin + i + 1;
+        if (rank < options_.dp_rank) from = to = i + 1;
+        if (rank == options_.dp_rank) to = i + 1;
         before += cost[i];
       }
     }
   }
   Batch batch;
   if (from == to && n > 0 && options_.pad_empty_ranks) {
-    from = begin;
-    to = begin + 1;
+    from = 0;
+    to = 1;
     batch.filler = true;
   }
   batch.specs = specs_;
@@ -360,11 +374,12 @@ Batch Loader::assemble(std::uint64_t epoch, std::uint64_t step, std::uint64_t be
       batch.data[c].resize(batch.rows * specs_[c].bytes_per_sample());
     }
   }
-  for (std::uint64_t p = from; p < to; ++p) {
-    const auto where = order_->at(p);
+  for (std::uint64_t i = from; i < to; ++i) {
+    const auto& where = share[i];
     const SampleBlock& block = order_->block(where.block);
     const BlockData* cached = tls_cache->find(where.block);
     if (!cached) {
+      ++blocks_read_;
       ShardSource& shard = *shards_[block.shard];
       if (!shard.reader) shard.reader = std::make_unique<ShardReader>(shard.path, manifest_.columns);
       auto& columns = tls_cache->insert(where.block);
@@ -381,7 +396,7 @@ Batch Loader::assemble(std::uint64_t epoch, std::uint64_t step, std::uint64_t be
       }
       cached = &columns;
     }
-    const std::size_t row = static_cast<std::size_t>(p - from);
+    const std::size_t row = static_cast<std::size_t>(i - from);
     for (std::size_t c = 0; c < specs_.size(); ++c) {
       const std::size_t width = specs_[c].bytes_per_sample();
       if (specs_[c].ragged) {
@@ -414,7 +429,8 @@ void Loader::worker_loop() {
     try {
       const std::uint64_t begin = at.position;
       if (!order_ || order_epoch_ != at.epoch) {
-        order_ = std::make_unique<EpochOrder>(blocks_, options_.seed, at.epoch, options_.window_blocks);
+        order_ = std::make_unique<EpochOrder>(blocks_, options_.seed, at.epoch, options_.window_blocks,
+                                              options_.shuffle);
         order_epoch_ = at.epoch;
       }
       const std::uint64_t end = step_end(*order_, begin);
@@ -485,6 +501,8 @@ void Loader::restore(const LoaderState& state) {
     if (saved.window_blocks != now.window_blocks)
       what += "--data.window-blocks " + std::to_string(saved.window_blocks) + " (saved) vs " +
               std::to_string(now.window_blocks) + " (now); ";
+    if (!saved.shuffle.empty() && saved.shuffle != now.shuffle)
+      what += "--data.shuffle " + saved.shuffle + " (saved) vs " + now.shuffle + " (now); ";
     if (saved.block_rows != now.block_rows)
       what += "block rows " + std::to_string(saved.block_rows) + " (saved) vs " +
               std::to_string(now.block_rows) + " (now); ";

@@ -1,8 +1,11 @@
 // Streams batches of a corpus split into one data-parallel rank.
 //
 // Every epoch has one global order (EpochOrder, a function of seed and epoch). Step s takes
-// the global positions [s*G, (s+1)*G), G = dp_size * batch_size, and rank r takes its even
-// share of them; the last step of an epoch takes what is left (no sample skipped, none twice).
+// the global positions [s*G, (s+1)*G), G = dp_size * batch_size, ordered by lane (stable: the
+// block's place in its shuffle window, epoch_order.h), and rank r takes its even share of that
+// sequence; the last step of an epoch takes what is left (no sample skipped, none twice). With
+// the interleaved window order a rank's share is then drawn from its own lanes' blocks: each
+// block is decompressed by about one rank, not by all (blocks_read()).
 // The position is the whole state: state() after a batch and restore() before the next give
 // exactly the batches an uninterrupted run would see, also at a different dp_size. The state
 // also records the corpus and order fingerprints: restore() refuses a state from another corpus
@@ -14,6 +17,7 @@
 // CORPUS/verified.json is not hashed again (datasets/corpus/verified_shards.h). Batches are
 // assembled on a background thread (prefetch) that alone touches HDF5.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -41,11 +45,12 @@ struct LoaderOptions {
   int dp_rank = 0;
   int dp_size = 1;
   std::uint64_t seed = 0;
-  std::size_t batch_size = 32;                // per rank
-  std::size_t window_blocks = 16;             // shuffle window, in blocks
-  std::size_t block_rows = 0;                 // 0: the shards' HDF5 chunk length
-  std::size_t prefetch = 2;                   // batches assembled ahead
-  VerifyShards verify = VerifyShards::kOnce;  // SHA-256 of the shards against the manifest
+  std::size_t batch_size = 32;                         // per rank
+  std::size_t window_blocks = 16;                      // shuffle window, in blocks
+  WindowShuffle shuffle = WindowShuffle::kInterleave;  // order within a window (epoch_order.h)
+  std::size_t block_rows = 0;                          // 0: the shards' HDF5 chunk length
+  std::size_t prefetch = 2;                            // batches assembled ahead
+  VerifyShards verify = VerifyShards::kOnce;           // SHA-256 of the shards against the manifest
   bool skip_bad_shards = false;
   std::vector<std::string> columns;  // empty: every column
   // When not empty: only these samples of the split (indices within the split, as in
@@ -91,6 +96,7 @@ struct DataOrder {
   std::string blocks;               // digest of the sample blocks (block rows, subset) and window
   std::uint64_t window_blocks = 0;  // for the message: --data.window-blocks
   std::uint64_t block_rows = 0;     // for the message: rows per block (HDF5 chunk rows)
+  std::string shuffle;              // for the message: --data.shuffle ("window" before it existed)
   bool recorded() const { return !corpus.empty(); }  // false: a state saved before it existed
   bool same_as(const DataOrder& other) const { return corpus == other.corpus && blocks == other.blocks; }
 };
@@ -120,6 +126,8 @@ class Loader {
   std::uint64_t steps_per_epoch() const;
   std::size_t skipped_shards() const { return skipped_shards_; }
   std::size_t shards_hashed() const { return shards_hashed_; }  // at open (the rest were trusted)
+  // Blocks read from the shards (decompressed) so far, prefetched batches included.
+  std::uint64_t blocks_read() const { return blocks_read_.load(); }
   std::size_t batch_size() const { return options_.batch_size; }
   const std::vector<ColumnSpec>& columns() const { return specs_; }
   // The splits options.split names, in order (throws on an unknown name).
@@ -151,6 +159,7 @@ class Loader {
   std::uint64_t block_rows_ = 0;  // rows per block before a subset is taken (the largest)
   DataOrder data_order_;
   std::size_t skipped_shards_ = 0, shards_hashed_ = 0;
+  std::atomic<std::uint64_t> blocks_read_{0};
   std::unique_ptr<EpochOrder> order_;  // the worker's; rebuilt when the epoch changes
   std::uint64_t order_epoch_ = 0;
   std::vector<std::int64_t> sizes_, balance_;       // per split sample, with size_column

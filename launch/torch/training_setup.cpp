@@ -64,6 +64,7 @@ void add_training_options(po::options_description& options) {
   data.add_options()
       ("data.prefetch", po::value<std::size_t>()->default_value(2), "batches assembled ahead on the loader thread")
       ("data.window-blocks", po::value<std::size_t>()->default_value(16), "shuffle window in HDF5 chunks")
+      ("data.shuffle", po::value<std::string>()->default_value("interleave"), "order within a shuffle window: interleave (each block's rows shuffled, the window's blocks dealt in turn; each dp rank reads about its own 1/dp of the blocks) | window (all the window's samples shuffled together: the order of runs started before this option)")
       ("data.verify-shards", po::value<std::string>()->default_value("once"), "SHA-256 of the shards against the manifest: once (again only for a shard whose size or mtime changed since CORPUS/verified.json) | always | never")
       ("data.skip-bad-shards", po::value<bool>()->default_value(false), "leave out (and count) shards that fail the checks");
   // clang-format on
@@ -178,6 +179,11 @@ datasets::LoaderOptions loader_options(const po::variables_map& values, const st
     o.batch_size = values["train.batch-nodes"].as<std::size_t>();
   }
   o.window_blocks = values["data.window-blocks"].as<std::size_t>();
+  try {
+    o.shuffle = datasets::parse_window_shuffle(values["data.shuffle"].as<std::string>());
+  } catch (const std::invalid_argument& e) {
+    throw core::UsageError(std::string("--data.shuffle: ") + e.what());
+  }
   o.prefetch = values["data.prefetch"].as<std::size_t>();
   try {
     o.verify = datasets::parse_verify_shards(values["data.verify-shards"].as<std::string>());

@@ -10,7 +10,9 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <cmath>
 #include <fstream>
+#include <set>
 
 #include "core/json_value.h"
 #include "core/trainer/trainer.h"
@@ -123,8 +125,8 @@ Curve reference(const LensSettings& settings, const std::string& name, Recipe ho
   return curve;
 }
 
-// `skip`: a term compared by nobody (HTP's under dp: its negative pairs differ by construction).
-void expect_close(const Curve& a, const Curve& b, double tolerance, const std::string& skip = "") {
+// `skip`: terms compared by nobody (see DataParallelFollowsTheSingleRankCurve).
+void expect_close(const Curve& a, const Curve& b, double tolerance, const std::set<std::string>& skip = {}) {
   if (shared().world->rank() != 0) return;
   ASSERT_EQ(a.size(), kSteps);
   ASSERT_EQ(b.size(), kSteps);
@@ -132,7 +134,7 @@ void expect_close(const Curve& a, const Curve& b, double tolerance, const std::s
   for (std::size_t i = 0; i < a.size(); ++i) {
     ASSERT_EQ(a[i].size(), b[i].size());
     for (const auto& [name, value] : b[i]) {
-      if (name == skip) continue;
+      if (skip.count(name)) continue;
       const double got = a[i].at(name);
       worst = std::max(worst, std::abs(got - value) / std::max(std::abs(value), 1e-3));
       EXPECT_NEAR(got, value, tolerance * std::max(std::abs(value), 1e-3)) << name << " at step " << i + 1;
@@ -170,11 +172,16 @@ TEST(LensParallel, DataParallelFollowsTheSingleRankCurve) {
   // MSP alone: every target token weighs the same however the batch is split.
   expect_close(train(grid, micro(false, false), shared().dir + "/dp2_msp"),
                reference(micro(false, false), "ref_msp"), 1e-4);
-  // POP and HTP on: POP is a per-micro-batch mean (close, not equal); HTP pairs its negatives
-  // within each rank's half batch, so its term is another draw (not compared; measured 44% apart
-  // at 5 steps of 16 samples, 2026-12-03).
-  expect_close(train(grid, micro(true, true), shared().dir + "/dp2_all"),
-               reference(micro(true, true), "ref_all2"), 0.05, "htp");
+  // POP and HTP on: the loss and MSP follow within 5%. The POP and HTP terms are not compared:
+  // each is a mean over its examples in one rank's micro-batch (2-3 POP examples in 16 samples,
+  // so a rank can have none and log 0), and HTP pairs its negatives within each rank's share,
+  // so their dp 2 values depend on how a step's samples fall on the ranks (measured: POP 0.25
+  // against 0.58 at step 1 when one rank had no POP example). They must still be finite.
+  const Curve all = train(grid, micro(true, true), shared().dir + "/dp2_all");
+  expect_close(all, reference(micro(true, true), "ref_all2"), 0.05, {"pop", "htp"});
+  for (const auto& step : all) {
+    for (const char* name : {"pop", "htp"}) EXPECT_TRUE(std::isfinite(step.at(name))) << name;
+  }
 }
 
 TEST(LensParallel, DataTimesTensorParallelWithZeroAndAdamWScaleFollowsTheSingleRankCurve) {

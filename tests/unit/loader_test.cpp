@@ -1,12 +1,14 @@
 // The streaming loader: disjoint, complete and deterministic shares per data-parallel rank;
 // the ranks of a step together see exactly the single-rank batch; exact resume, also at a
-// different dp size; bad shards refused by name.
+// different dp size; at dp 4 each block decompressed by about one rank; bad shards refused by
+// name.
 #include "datasets/loader/loader.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -44,24 +46,32 @@ TEST_F(LoaderTest, RanksAreDisjointCompleteAndMatchTheSingleRankBatches) {
   Loader single(options(0, 1, 24));
   const std::uint64_t n = single.samples_per_epoch();
   ASSERT_GT(n, 200u);
-  for (int dp : {1, 2, 4}) {
-    std::vector<std::unique_ptr<Loader>> ranks;
-    for (int r = 0; r < dp; ++r) ranks.push_back(std::make_unique<Loader>(options(r, dp, 24 / dp)));
-    Loader reference(options(0, 1, 24));
-    std::set<std::uint64_t> seen;
-    for (std::uint64_t step = 0; step < reference.steps_per_epoch(); ++step) {
-      const Batch whole = reference.next();
-      std::vector<std::uint64_t> joined;
-      for (auto& loader : ranks) {
-        const Batch part = loader->next();
-        EXPECT_EQ(part.step, step);
-        joined.insert(joined.end(), part.sample_index.begin(), part.sample_index.end());
-        for (auto s : part.sample_index) EXPECT_TRUE(seen.insert(s).second) << "sample " << s << " twice";
+  for (const WindowShuffle shuffle : {WindowShuffle::kInterleave, WindowShuffle::kWindow}) {
+    auto with = [&](int rank, int size, std::size_t batch) {
+      auto o = options(rank, size, batch);
+      o.shuffle = shuffle;
+      return o;
+    };
+    for (int dp : {1, 2, 4}) {
+      const std::string what = to_string(shuffle) + ", dp " + std::to_string(dp);
+      std::vector<std::unique_ptr<Loader>> ranks;
+      for (int r = 0; r < dp; ++r) ranks.push_back(std::make_unique<Loader>(with(r, dp, 24 / dp)));
+      Loader reference(with(0, 1, 24));
+      std::set<std::uint64_t> seen;
+      for (std::uint64_t step = 0; step < reference.steps_per_epoch(); ++step) {
+        const Batch whole = reference.next();
+        std::vector<std::uint64_t> joined;
+        for (auto& loader : ranks) {
+          const Batch part = loader->next();
+          EXPECT_EQ(part.step, step);
+          joined.insert(joined.end(), part.sample_index.begin(), part.sample_index.end());
+          for (auto s : part.sample_index) EXPECT_TRUE(seen.insert(s).second) << "sample " << s << " twice";
+        }
+        EXPECT_EQ(joined, whole.sample_index) << what << " step " << step;
       }
-      EXPECT_EQ(joined, whole.sample_index) << "dp " << dp << " step " << step;
+      EXPECT_EQ(seen.size(), n) << what;
+      EXPECT_EQ(*seen.rbegin(), n - 1);
     }
-    EXPECT_EQ(seen.size(), n) << "dp " << dp;
-    EXPECT_EQ(*seen.rbegin(), n - 1);
   }
 }
 
@@ -124,6 +134,33 @@ TEST_F(LoaderTest, RestoreRefusesAnotherCorpusBuildOrOrderSettingsNamingBoth) {
   o.window_blocks = 5;
   expect_refused(o, "--data.window-blocks 3 (saved) vs 5 (now)");
   o = options(0, 1, 16);
+  o.shuffle = WindowShuffle::kWindow;
+  expect_refused(o, "--data.shuffle interleave (saved) vs window (now)");
+  // A state saved before --data.shuffle existed (no "shuffle" key) was in the window order: it
+  // resumes with --data.shuffle window, and the default names the option.
+  {
+    auto w = options(0, 1, 16);
+    w.shuffle = WindowShuffle::kWindow;
+    Loader window_run(w);
+    for (int i = 0; i < 3; ++i) window_run.next();
+    std::string old_json = window_run.state().to_json();
+    const auto key = old_json.find(", \"shuffle\"");
+    ASSERT_NE(key, std::string::npos) << old_json;
+    old_json.erase(key, old_json.find('}', key) - key);
+    const LoaderState old_state = LoaderState::from_json(old_json);
+    Loader resumed(w);
+    EXPECT_NO_THROW(resumed.restore(old_state));
+    Loader now(options(0, 1, 16));
+    try {
+      now.restore(old_state);
+      FAIL() << "a window-order state restored into the interleaved order";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("--data.shuffle window (saved) vs interleave (now)"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  o = options(0, 1, 16);
   o.block_rows = 8;
   expect_refused(o, "block rows " + std::to_string(saved.data.block_rows) + " (saved) vs 8 (now)");
   o = options(0, 1, 16);
@@ -170,6 +207,65 @@ TEST_F(LoaderTest, RestoreAtAnotherDpSizeKeepsTheEpochExact) {
   }
   EXPECT_EQ(three[0]->state().epoch, 1u);  // and the epoch ended exactly there
   EXPECT_EQ(three[0]->state().position, 0u);
+}
+
+// Blocks decompressed over two epochs by dp ranks together, per block one rank alone reads.
+double blocks_read_ratio(LoaderOptions o, int dp) {
+  auto reads = [&](int size) {
+    std::uint64_t sum = 0, steps = 0;
+    std::vector<std::unique_ptr<Loader>> ranks;
+    for (int r = 0; r < size; ++r) {
+      o.dp_rank = r;
+      o.dp_size = size;
+      ranks.push_back(std::make_unique<Loader>(o));
+    }
+    steps = 2 * ranks[0]->steps_per_epoch();
+    for (std::uint64_t s = 0; s < steps; ++s) {
+      for (auto& l : ranks) l->next();
+    }
+    for (auto& l : ranks) {
+      sum += l->blocks_read();
+      std::printf("rank reads %lu steps %lu\n", (unsigned long)l->blocks_read(), (unsigned long)steps);
+    }
+    return static_cast<double>(sum);
+  };
+  const std::size_t per_rank = o.batch_size;
+  o.batch_size = per_rank * static_cast<std::size_t>(dp);
+  const double alone = reads(1);
+  o.batch_size = per_rank;
+  return reads(dp) / alone;
+}
+
+// At dp 4 the interleaved window order splits each step by lane, so each block is
+// decompressed by about one rank; the window order has every rank read nearly every block.
+TEST_F(LoaderTest, AtDp4EachBlockIsDecompressedByAboutOneRank) {
+  const std::string dir = testing::make_temp_dir("loader-locality");
+  testing::CorpusSpec spec;
+  spec.flows = 1200;
+  spec.shard_mb = 1.0;
+  spec.chunk_rows = 16;
+  const std::string corpus = testing::make_synth_corpus(dir, spec);
+  // Small shards of 30 rows in blocks of 4 (a short block ends every shard), and shards of
+  // hundreds of rows in blocks of 16; both many more blocks than a rank caches (2 windows).
+  const std::map<std::string, std::pair<std::string, std::size_t>> corpora{{"30-row shards", {corpus_, 4}},
+                                                                           {"larger shards", {corpus, 0}}};
+  for (const auto& [name, c] : corpora) {
+    LoaderOptions o;
+    o.corpus = c.first;
+    o.block_rows = c.second;
+    o.seed = 7;
+    o.batch_size = 8;
+    o.window_blocks = 8;
+    o.prefetch = 1;
+    const double interleaved = blocks_read_ratio(o, 4);
+    o.shuffle = WindowShuffle::kWindow;
+    const double windowed = blocks_read_ratio(o, 4);
+    std::printf("%s: blocks decompressed at dp 4 / at dp 1: interleave %.3f, window %.3f\n", name.c_str(),
+                interleaved, windowed);
+    EXPECT_LE(interleaved, 1.3) << name;
+    EXPECT_GT(windowed, 2.0) << name;
+  }
+  testing::remove_tree(dir);
 }
 
 TEST_F(LoaderTest, CorruptShardIsRefusedByNameOrSkipped) {
