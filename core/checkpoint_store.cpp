@@ -14,17 +14,17 @@
 #include "core/sha256.h"
 
 namespace trafficfm::core {
-namespace {
-
 namespace fs = std::filesystem;
 
-std::string read_file(const std::string& path) {
+std::string read_whole_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot read '" + path + "'");
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
 }
+
+namespace {
 
 // "step-00000042" -> 42; false for anything else (temporary files, latest, ...).
 bool parse_step(const std::string& name, std::uint64_t& step) {
@@ -136,15 +136,24 @@ std::vector<std::uint64_t> step_dirs_newest_first(const std::string& root) {
 }
 }  // namespace
 
-bool verify_checkpoint_dir(const std::string& dir, std::string* why) {
+bool verify_checkpoint_dir(const std::string& dir, std::string* why, bool hashes) {
   if (!fs::exists(dir + "/COMMIT")) {
     if (why) *why = "no COMMIT marker (interrupted while writing)";
     return false;
   }
   try {
-    const auto meta = JsonValue::parse(read_file(dir + "/meta.json"));
+    const auto meta = JsonValue::parse(read_whole_file(dir + "/meta.json"));
     for (const auto& [name, info] : meta["files"].as_object()) {
-      const std::string actual = sha256_file(dir + "/" + name);
+      const std::string path = dir + "/" + name;
+      if (!hashes) {
+        if (!fs::exists(path)) throw std::runtime_error("part '" + name + "' is missing");
+        const auto bytes = static_cast<std::int64_t>(fs::file_size(path));
+        if (bytes != info["bytes"].as_int())
+          throw std::runtime_error("part '" + name + "' has " + std::to_string(bytes) +
+                                   " bytes, meta.json says " + std::to_string(info["bytes"].as_int()));
+        continue;
+      }
+      const std::string actual = sha256_file(path);
       if (actual != info["sha256"].as_string()) {
         throw std::runtime_error("part '" + name + "' has SHA-256 " + actual + ", meta.json says " +
                                  info["sha256"].as_string());
@@ -194,33 +203,20 @@ bool CheckpointStore::newest_valid(Found& found, std::vector<std::string>* warni
 }
 
 std::vector<std::uint64_t> CheckpointStore::committed_candidates(std::vector<std::string>* warnings) const {
-  const std::vector<std::uint64_t> all = step_dirs_newest_first(root_);
   std::vector<std::uint64_t> out;
-  for (std::uint64_t step : all) {
-    const std::string dir = step_dir(step);
+  for (std::uint64_t step : step_dirs_newest_first(root_)) {
     std::string why;
-    try {
-      if (!fs::exists(dir + "/COMMIT"))
-        throw std::runtime_error("no COMMIT marker (interrupted while writing)");
-      const auto meta = JsonValue::parse(read_file(dir + "/meta.json"));
-      for (const auto& [name, info] : meta["files"].as_object()) {
-        const std::string path = dir + "/" + name;
-        if (!fs::exists(path)) throw std::runtime_error("part '" + name + "' is missing");
-        const auto bytes = static_cast<std::int64_t>(fs::file_size(path));
-        if (bytes != info["bytes"].as_int())
-          throw std::runtime_error("part '" + name + "' has " + std::to_string(bytes) +
-                                   " bytes, meta.json says " + std::to_string(info["bytes"].as_int()));
-      }
+    if (verify_checkpoint_dir(step_dir(step), &why, /*hashes=*/false)) {
       out.push_back(step);
-    } catch (const std::exception& e) {
-      if (warnings) warnings->push_back(dir + ": " + e.what() + "; skipped");
+    } else if (warnings) {
+      warnings->push_back(step_dir(step) + ": " + why + "; skipped");
     }
   }
   return out;
 }
 
 std::string CheckpointStore::read_part(const std::string& dir, const std::string& name) const {
-  return read_file(dir + "/" + name);
+  return read_whole_file(dir + "/" + name);
 }
 
 std::vector<std::uint64_t> CheckpointStore::apply_retention(std::size_t keep_last,

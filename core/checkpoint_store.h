@@ -23,8 +23,11 @@ namespace trafficfm::core {
 std::string checkpoint_dir_name(std::uint64_t step);  // "step-00000042"
 
 // Whether `dir` (one step-NNNNNNNN directory) is committed and every part matches meta.json's
-// SHA-256; when not, `why` says what is wrong.
-bool verify_checkpoint_dir(const std::string& dir, std::string* why);
+// SHA-256 (or, without `hashes`, is there with the size meta.json records); when not, `why`
+// says what is wrong.
+bool verify_checkpoint_dir(const std::string& dir, std::string* why, bool hashes = true);
+// A whole file's bytes; throws naming the path when it cannot be read.
+std::string read_whole_file(const std::string& path);
 
 // A checkpoint from what a user names: a step directory, a run directory (its newest valid
 // checkpoint) or a run's checkpoints/ directory. Throws naming the path and the problem.

@@ -1,9 +1,8 @@
 #include "core/trainer/checkpoint_parts.h"
 
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
+#include "core/checkpoint_store.h"
 #include "core/sha256.h"
 #include "core/trainer/trainer_checkpoint.h"
 
@@ -76,11 +75,7 @@ std::string read_checked_part(const std::string& dir, const JsonValue& meta, con
   const std::string path = dir + "/" + name;
   const auto& files = meta["files"];
   if (!files.has(name)) throw std::runtime_error(dir + "/meta.json lists no part '" + name + "'");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("checkpoint part " + path + " is missing");
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  const std::string data = bytes.str();
+  const std::string data = read_whole_file(path);
   const std::string actual = sha256_hex(data.data(), data.size());
   const std::string expected = files[name]["sha256"].as_string();
   if (actual != expected)
@@ -89,10 +84,7 @@ std::string read_checked_part(const std::string& dir, const JsonValue& meta, con
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> read_full_model(const std::string& dir) {
-  std::ifstream in(dir + "/meta.json");
-  std::stringstream text;
-  text << in.rdbuf();
-  const auto meta = JsonValue::parse(text.str());
+  const auto meta = JsonValue::parse(read_whole_file(dir + "/meta.json"));
   const auto layout = CheckpointLayout::from_meta(meta);
   if (layout.format < 2) return unpickle_tensors(read_checked_part(dir, meta, "model.pt"), dir + "/model.pt");
   std::vector<std::map<std::string, torch::Tensor>> shards(static_cast<std::size_t>(layout.tp));

@@ -70,6 +70,17 @@ std::vector<std::string> gather_strings(distributed::Communicator& c, const std:
   return out;
 }
 
+// ZeRO-1 optimizer parts name a bucket's moment slices "bucket.B.exp_avg" and "bucket.B.exp_avg_sq".
+std::string bucket_moment(std::size_t bucket, bool second) {
+  return "bucket." + std::to_string(bucket) + (second ? ".exp_avg_sq" : ".exp_avg");
+}
+// The bucket of such a name, and whether it is the second moment.
+std::pair<std::size_t, bool> parse_bucket_moment(const std::string& name) {
+  const auto dot = name.find('.', 7);
+  return {static_cast<std::size_t>(std::stoul(name.substr(7, dot - 7))),
+          name.substr(dot + 1) == "exp_avg_sq"};
+}
+
 }  // namespace
 
 TrainerCheckpoint::TrainerCheckpoint(Task& task, TrainerOptimizer& optimizer, distributed::ProcessGrid& grid,
@@ -111,8 +122,8 @@ void TrainerCheckpoint::save(const TrainerCounters& counters) {
     optim_name = zero_optim_part(layout.dp_rank, layout.tp_rank);
     const auto slices = optimizer_.zero_slices();
     for (std::size_t b = 0; b < slices.size(); ++b) {
-      optim_tensors.emplace_back("bucket." + std::to_string(b) + ".exp_avg", slices[b].first);
-      optim_tensors.emplace_back("bucket." + std::to_string(b) + ".exp_avg_sq", slices[b].second);
+      optim_tensors.emplace_back(bucket_moment(b, false), slices[b].first);
+      optim_tensors.emplace_back(bucket_moment(b, true), slices[b].second);
     }
     const auto& reducer = optimizer_.reducer();
     for (std::size_t b = 0; b < reducer.buckets(); ++b) {
@@ -161,8 +172,7 @@ void TrainerCheckpoint::save(const TrainerCounters& counters) {
       "rank-" + std::to_string(layout.rank) + ".pt",
       [rng = pickle_tensors(rng_states())](const ByteSink& sink) { sink(rng.data(), rng.size()); });
 
-  pending_parts_.clear();
-  for (const auto& part : parts) pending_parts_.push_back(part.first);
+  save_pending_ = true;
   JsonObject meta;
   meta.set("step", counters.step).set("samples", counters.samples).set("tokens", counters.tokens);
   meta.set("flops", counters.flops);
@@ -206,13 +216,13 @@ void TrainerCheckpoint::write_parts(std::uint64_t step,
 }
 
 void TrainerCheckpoint::flush() {
-  if (pending_parts_.empty()) return;
+  if (!save_pending_) return;
   if (writer_.joinable()) writer_.join();
   // Every rank must know whether every part was written before rank 0 commits.
   auto failed = torch::tensor({writer_error_.empty() ? 0.0 : 1.0}, torch::kDouble);
   grid_.world().all_reduce(failed, ReduceOp::kMax);
   const std::uint64_t step = pending_step_;
-  pending_parts_.clear();
+  save_pending_ = false;
   if (failed.item<double>() > 0) {
     const std::string error = writer_error_.empty() ? "another rank failed to write its part" : writer_error_;
     writer_error_.clear();
@@ -381,9 +391,8 @@ void TrainerCheckpoint::load(std::uint64_t step, TrainerCounters& counters) {
         optimizer_step = t.item<std::int64_t>();
         continue;
       }
-      const auto dot = name.find('.', 7);  // bucket.B.exp_avg(_sq)
-      const auto b = static_cast<std::size_t>(std::stoul(name.substr(7, dot - 7)));
-      (name.substr(dot + 1) == "exp_avg" ? slices.at(b).first : slices.at(b).second) = t;
+      const auto [b, second] = parse_bucket_moment(name);
+      (second ? slices.at(b).second : slices.at(b).first) = t;
     }
     optimizer_.load_zero_slices(slices, optimizer_step);
   } else {
@@ -409,9 +418,8 @@ void TrainerCheckpoint::load(std::uint64_t step, TrainerCounters& counters) {
             optimizer_step = t.item<std::int64_t>();
             continue;
           }
-          const auto dot = name.find('.', 7);
-          const auto b = static_cast<std::size_t>(std::stoul(name.substr(7, dot - 7)));
-          (name.substr(dot + 1) == "exp_avg" ? first.at(b) : second.at(b)).push_back(t);
+          const auto [b, is_second] = parse_bucket_moment(name);
+          (is_second ? second.at(b) : first.at(b)).push_back(t);
         }
       }
       for (std::size_t b = 0; b < saved.buckets.size(); ++b) {

@@ -86,7 +86,7 @@ class TrainerCheckpoint {
   std::thread writer_;
   std::string writer_error_;
   std::uint64_t pending_step_ = 0;
-  std::vector<std::string> pending_parts_;
+  bool save_pending_ = false;  // parts are being written; flush() commits them
   std::string pending_meta_;
   double pending_bytes_ = 0;  // this rank's, for the log line
   std::chrono::steady_clock::time_point save_started_;

@@ -36,27 +36,7 @@ struct InputShapes : at::ObserverContext {
   std::vector<std::vector<std::int64_t>> shapes;  // empty for an input that is not a tensor
 };
 
-bool counted_op(const char* name) {
-  static const char* const kNames[] = {"aten::mm",
-                                       "aten::addmm",
-                                       "aten::bmm",
-                                       "aten::baddbmm",
-                                       "aten::mv",
-                                       "aten::addmv",
-                                       "aten::convolution",
-                                       "aten::convolution_backward",
-                                       "aten::index_add",
-                                       "aten::index_add_",
-                                       "aten::_scaled_dot_product_flash_attention_for_cpu",
-                                       "aten::_scaled_dot_product_flash_attention_for_cpu_backward"};
-  for (const char* n : kNames) {
-    if (!std::strcmp(name, n)) return true;
-  }
-  return false;
-}
-
 std::unique_ptr<at::ObserverContext> record_input_shapes(const at::RecordFunction& fn) {
-  if (!counted_op(fn.name())) return nullptr;
   auto ctx = std::make_unique<InputShapes>();
   for (const auto& v : fn.inputs()) {
     ctx->shapes.push_back(v.isTensor() && v.toTensor().defined() ? v.toTensor().sizes().vec()
