@@ -49,8 +49,10 @@ struct Shared {
   std::unique_ptr<distributed::Communicator> world = distributed::make_mpi_world_communicator();
   std::unique_ptr<distributed::Communicator> alone = distributed::make_local_communicator();
   std::string dir;
+  bool owner = false;  // rank 0 made dir and removes it at exit (every rank is past MPI_Finalize)
   Shared() {
-    if (world->rank() == 0) {
+    owner = world->rank() == 0;
+    if (owner) {
       dir = testing::make_temp_dir("lens_parallel");
       testing::CorpusSpec spec;
       spec.flows = 300;
@@ -62,6 +64,9 @@ struct Shared {
     MPI_Bcast(&length, 1, MPI_INT, 0, MPI_COMM_WORLD);
     dir.resize(length);
     MPI_Bcast(dir.data(), length, MPI_CHAR, 0, MPI_COMM_WORLD);
+  }
+  ~Shared() {
+    if (owner) testing::remove_tree(dir);
   }
 };
 Shared& shared() {
