@@ -25,6 +25,13 @@ Sha256::Sha256() : state_(std::make_unique<State>()) {
 
 Sha256::~Sha256() = default;
 
+void Sha256::reset() {
+  if (EVP_DigestInit_ex(state_->context, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("OpenSSL could not restart a SHA-256 digest");
+  }
+  state_->finished = false;
+}
+
 void Sha256::update(const void* data, std::size_t length) {
   if (state_->finished) throw std::logic_error("Sha256::update after hex_digest");
   if (length > 0 && EVP_DigestUpdate(state_->context, data, length) != 1) {

@@ -17,7 +17,9 @@ class Sha256 {
   Sha256(const Sha256&) = delete;
   Sha256& operator=(const Sha256&) = delete;
   void update(const void* data, std::size_t length);
-  std::string hex_digest();  // finishes the hash; call once
+  std::string hex_digest();  // finishes the hash; call once (or reset() first)
+  // Starts a new hash on the same context: one per row costs a context allocation otherwise.
+  void reset();
 
  private:
   struct State;

@@ -13,6 +13,7 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "core/task_pool.h"
 #include "datasets/capture/capture_reader.h"
 #include "datasets/encoders/lens_spm.h"
 #include "datasets/flowlogs/flow_log_reader.h"
@@ -52,7 +53,9 @@ po::options_description prep_options() {
       "on | off: drop a sample whose encoded content is already in another split (one rank's files)")(
       "pseudonym-key", po::value<std::string>()->default_value(""),
       "flows: key of the host pseudonyms (default: random per corpus, not stored)")(
-      "overwrite", po::bool_switch(), "replace an existing corpus in --out");
+      "overwrite", po::bool_switch(), "replace an existing corpus in --out")(
+      "threads", po::value<int>()->default_value(0),
+      "threads per rank (0: the cores this rank may run on); the corpus bytes do not depend on it");
   po::options_description flow("Flows [flow]");
   flow.add_options()("flow.idle-timeout", po::value<double>()->default_value(120.0),
                      "seconds of silence that end a flow")("flow.active-timeout",
@@ -220,6 +223,9 @@ int run_prep(const std::vector<std::string>& args) {
   prep.flow_log_label_column = values["label-column"].as<std::string>();
   prep.rank = session.rank();
   prep.world = session.size();
+  prep.threads = values["threads"].as<int>();
+  if (prep.threads < 0) throw core::UsageError("trafficfm prep: --threads must be >= 0");
+  if (prep.threads == 0) prep.threads = core::available_cores();
 
   // Rank 0 prepares the directory; everyone waits for it.
   bool failed = false;

@@ -89,6 +89,12 @@ void ColumnBuffer::abandon_row() {
   }
 }
 
+void ColumnBuffer::reserve_rows(std::size_t rows) {
+  for (std::size_t c = 0; c < specs_.size(); ++c) {
+    if (!specs_[c].ragged) data_[c].reserve(rows * specs_[c].bytes_per_sample());
+  }
+}
+
 void ColumnBuffer::clear() {
   for (auto& d : data_) d.clear();
   for (std::size_t c = 0; c < specs_.size(); ++c) {

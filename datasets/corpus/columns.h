@@ -50,10 +50,9 @@ class ColumnBuffer {
     if (sizeof(T) != dtype_size(specs_[c].type) || (specs_[c].ragged ? count % width != 0 : count != width)) {
       throw std::logic_error("column '" + specs_[c].name + "': wrong element type or count");
     }
-    auto& bytes = data_[c];
-    const std::size_t at = bytes.size();
-    bytes.resize(at + count * sizeof(T));
-    std::memcpy(bytes.data() + at, values, count * sizeof(T));
+    // insert, not resize + memcpy: resize would zero the bytes first (prep appends ~100 MB/s).
+    const auto* from = reinterpret_cast<const std::uint8_t*>(values);
+    data_[c].insert(data_[c].end(), from, from + count * sizeof(T));
   }
   template <typename T>
   void put(std::size_t c, T value) {
@@ -68,7 +67,9 @@ class ColumnBuffer {
   const std::vector<std::uint64_t>& offsets(std::size_t c) const { return offsets_[c]; }
   // The bytes of the row being written (not yet ended) of column `c`.
   std::pair<const std::uint8_t*, std::size_t> current_row(std::size_t c) const;
-  void clear();
+  void clear();  // keeps the memory, for the next shard
+  // Reserves room for `rows` rows of every fixed-width column (a ragged one grows as it must).
+  void reserve_rows(std::size_t rows);
 
  private:
   std::vector<ColumnSpec> specs_;

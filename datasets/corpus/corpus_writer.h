@@ -1,15 +1,25 @@
 // Streams encoded samples into shards: one buffer per split, flushed to
 // shard-NNNNN.h5 whenever it reaches the target size. Rank r of W numbers its shards
 // r, r + W, r + 2W, ... so ranks never collide and need not talk while writing.
+// With threads > 1 a full buffer is handed to a pool that compresses its chunks and writes the
+// file while the caller goes on encoding; names, order and bytes are those of one thread.
 #pragma once
+#include <atomic>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "core/sha256.h"
 #include "datasets/corpus/columns.h"
 #include "datasets/corpus/manifest.h"
 #include "datasets/corpus/shard_file.h"
+
+namespace trafficfm::core {
+class TaskPool;
+}
 
 namespace trafficfm::datasets {
 
@@ -22,7 +32,8 @@ class CorpusWriter {
  public:
   CorpusWriter(std::string dir, std::string encoder_name, std::vector<ColumnSpec> encoder_columns,
                std::uint64_t shard_target_bytes, ShardWriteOptions options, int rank, int world,
-               bool dedup_across_splits = true);
+               bool dedup_across_splits = true, int threads = 1);
+  ~CorpusWriter();
 
   // The buffer a sample of `split` is appended to; columns [0, encoder columns) are the
   // encoder's, then `label` and `flow_hash` (filled by commit_row).
@@ -40,18 +51,32 @@ class CorpusWriter {
   const std::vector<ColumnSpec>& schema() const { return buffers_[0].specs(); }
 
  private:
+  struct Pending;
   void flush(int split);
+  void compress_and_write(const std::shared_ptr<Pending>& job);
+  void encode_early(int split);
+  ColumnBuffer fresh_buffer();
+  std::size_t reserve_rows() const;
   std::string dir_;
   std::string encoder_name_;
   std::vector<ColumnBuffer> buffers_;
   std::size_t label_column_;
   bool dedup_;
   std::unordered_map<std::string, int> first_split_;  // content digest -> split it went to
+  core::Sha256 row_hash_;
   std::uint64_t target_bytes_;
   ShardWriteOptions options_;
   int rank_, world_;
   std::uint64_t next_index_ = 0;
   std::vector<ShardInfo> shards_;
+  // threads > 1: shards being compressed and written, and emptied buffers for reuse.
+  std::mutex mutex_;
+  std::vector<ColumnBuffer> spare_;
+  std::atomic<int> in_flight_{0};
+  int max_in_flight_ = 0;
+  bool early_ = false;                    // encode whole chunks while the rows still arrive
+  std::shared_ptr<Pending> open_[3];      // per split: the chunks encoded so far
+  std::unique_ptr<core::TaskPool> pool_;  // last: its tasks use the members above
 };
 
 }  // namespace trafficfm::datasets

@@ -55,28 +55,36 @@ void write_string_attribute(hid_t object, const char* name, const std::string& v
   H5Awrite(attr.id, type.id, value.c_str());
 }
 
-// One dataset of shape [length, ...shape], chunked along its first axis and compressed.
-void write_dataset(hid_t file, const std::string& tmp, const std::string& name, DType dtype, hsize_t length,
-                   const std::vector<std::uint64_t>& shape, const void* data,
-                   const ShardWriteOptions& options, const std::string& description) {
-  std::vector<hsize_t> dims = {length};
-  dims.insert(dims.end(), shape.begin(), shape.end());
+// One dataset of shape [length, ...shape], chunked along its first axis, with the shuffle and
+// deflate filters declared and its chunks (already filtered) written as they are. Object times are
+// not recorded, so the same rows give the same file bytes on every run.
+void write_dataset(hid_t file, const std::string& tmp, const ShardDataset& d,
+                   const ShardWriteOptions& options) {
+  std::vector<hsize_t> dims = {d.length};
+  dims.insert(dims.end(), d.shape.begin(), d.shape.end());
   Handle space{H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose};
   Handle plist{H5Pcreate(H5P_DATASET_CREATE), H5Pclose};
-  if (length > 0) {
+  H5Pset_obj_track_times(plist.id, false);
+  if (d.length > 0) {
     std::vector<hsize_t> chunk = dims;
-    chunk[0] = std::min<hsize_t>(length, options.chunk_rows);
+    chunk[0] = d.chunk_rows;
     H5Pset_chunk(plist.id, static_cast<int>(chunk.size()), chunk.data());
     H5Pset_shuffle(plist.id);
     if (options.deflate_level > 0) H5Pset_deflate(plist.id, static_cast<unsigned>(options.deflate_level));
   }
   Handle dataset{
-      H5Dcreate2(file, name.c_str(), native_type(dtype), space.id, H5P_DEFAULT, plist.id, H5P_DEFAULT),
+      H5Dcreate2(file, d.name.c_str(), native_type(d.dtype), space.id, H5P_DEFAULT, plist.id, H5P_DEFAULT),
       H5Dclose};
-  if (dataset.id < 0) throw std::runtime_error(tmp + ": cannot create dataset '" + name + "'");
-  write_string_attribute(dataset.id, "description", description);
-  if (length > 0 && H5Dwrite(dataset.id, native_type(dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
-    throw std::runtime_error(tmp + ": cannot write dataset '" + name + "'");
+  if (dataset.id < 0) throw std::runtime_error(tmp + ": cannot create dataset '" + d.name + "'");
+  write_string_attribute(dataset.id, "description", d.description);
+  std::vector<hsize_t> offset(dims.size(), 0);
+  for (std::size_t k = 0; k < d.chunks.size(); ++k) {
+    offset[0] = k * d.chunk_rows;
+    // Filter mask 0: every declared filter was applied (encode_chunk).
+    if (H5Dwrite_chunk(dataset.id, H5P_DEFAULT, 0, offset.data(), d.chunks[k].size(), d.chunks[k].data()) <
+        0) {
+      throw std::runtime_error(tmp + ": cannot write dataset '" + d.name + "'");
+    }
   }
 }
 
@@ -98,26 +106,17 @@ void read_rows(hid_t dataset, const std::string& path, const std::string& name, 
 
 }  // namespace
 
-std::uint64_t write_shard(const std::string& path, const ColumnBuffer& columns,
-                          const ShardWriteOptions& options, const std::string& encoder_name) {
+std::uint64_t write_encoded_shard(const std::string& path, const std::vector<ShardDataset>& datasets,
+                                  const ShardWriteOptions& options, const std::string& encoder_name) {
   silence_hdf5();
   const std::string tmp = core::temporary_path_for(path);
-  const hsize_t rows = columns.rows();
   {
-    Handle file{H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose};
+    Handle fcpl{H5Pcreate(H5P_FILE_CREATE), H5Pclose};
+    H5Pset_obj_track_times(fcpl.id, false);  // the root group's times too
+    Handle file{H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, fcpl.id, H5P_DEFAULT), H5Fclose};
     if (file.id < 0) throw std::runtime_error(tmp + ": cannot create HDF5 file");
     write_string_attribute(file.id, "trafficfm_encoder", encoder_name);
-    for (std::size_t c = 0; c < columns.specs().size(); ++c) {
-      const ColumnSpec& spec = columns.specs()[c];
-      const hsize_t length = spec.ragged ? columns.offsets(c).back() : rows;
-      write_dataset(file.id, tmp, spec.name, spec.type, length, spec.shape, columns.data(c).data(), options,
-                    spec.description);
-      if (spec.ragged) {
-        write_dataset(file.id, tmp, spec.offsets_name(), DType::kUint64, rows + 1, {},
-                      columns.offsets(c).data(), options,
-                      "where each sample's elements of '" + spec.name + "' start (samples + 1)");
-      }
-    }
+    for (const auto& d : datasets) write_dataset(file.id, tmp, d, options);
     if (H5Fflush(file.id, H5F_SCOPE_GLOBAL) < 0) throw std::runtime_error(tmp + ": cannot flush");
   }
   core::commit_file(tmp, path);
@@ -126,6 +125,15 @@ std::uint64_t write_shard(const std::string& path, const ColumnBuffer& columns,
   const long size = std::ftell(f);
   std::fclose(f);
   return static_cast<std::uint64_t>(size);
+}
+
+std::uint64_t write_shard(const std::string& path, const ColumnBuffer& columns,
+                          const ShardWriteOptions& options, const std::string& encoder_name) {
+  auto datasets = shard_datasets(columns, options);
+  for (auto& d : datasets) {
+    for (std::size_t k = 0; k < d.chunk_count(); ++k) encode_chunk(d, k, options.deflate_level);
+  }
+  return write_encoded_shard(path, datasets, options, encoder_name);
 }
 
 ShardReader::ShardReader(const std::string& path, const std::vector<ColumnSpec>& schema)

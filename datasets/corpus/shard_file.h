@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "datasets/corpus/columns.h"
+#include "datasets/corpus/shard_chunks.h"
 
 namespace trafficfm::datasets {
 
@@ -19,6 +20,10 @@ struct ShardWriteOptions {
 // Writes all rows of `columns` to `path` (via a temporary file). Returns the file's size.
 std::uint64_t write_shard(const std::string& path, const ColumnBuffer& columns,
                           const ShardWriteOptions& options, const std::string& encoder_name);
+// The same from datasets whose chunks encode_chunk() has filled (shard_chunks.h): only the HDF5
+// calls, for a caller that encodes the chunks on several threads.
+std::uint64_t write_encoded_shard(const std::string& path, const std::vector<ShardDataset>& datasets,
+                                  const ShardWriteOptions& options, const std::string& encoder_name);
 
 class ShardReader {
  public:

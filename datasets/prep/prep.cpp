@@ -31,7 +31,7 @@ class RankPrep {
         writer_(options.out_dir, encoder_->name(), encoder_->schema(), options.shard_bytes,
                 options.shard_options, options.rank, options.world,
                 // A graph is not one flow's encoding: copies are a per-flow notion.
-                options.dedup_across_splits && !encoder_->whole_file()) {
+                options.dedup_across_splits && !encoder_->whole_file(), options.threads) {
     flow_options_ = options.flow_options;
     encoder_->adjust(flow_options_);
   }

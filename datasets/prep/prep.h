@@ -34,6 +34,7 @@ struct PrepOptions {
   std::string flow_log_label_column;  // "" = the format's default
   int rank = 0;
   int world = 1;
+  int threads = 1;  // this rank's threads: one reads and encodes, the others compress and write
 };
 
 struct PrepCounts {

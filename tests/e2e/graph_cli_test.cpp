@@ -53,6 +53,7 @@ void write_conn_log(const std::string& path, int flows, bool reversed = false) {
 
 struct Fixture {
   std::string dir, corpus, config;
+  ~Fixture() { remove_tree(dir); }  // at exit: nothing left in the temp dir
   Fixture() {
     dir = make_temp_dir("graph_cli");
     write_conn_log(dir + "/conn.log", 2000);

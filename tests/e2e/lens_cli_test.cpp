@@ -15,6 +15,7 @@ namespace {
 
 struct Fixture {
   std::string dir, corpus, config;
+  ~Fixture() { remove_tree(dir); }  // at exit: nothing left in the temp dir
   Fixture() {
     dir = make_temp_dir("lens_cli");
     make_synth_corpus(dir, {300, 4, "mmae"});  // the captures; the lens corpus from the CLI below

@@ -21,6 +21,7 @@ namespace fs = std::filesystem;
 
 struct Fixture {
   std::string dir, corpus, config, ladder;
+  ~Fixture() { remove_tree(dir); }  // at exit: nothing left in the temp dir
   Fixture() {
     dir = make_temp_dir("sweep_cli");
     corpus = make_synth_corpus(dir, {300, 4});

@@ -40,8 +40,10 @@ struct Shared {
   std::unique_ptr<distributed::Communicator> world = distributed::make_mpi_world_communicator();
   std::unique_ptr<distributed::Communicator> alone = distributed::make_local_communicator();
   std::string dir;
+  bool owner = false;  // rank 0 made dir and removes it at exit (every rank is past MPI_Finalize)
   Shared() {
-    if (world->rank() == 0) {
+    owner = world->rank() == 0;
+    if (owner) {
       dir = testing::make_temp_dir("mmae_parallel");
       testing::make_synth_corpus(dir, {300, 4});
     }
@@ -49,6 +51,9 @@ struct Shared {
     MPI_Bcast(&length, 1, MPI_INT, 0, MPI_COMM_WORLD);
     dir.resize(length);
     MPI_Bcast(dir.data(), length, MPI_CHAR, 0, MPI_COMM_WORLD);
+  }
+  ~Shared() {
+    if (owner) testing::remove_tree(dir);
   }
 };
 Shared& shared() {

@@ -23,6 +23,8 @@ std::string make_synth_corpus(const std::string& dir, const CorpusSpec& spec) {
   prep.encoder_options.pseudonym_key = "test-key";
   prep.shard_bytes = static_cast<std::uint64_t>(spec.shard_mb * (1 << 20));
   prep.shard_options.chunk_rows = spec.chunk_rows;
+  prep.shard_options.deflate_level = spec.deflate;
+  prep.threads = spec.threads;
   auto labels = datasets::LabelTable::from_csv(synth.out_dir + "/labels.csv");
   const auto files = datasets::list_capture_files({synth.out_dir});
   const auto result = datasets::prep_files(prep, files, &labels);

@@ -14,6 +14,8 @@ struct CorpusSpec {
   std::size_t chunk_rows = 32;
   bool anonymize = true;
   int max_tokens = 512;  // lens: tokens per sample
+  int threads = 1;       // prep threads
+  int deflate = 1;
 };
 
 // Writes captures to DIR/captures and the corpus to DIR/corpus; returns the corpus path.

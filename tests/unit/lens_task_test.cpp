@@ -19,14 +19,20 @@ namespace {
 namespace vocab = datasets::lens_vocab;
 
 const std::string& corpus() {
-  static const std::string path = [] {
-    testing::CorpusSpec spec;
-    spec.flows = 120;
-    spec.encoder = "lens";
-    spec.max_tokens = 96;
-    return testing::make_synth_corpus(testing::make_temp_dir("lens_task"), spec);
-  }();
-  return path;
+  // The directory goes at exit: every test process builds its own.
+  struct Made {
+    std::string dir = testing::make_temp_dir("lens_task"), path;
+    Made() {
+      testing::CorpusSpec spec;
+      spec.flows = 120;
+      spec.encoder = "lens";
+      spec.max_tokens = 96;
+      path = testing::make_synth_corpus(dir, spec);
+    }
+    ~Made() { testing::remove_tree(dir); }
+  };
+  static const Made made;
+  return made.path;
 }
 
 datasets::Batch first_batch(std::size_t rows) {

@@ -66,7 +66,11 @@ TEST(NextPacket, ContextHoldsTheFirstPacketsAndTheTargetIsTheLastHeader) {
   spec.flows = 60;
   spec.encoder = "lens";
   spec.max_tokens = 256;
-  const auto corpus = testing::make_synth_corpus(testing::make_temp_dir("next_packet"), spec);
+  struct RemovedLast {  // declared before the loader, so it goes after it
+    std::string dir = testing::make_temp_dir("next_packet");
+    ~RemovedLast() { testing::remove_tree(dir); }
+  } temp;
+  const auto corpus = testing::make_synth_corpus(temp.dir, spec);
   datasets::LoaderOptions lo;
   lo.corpus = corpus;
   lo.batch_size = 16;
