@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "distributed/multi_tensor.h"
 #include "distributed/tensor_parallel_state.h"
 
 namespace trafficfm::distributed {
@@ -92,18 +93,21 @@ ZeroAdamW::ZeroAdamW(Reducer& reducer, AdamWOptions options, std::vector<bool> d
 double ZeroAdamW::local_grad_square_sum(const std::vector<double>& weight) const {
   const auto& params = reducer_.parameters();
   const int dp = reducer_.communicator().size(), rank = reducer_.communicator().rank();
-  double sum = 0;
+  std::vector<torch::Tensor> pieces;
+  std::vector<double> piece_weight;
   for (std::size_t b = 0; b < reducer_.buckets(); ++b) {
     const std::int64_t slice = reducer_.bucket_numel(b) / dp, lo = rank * slice, hi = lo + slice;
-    const auto g2 = reducer_.bucket_shard(b).square();
     for (std::size_t k : reducer_.bucket_parameters(b)) {
       const std::int64_t from = std::max(lo, reducer_.parameter_offset(k));
       const std::int64_t to = std::min(hi, reducer_.parameter_offset(k) + params[k].tensor.numel());
-      if (from < to)
-        sum += weight[k] * g2.narrow(0, from - lo, to - from).sum().to(torch::kDouble).item<double>();
+      if (from < to) {
+        pieces.push_back(reducer_.bucket_shard(b).narrow(0, from - lo, to - from));
+        piece_weight.push_back(weight[k]);
+      }
     }
   }
-  return sum;
+  // One host read for all of them.
+  return weighted_square_sum(pieces, piece_weight, options_.update != AdamWMode::kPerTensor).item<double>();
 }
 
 std::int64_t ZeroAdamW::state_bytes() const {
@@ -203,7 +207,12 @@ void ZeroAdamW::step(double grad_scale, const std::vector<double>& update_scale)
   const auto& params = reducer_.parameters();
   Communicator& dp = reducer_.communicator();
   const double bias1 = 1 - std::pow(options_.beta1, static_cast<double>(step_));
-  const double bias2 = 1 - std::pow(options_.beta2, static_cast<double>(step_));
+  AdamWConstants constants;
+  constants.beta1 = options_.beta1;
+  constants.beta2 = options_.beta2;
+  constants.eps = options_.eps;
+  constants.bias2 = 1 - std::pow(options_.beta2, static_cast<double>(step_));
+  constants.grad_scale = grad_scale;
   // Bucket b's update overlaps bucket b-1's all-gather; at most two gather buffers live.
   std::shared_ptr<Work> pending;
   torch::Tensor pending_slice, pending_full;  // alive until the gather is waited for
@@ -223,22 +232,19 @@ void ZeroAdamW::step(double grad_scale, const std::vector<double>& update_scale)
     for (const auto& s : segments_[b])
       p.narrow(0, s.in_slice, s.length)
           .copy_(params[s.parameter].tensor.reshape(-1).narrow(0, s.in_param, s.length));
-    const auto g = grad_scale == 1.0 ? reducer_.bucket_shard(b) : reducer_.bucket_shard(b) * grad_scale;
+    // Each segment (a parameter's part of the slice) is one tensor of the update; the padding
+    // beyond them has zero gradients and moments, and stays so.
+    AdamWLists lists;
     for (const auto& s : segments_[b]) {
-      if (decay_[s.parameter])
-        p.narrow(0, s.in_slice, s.length)
-            .mul_(1 - options_.lr * lr_scale_[s.parameter] * options_.weight_decay);
+      lists.params.push_back(p.narrow(0, s.in_slice, s.length));
+      lists.grads.push_back(reducer_.bucket_shard(b).narrow(0, s.in_slice, s.length));
+      lists.exp_avg.push_back(exp_avg_[b].narrow(0, s.in_slice, s.length));
+      lists.exp_avg_sq.push_back(exp_avg_sq_[b].narrow(0, s.in_slice, s.length));
+      const double lr_k = options_.lr * lr_scale_[s.parameter];
+      lists.decay.push_back(decay_[s.parameter] ? 1 - lr_k * options_.weight_decay : 1.0);
+      lists.step.push_back(lr_k * (update_scale.empty() ? 1.0 : update_scale.at(s.parameter)) / bias1);
     }
-    exp_avg_[b].mul_(options_.beta1).add_(g, 1 - options_.beta1);
-    exp_avg_sq_[b].mul_(options_.beta2).addcmul_(g, g, 1 - options_.beta2);
-    const auto denom = (exp_avg_sq_[b].sqrt() / std::sqrt(bias2)).add_(options_.eps);
-    for (const auto& s : segments_[b]) {
-      const double step_k =
-          options_.lr * lr_scale_[s.parameter] * (update_scale.empty() ? 1.0 : update_scale.at(s.parameter));
-      p.narrow(0, s.in_slice, s.length)
-          .addcdiv_(exp_avg_[b].narrow(0, s.in_slice, s.length), denom.narrow(0, s.in_slice, s.length),
-                    -step_k / bias1);
-    }
+    adamw_update(lists, constants, options_.update);
     auto full = torch::empty({reducer_.bucket_numel(b)}, p.options());
     auto work = dp.all_gather_async(p, full);
     finish_pending();

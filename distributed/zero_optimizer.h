@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "distributed/multi_tensor.h"
 #include "distributed/reducer.h"
 
 namespace trafficfm::distributed {
@@ -23,6 +24,7 @@ struct AdamWOptions {
   double beta1 = 0.9, beta2 = 0.999;
   double eps = 1e-8;
   double weight_decay = 0.01;
+  AdamWMode update = AdamWMode::kOnePass;  // over the segments (multi_tensor.h)
 };
 
 class ZeroAdamW {

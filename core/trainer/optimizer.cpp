@@ -3,6 +3,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "distributed/multi_tensor.h"
+
 namespace trafficfm::core {
 
 using distributed::ReduceOp;
@@ -30,6 +32,7 @@ TrainerOptimizer::TrainerOptimizer(distributed::Reducer& reducer, distributed::P
     z.beta2 = options_.beta2;
     z.eps = options_.eps;
     z.weight_decay = options_.weight_decay;
+    z.update = options_.update;
     zero_ = std::make_unique<distributed::ZeroAdamW>(reducer_, z, decay_, lr_scale_);
   } else {
     for (const auto& p : reducer_.parameters()) {
@@ -73,14 +76,21 @@ double TrainerOptimizer::grad_norm() {
     std::vector<double> weight;
     for (std::size_t k = 0; k < params.size(); ++k) weight.push_back(tp_split_[k] ? 1.0 : replicated_weight);
     local = zero_->local_grad_square_sum(weight);
-  } else {
-    for (std::size_t k = 0; k < params.size(); ++k) {
-      const auto& g = params[k].tensor.grad();
-      if (g.defined())
-        local += (tp_split_[k] ? 1.0 : replicated_weight) * distributed::square_sum(g).item<double>();
-    }
   }
   auto total = torch::tensor({local}, torch::kDouble);
+  if (!zero_) {
+    // One device reduction over every gradient and one host read (below), not one per parameter.
+    std::vector<torch::Tensor> grads;
+    std::vector<double> weight;
+    for (std::size_t k = 0; k < params.size(); ++k) {
+      grads.push_back(params[k].tensor.grad());
+      weight.push_back(tp_split_[k] ? 1.0 : replicated_weight);
+    }
+    total =
+        distributed::weighted_square_sum(grads, weight, options_.update != distributed::AdamWMode::kPerTensor)
+            .to(torch::kCPU)
+            .reshape({1});
+  }
   if (zero_) grid_.dp().all_reduce(total, ReduceOp::kSum);  // each dp rank holds a slice
   if (grid_.tp().size() > 1) grid_.tp().all_reduce(total, ReduceOp::kSum);
   return std::sqrt(total.item<double>());
@@ -130,22 +140,27 @@ void TrainerOptimizer::step(double lr, double norm, double grad_scale) {
     zero_->step(scale, update_scale);
     return;
   }
-  torch::NoGradGuard no_grad;
   const double bias1 = 1 - std::pow(options_.beta1, static_cast<double>(step_));
-  const double bias2 = 1 - std::pow(options_.beta2, static_cast<double>(step_));
+  distributed::AdamWConstants constants;
+  constants.beta1 = options_.beta1;
+  constants.beta2 = options_.beta2;
+  constants.eps = options_.eps;
+  constants.bias2 = 1 - std::pow(options_.beta2, static_cast<double>(step_));
+  constants.grad_scale = scale;
+  distributed::AdamWLists lists;
   const auto& params = reducer_.parameters();
   for (std::size_t k = 0; k < params.size(); ++k) {
-    auto p = params[k].tensor;
+    const auto& p = params[k].tensor;
     if (!p.grad().defined()) continue;
-    const auto g = scale == 1.0 ? p.grad() : p.grad() * scale;
     const double lr_k = lr * lr_scale_[k];
-    if (decay_[k]) p.mul_(1 - lr_k * options_.weight_decay);
-    exp_avg_[k].mul_(options_.beta1).add_(g, 1 - options_.beta1);
-    exp_avg_sq_[k].mul_(options_.beta2).addcmul_(g, g, 1 - options_.beta2);
-    const auto denom = (exp_avg_sq_[k].sqrt() / std::sqrt(bias2)).add_(options_.eps);
-    const double step_k = update_scale.empty() ? lr_k : lr_k * update_scale[k];
-    p.addcdiv_(exp_avg_[k], denom, -step_k / bias1);
+    lists.params.push_back(p);
+    lists.grads.push_back(p.grad());
+    lists.exp_avg.push_back(exp_avg_[k]);
+    lists.exp_avg_sq.push_back(exp_avg_sq_[k]);
+    lists.decay.push_back(decay_[k] ? 1 - lr_k * options_.weight_decay : 1.0);
+    lists.step.push_back((update_scale.empty() ? lr_k : lr_k * update_scale[k]) / bias1);
   }
+  distributed::adamw_update(lists, constants, options_.update);
 }
 
 std::int64_t TrainerOptimizer::state_bytes() const {

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "distributed/multi_tensor.h"
 #include "distributed/process_grid.h"
 #include "distributed/reducer.h"
 #include "distributed/zero_optimizer.h"
@@ -33,6 +34,8 @@ struct OptimizerOptions {
   double clip_norm = 1.0;      // 0: no clipping
   bool zero = false;           // ZeRO-1 (the reducer must shard gradients)
   std::string kind = "adamw";  // adamw | adamw-scale
+  // How the update runs (distributed/multi_tensor.h): foreach on GPUs, one pass per tensor on CPU.
+  distributed::AdamWMode update = distributed::AdamWMode::kOnePass;
 };
 // Throws std::invalid_argument naming the known kinds.
 void check_optimizer_kind(const std::string& kind);

@@ -40,6 +40,7 @@ void add_training_options(po::options_description& options) {
       ("train.beta2", po::value<double>()->default_value(0.95), "AdamW beta2")
       ("train.eps", po::value<double>()->default_value(1e-8), "AdamW epsilon")
       ("train.clip", po::value<double>()->default_value(1.0), "global gradient-norm clip (0: off)")
+      ("train.optimizer-impl", po::value<std::string>()->default_value("auto"), "auto | per-tensor | foreach | one-pass: how the AdamW update runs (the same arithmetic): torch's op sequence tensor by tensor, each op over all tensors at once (LibTorch _foreach_: few kernel launches, for GPUs), or one pass over each tensor's memory (CPU); auto: foreach on cuda, one-pass on cpu")
       ("train.log-every", po::value<std::uint64_t>()->default_value(10), "steps between metrics lines")
       ("train.eval-every", po::value<std::uint64_t>()->default_value(0), "steps between val evaluations (0: at the end only)")
       ("train.eval-batches", po::value<std::size_t>()->default_value(20), "val batches per evaluation and rank")
@@ -247,6 +248,19 @@ core::TrainerOptions trainer_options(const po::variables_map& values, const po::
   o.optimizer.beta2 = values["train.beta2"].as<double>();
   o.optimizer.eps = values["train.eps"].as<double>();
   o.optimizer.clip_norm = values["train.clip"].as<double>();
+  const std::string impl = values["train.optimizer-impl"].as<std::string>();
+  const bool cuda = values["train.device"].as<std::string>() == "cuda";
+  if (impl == "per-tensor") {
+    o.optimizer.update = distributed::AdamWMode::kPerTensor;
+  } else if (impl == "foreach" || (impl == "auto" && cuda)) {
+    o.optimizer.update = distributed::AdamWMode::kForeach;
+  } else if (impl == "one-pass" || impl == "auto") {
+    if (cuda && impl == "one-pass") throw core::UsageError("--train.optimizer-impl one-pass is for cpu");
+    o.optimizer.update = distributed::AdamWMode::kOnePass;
+  } else {
+    throw core::UsageError("--train.optimizer-impl must be auto, per-tensor, foreach or one-pass, not '" +
+                           impl + "'");
+  }
   o.optimizer.kind = values["train.optimizer"].as<std::string>();
   try {
     core::check_optimizer_kind(o.optimizer.kind);

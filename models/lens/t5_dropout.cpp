@@ -37,9 +37,9 @@ torch::Tensor T5Dropout::apply(const torch::Tensor& x, bool training, std::int64
   if (full > 0) shape[static_cast<std::size_t>(dim)] = full;
   std::int64_t per_sample = 1;
   for (std::size_t i = 1; i < shape.size(); ++i) per_sample *= shape[i];
-  auto u = per_sample_uniform(keys_, per_sample, kDropoutStream + next_site_++).view(shape);
+  auto u = per_sample_uniform(keys_, per_sample, kDropoutStream + next_site_++, x.device()).view(shape);
   if (full > 0) u = u.narrow(dim, offset, x.size(dim));
-  const auto keep = (u >= rate_).to(x.device(), x.scalar_type());
+  const auto keep = (u >= rate_).to(x.scalar_type());
   return x * keep * (1.0 / (1.0 - rate_));
 }
 

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "distributed/multi_tensor.h"
 #include "models/common/sample_random.h"
 
 namespace trafficfm::models {
@@ -57,22 +58,23 @@ void MmaeTask::end_step() {
   torch::NoGradGuard no_grad;
   const auto source = student_->parameters();
   auto target = teacher_->parameters();
-  for (std::size_t i = 0; i < target.size(); ++i) target[i].mul_(momentum_).add_(source[i], 1.0 - momentum_);
+  // All tensors at once on a GPU (few launches); tensor by tensor on CPU (cache): same bits.
+  distributed::ema_update(target, source, momentum_, /*foreach=*/device_.is_cuda());
 }
 
 torch::Tensor MmaeTask::choose_mask(const MmaeInputs& in, const torch::Tensor& predicted_loss) const {
   const std::int64_t tokens = MmaeConfig::kTokens;
   const auto keep = static_cast<std::int64_t>(std::llround(tokens * (1.0 - config_.mask_ratio)));
-  auto noise = per_sample_uniform(in.keys, tokens, kMaskStream);
+  auto noise = per_sample_uniform(in.keys, tokens, kMaskStream, device_);
   const auto hard = static_cast<std::int64_t>((tokens - keep) * std::min(1.0, hard_share_));
   if (hard > 0 && predicted_loss.defined()) {
     // The tokens predicted hardest are masked first: lift them above every random draw.
-    const auto top = std::get<1>(predicted_loss.detach().to(torch::kCPU).topk(hard, 1));
-    noise.scatter_add_(1, top, torch::full(top.sizes(), 10.0f));
+    const auto top = std::get<1>(predicted_loss.detach().topk(hard, 1));
+    noise.scatter_add_(1, top, torch::full(top.sizes(), 10.0f, noise.options()));
   }
   const auto order = noise.argsort(/*dim=*/static_cast<std::int64_t>(1), false);
   const auto rank = order.argsort(static_cast<std::int64_t>(1), false);
-  return (rank >= keep).to(torch::kFloat).to(device_);
+  return (rank >= keep).to(torch::kFloat);
 }
 
 std::map<std::string, torch::Tensor> MmaeTask::losses(const datasets::Batch& batch) {
@@ -112,12 +114,11 @@ std::map<std::string, torch::Tensor> MmaeTask::losses(const datasets::Batch& bat
     loss = loss + terms["distill"];
   }
   if (config_.pmp) {
-    const auto u = per_sample_uniform(in.keys, 2 * config_.rank_pairs, kPairStream);
+    const auto u = per_sample_uniform(in.keys, 2 * config_.rank_pairs, kPairStream, device_);
     const auto pairs = (u * MmaeConfig::kTokens)
                            .to(torch::kLong)
                            .clamp_max(MmaeConfig::kTokens - 1)
-                           .view({in.rows(), config_.rank_pairs, 2})
-                           .to(device_);
+                           .view({in.rows(), config_.rank_pairs, 2});
     terms["rank"] = ranking_loss(out.predicted_loss, per_token.detach(), pairs);
     loss = loss + config_.rank_weight * terms["rank"];
   }

@@ -15,6 +15,27 @@ std::vector<std::uint64_t> keys(std::size_t n) {
   return sample_keys(7, 0, index);
 }
 
+TEST(SampleRandom, CounterBasedDrawsEqualTheHostReferenceBitForBit) {
+  const auto keys = sample_keys(7, 2, {0, 1, 2, 1000003});
+  const auto u = per_sample_uniform(keys, 500, 11);
+  ASSERT_EQ(u.sizes(), (std::vector<std::int64_t>{4, 500}));
+  ASSERT_EQ(u.scalar_type(), torch::kFloat);
+  for (std::int64_t i = 0; i < 4; ++i) {
+    for (std::int64_t j = 0; j < 500; ++j)
+      ASSERT_EQ(u[i][j].item<float>(), sample_uniform_at(keys[i], 11, j)) << i << ", " << j;
+  }
+  // A different stream, or the same sample in another batch, draws its own / the same numbers.
+  EXPECT_FALSE(u.equal(per_sample_uniform(keys, 500, 12)));
+  EXPECT_TRUE(u[3].equal(per_sample_uniform({keys[3]}, 500, 11)[0]));
+  // Uniform on [0, 1): mean 1/2, variance 1/12, nothing outside, 24 bits.
+  const auto many = per_sample_uniform(sample_keys(1, 0, std::vector<std::uint64_t>(64, 5)), 4096, 3);
+  EXPECT_GE(many.min().item<float>(), 0.0f);
+  EXPECT_LT(many.max().item<float>(), 1.0f);
+  EXPECT_NEAR(many.mean().item<double>(), 0.5, 0.005);
+  EXPECT_NEAR(many.var().item<double>(), 1.0 / 12, 0.002);
+  EXPECT_TRUE((many * 16777216.0f).frac().eq(0).all().item<bool>());
+}
+
 TEST(DropPath, EachBranchIsDrawnOnItsOwn) {
   const auto k = keys(256);
   const auto scales = block_drop_path_scales(k, 3, 0.5, 100, torch::kCPU);
