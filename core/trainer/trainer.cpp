@@ -36,32 +36,52 @@ double peak_rss_mb() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
-// A micro-batch's weight in the step's average (Task::losses): the task's "weight" term, taken
-// out of the losses, or its rows; 0 for a filler batch (a rank that had no rows).
-double take_weight(const datasets::Batch& batch, std::map<std::string, torch::Tensor>& losses) {
-  double weight = static_cast<double>(batch.rows);
+// A micro-batch's weight in the step's average (Task::losses), a float64 scalar on the loss's
+// device: the task's "weight" term, taken out of the losses, or its rows; 0 for a filler batch
+// (a rank that had no rows). Not read to the host: StepSums reads every sum once per step.
+torch::Tensor take_weight(const datasets::Batch& batch, std::map<std::string, torch::Tensor>& losses) {
+  const auto device = losses.at("loss").device();
+  torch::Tensor weight;
   const auto it = losses.find("weight");
   if (it != losses.end()) {
-    weight = it->second.item<double>();
+    weight = it->second.detach().to(torch::kDouble).reshape({});
     losses.erase(it);
+  } else {
+    weight = torch::tensor(static_cast<double>(batch.rows), torch::kDouble).to(device, /*non_blocking=*/true);
   }
-  return batch.filler ? 0.0 : weight;
+  return batch.filler ? torch::zeros_like(weight) : weight;
 }
 
 // Sums of weighted terms and counters over one step's micro-batches on this rank; reduce()
-// sums them over dp (one all-reduce) and turns the weighted sums into the weighted means. Every
-// rank must hold every name, even one whose batches had no rows.
+// reads them to the host (once: the terms stay on the device until then), sums them over dp
+// (one all-reduce) and turns the weighted sums into the weighted means. Every rank must hold
+// every name, even one whose batches had no rows.
 struct StepSums {
-  std::map<std::string, double> terms;  // sum of weight * value
+  std::map<std::string, double> terms;  // after reduce(): the weighted means
   double weight = 0, flops = 0, tokens = 0, samples = 0;
-  void add(const std::map<std::string, torch::Tensor>& losses, double w) {
-    weight += w;
+  void add(const std::map<std::string, torch::Tensor>& losses, const torch::Tensor& w) {
+    weight_sum_ = weight_sum_.defined() ? weight_sum_ + w : w.clone();
     for (const auto& [name, value] : losses) {
-      double& term = terms[name];
-      if (w > 0) term += w * value.item<double>();
+      // w * value in float64, as the host did; a term of a weightless batch (a filler's NaN
+      // loss) adds nothing.
+      const auto weighted =
+          torch::where(w > 0, w * value.detach().to(torch::kDouble).reshape({}), torch::zeros_like(w));
+      auto& sum = term_sums_[name];
+      sum = sum.defined() ? sum + weighted : weighted;
     }
   }
   void reduce(distributed::Communicator& dp) {
+    std::vector<torch::Tensor> on_device;
+    if (weight_sum_.defined()) on_device.push_back(weight_sum_);
+    for (const auto& [name, value] : term_sums_) on_device.push_back(value);
+    std::vector<double> read;
+    if (!on_device.empty()) {
+      const auto host = torch::stack(on_device).to(torch::kCPU);  // the step's one read
+      read.assign(host.data_ptr<double>(), host.data_ptr<double>() + host.numel());
+    }
+    std::size_t at = 0;
+    if (weight_sum_.defined()) weight = read[at++];
+    for (const auto& [name, value] : term_sums_) terms[name] = read[at++];
     std::vector<double> values{weight, flops, tokens, samples};
     for (const auto& [name, value] : terms) values.push_back(value);
     if (dp.size() > 1) {
@@ -76,6 +96,10 @@ struct StepSums {
     std::size_t i = 4;
     for (auto& [name, value] : terms) value = weight > 0 ? values[i++] / weight : values[i++];
   }
+
+ private:
+  torch::Tensor weight_sum_;
+  std::map<std::string, torch::Tensor> term_sums_;
 };
 
 // Buffers that a forward pass updates from its own rank's batch (BatchNorm running statistics)
@@ -243,7 +267,7 @@ void Trainer::evaluate(std::uint64_t step) {
     const auto batch = s.val->next();
     AutocastScope autocast(s.autocast);
     auto losses = s.task.losses(batch);
-    const double weight = take_weight(batch, losses);
+    const auto weight = take_weight(batch, losses);
     sums.add(losses, weight);
   }
   model.train();
@@ -339,10 +363,12 @@ TrainResult Trainer::run() {
         AutocastScope autocast(s.autocast);
         losses = s.task.losses(batch);
       }
-      const double weight = take_weight(batch, losses);
+      const auto weight = take_weight(batch, losses);
       // The reducer sums over dp (loss_divided_by_dp): the gradient is sum(weight * loss) over
-      // every micro-batch of every rank, divided by the total weight in the optimizer step.
-      (losses.at("loss") * weight).backward();
+      // every micro-batch of every rank, divided by the total weight in the optimizer step. The
+      // weight in the loss's precision (float at least), as a host scalar would be.
+      const auto& loss = losses.at("loss");
+      (loss * weight.to(loss.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat)).backward();
       s.reducer->finish();
       sums.add(losses, weight);
       sums.flops += s.task.batch_flops(batch);

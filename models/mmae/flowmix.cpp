@@ -48,24 +48,24 @@ torch::Tensor mutual_best_pairs(const torch::Tensor& embedding) {
   auto partner = torch::arange(n, torch::kLong);
   auto s = sim.accessor<float, 2>();
   auto p = partner.accessor<std::int64_t, 1>();
-  std::vector<bool> paired(static_cast<std::size_t>(n), false);
-  for (std::int64_t round = 0; round < n / 2; ++round) {
-    float best = minus_inf;
-    std::int64_t bi = -1, bj = -1;
-    for (std::int64_t i = 0; i < n; ++i) {
-      if (paired[i]) continue;
-      for (std::int64_t j = i + 1; j < n; ++j) {
-        if (!paired[j] && s[i][j] > best) {
-          best = s[i][j];
-          bi = i;
-          bj = j;
-        }
-      }
+  // Repeatedly taking the most similar unpaired two (O(n³)) is the same as walking all pairs
+  // once from the most similar down and taking each whose flows are both still unpaired:
+  // O(n² log n). Ties go to the smaller i, then the smaller j, as the repeated scan took them.
+  std::vector<std::pair<std::int64_t, std::int64_t>> pairs;
+  pairs.reserve(static_cast<std::size_t>(n * (n - 1) / 2));
+  for (std::int64_t i = 0; i < n; ++i) {
+    for (std::int64_t j = i + 1; j < n; ++j) {
+      if (s[i][j] > minus_inf) pairs.emplace_back(i, j);  // NaN and -inf pairs were never taken
     }
-    if (bi < 0) break;
-    p[bi] = bj;
-    p[bj] = bi;
-    paired[bi] = paired[bj] = true;
+  }
+  std::stable_sort(pairs.begin(), pairs.end(),
+                   [&](const auto& a, const auto& b) { return s[a.first][a.second] > s[b.first][b.second]; });
+  std::vector<bool> paired(static_cast<std::size_t>(n), false);
+  for (const auto& [i, j] : pairs) {
+    if (paired[i] || paired[j]) continue;
+    p[i] = j;
+    p[j] = i;
+    paired[i] = paired[j] = true;
   }
   return partner;
 }

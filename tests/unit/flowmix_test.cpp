@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace trafficfm::models {
 namespace {
 
@@ -17,6 +19,42 @@ TEST(FlowMix, PairsTheMostSimilarFlowsFirstAndLeavesAnOddOneAlone) {
   EXPECT_EQ(partner[1].item<std::int64_t>(), 3);
   EXPECT_EQ(partner[3].item<std::int64_t>(), 1);
   EXPECT_EQ(partner[4].item<std::int64_t>(), 4);
+}
+
+// The pairing as first written: the most similar unpaired two, round after round (O(n³)).
+torch::Tensor repeated_best_pairs(const torch::Tensor& embedding) {
+  const auto n = embedding.size(0);
+  auto normalized = torch::nn::functional::normalize(embedding.to(torch::kFloat),
+                                                     torch::nn::functional::NormalizeFuncOptions().dim(1));
+  auto sim = torch::matmul(normalized, normalized.t()).contiguous();
+  sim.fill_diagonal_(-std::numeric_limits<float>::infinity());
+  auto partner = torch::arange(n, torch::kLong);
+  auto s = sim.accessor<float, 2>();
+  std::vector<bool> paired(n, false);
+  for (std::int64_t round = 0; round < n / 2; ++round) {
+    float best = -std::numeric_limits<float>::infinity();
+    std::int64_t bi = -1, bj = -1;
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t j = i + 1; j < n; ++j)
+        if (!paired[i] && !paired[j] && s[i][j] > best) best = s[i][j], bi = i, bj = j;
+    if (bi < 0) break;
+    partner[bi] = bj;
+    partner[bj] = bi;
+    paired[bi] = paired[bj] = true;
+  }
+  return partner;
+}
+
+TEST(FlowMix, SortedPairingEqualsTheRepeatedBestPairIncludingTies) {
+  torch::manual_seed(3);
+  for (std::int64_t n : {1, 2, 7, 64, 129}) {
+    auto embedding = torch::randn({n, 6});
+    if (n > 8) embedding.narrow(0, 0, 4).copy_(embedding.narrow(0, 4, 4));  // exact ties
+    EXPECT_TRUE(mutual_best_pairs(embedding).equal(repeated_best_pairs(embedding))) << n;
+    // Few distinct directions: many equal similarities.
+    const auto coarse = torch::randint(0, 2, {n, 3}).to(torch::kFloat) + 0.5;
+    EXPECT_TRUE(mutual_best_pairs(coarse).equal(repeated_best_pairs(coarse))) << n << " coarse";
+  }
 }
 
 TEST(FlowMix, StatisticsEncoderTakesASingleFlowBatchWhileTraining) {
