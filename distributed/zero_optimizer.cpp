@@ -35,21 +35,13 @@ torch::Tensor square_sum(const torch::Tensor& x) {
   return wide.square().sum().to(torch::kDouble);
 }
 
-namespace {
-double grad_square_sum(const std::vector<torch::Tensor>& parameters) {
-  double sum = 0;
-  for (const auto& p : parameters) {
-    if (p.grad().defined()) sum += distributed::square_sum(p.grad()).item<double>();
-  }
-  return sum;
-}
-}  // namespace
-
 double global_grad_norm(const TensorParallelParameters& parameters, Communicator& tp) {
-  // Replicated parameters are identical on every tp rank: count them once.
-  auto total =
-      torch::tensor({grad_square_sum(parameters.split) + grad_square_sum(parameters.replicated) / tp.size()},
-                    torch::kDouble);
+  // Replicated parameters are identical on every tp rank: count them once. One host read.
+  std::vector<torch::Tensor> grads;
+  std::vector<double> weight;
+  for (const auto& p : parameters.split) grads.push_back(p.grad()), weight.push_back(1.0);
+  for (const auto& p : parameters.replicated) grads.push_back(p.grad()), weight.push_back(1.0 / tp.size());
+  auto total = weighted_square_sum(grads, weight, /*foreach=*/false).to(torch::kCPU).reshape({1});
   if (tp.size() > 1) tp.all_reduce(total, ReduceOp::kSum);
   return std::sqrt(total.item<double>());
 }

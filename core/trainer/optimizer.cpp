@@ -71,27 +71,19 @@ void TrainerOptimizer::sync_replicated_gradients() {
 double TrainerOptimizer::grad_norm() {
   const auto& params = reducer_.parameters();
   const double replicated_weight = 1.0 / grid_.tp().size();  // replicated: counted once over tp
-  double local = 0;
+  std::vector<double> weight;
+  for (std::size_t k = 0; k < params.size(); ++k) weight.push_back(tp_split_[k] ? 1.0 : replicated_weight);
+  torch::Tensor total;
   if (zero_) {
-    std::vector<double> weight;
-    for (std::size_t k = 0; k < params.size(); ++k) weight.push_back(tp_split_[k] ? 1.0 : replicated_weight);
-    local = zero_->local_grad_square_sum(weight);
-  }
-  auto total = torch::tensor({local}, torch::kDouble);
-  if (!zero_) {
-    // One device reduction over every gradient and one host read (below), not one per parameter.
+    total = torch::tensor({zero_->local_grad_square_sum(weight)}, torch::kDouble);
+    grid_.dp().all_reduce(total, ReduceOp::kSum);  // each dp rank holds a slice
+  } else {
+    // One device reduction over every gradient and one host read, not one per parameter.
     std::vector<torch::Tensor> grads;
-    std::vector<double> weight;
-    for (std::size_t k = 0; k < params.size(); ++k) {
-      grads.push_back(params[k].tensor.grad());
-      weight.push_back(tp_split_[k] ? 1.0 : replicated_weight);
-    }
-    total =
-        distributed::weighted_square_sum(grads, weight, options_.update != distributed::AdamWMode::kPerTensor)
-            .to(torch::kCPU)
-            .reshape({1});
+    for (const auto& p : params) grads.push_back(p.tensor.grad());
+    const bool foreach = options_.update != distributed::AdamWMode::kPerTensor;
+    total = distributed::weighted_square_sum(grads, weight, foreach).to(torch::kCPU).reshape({1});
   }
-  if (zero_) grid_.dp().all_reduce(total, ReduceOp::kSum);  // each dp rank holds a slice
   if (grid_.tp().size() > 1) grid_.tp().all_reduce(total, ReduceOp::kSum);
   return std::sqrt(total.item<double>());
 }

@@ -8,7 +8,6 @@
 // says where each sample's elements start: sample i is rows offsets[i] .. offsets[i+1].
 #pragma once
 #include <cstdint>
-#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <utility>

@@ -164,7 +164,7 @@ void CorpusWriter::encode_early(int split) {
       view.chunks.resize(k + 1);
       encode_chunk(view, k, options_.deflate_level);
       job->early[c][k] = std::move(view.chunks[k]);
-      if (--job->chunks_left == 0) compress_and_write(job);
+      if (--job->chunks_left == 0) write_pending(job);
     });
   }
 }
@@ -212,16 +212,16 @@ void CorpusWriter::flush(int split) {
       ++job->chunks_left;
       pool_->submit([this, job, d, k] {
         encode_chunk(job->datasets[d], k, options_.deflate_level);
-        if (--job->chunks_left == 0) compress_and_write(job);
+        if (--job->chunks_left == 0) write_pending(job);
       });
     }
   }
-  if (--job->chunks_left == 0) pool_->submit([this, job] { compress_and_write(job); });
+  if (--job->chunks_left == 0) pool_->submit([this, job] { write_pending(job); });
 }
 
-// Writes a pending shard whose chunks are encoded. HDF5 is a serial library: one file is
+// Writes a pending shard whose chunks are all encoded. HDF5 is a serial library: one file is
 // written at a time; hashing it runs outside that lock.
-void CorpusWriter::compress_and_write(const std::shared_ptr<Pending>& job) {
+void CorpusWriter::write_pending(const std::shared_ptr<Pending>& job) {
   static std::mutex hdf5;
   for (std::size_t d = 0; d < job->datasets.size(); ++d) {  // the chunks encoded early
     const int c = job->column_of[d];

@@ -53,7 +53,7 @@ class CorpusWriter {
  private:
   struct Pending;
   void flush(int split);
-  void compress_and_write(const std::shared_ptr<Pending>& job);
+  void write_pending(const std::shared_ptr<Pending>& job);
   void encode_early(int split);
   ColumnBuffer fresh_buffer();
   std::size_t reserve_rows() const;
