@@ -26,6 +26,19 @@ class Task {
   // sum(weight) over every micro-batch of every dp rank. Without it the weight is the batch's
   // rows (0 for a filler batch): the loss is a per-sample mean.
   virtual std::map<std::string, torch::Tensor> losses(const datasets::Batch& batch) = 0;
+  // A loss that adds terms averaged over different examples (Lens: MSP over target tokens, POP
+  // over rearranged packets, HTP over pairs) is not one weighted mean: a micro-batch holding no
+  // POP example would halve POP's gradient. Such a task names its terms and their coefficients
+  // here (loss = sum of coefficient * term), returns each term from losses() as its micro-batch
+  // mean, and counts each term's examples in term_weights(), before any forward pass. The
+  // trainer sums the counts over the step's micro-batches and the dp ranks, then backpropagates
+  // sum_t coefficient_t * count_t / total_t * term_t per micro-batch: the step optimizes each
+  // term's mean over all of its examples in the global batch, at any dp size and accumulation.
+  // A logged term named t or t_<anything> (t_accuracy) is averaged with t's counts; "loss" is
+  // logged as the sum of coefficient * term, and a "weight" term is not used. Empty: one weight
+  // per micro-batch, as above.
+  virtual std::map<std::string, double> loss_terms() const { return {}; }
+  virtual std::map<std::string, double> term_weights(const datasets::Batch& /*batch*/) { return {}; }
   // Before the step's first micro-batch, for schedules inside the objective: where the run
   // stands, `position` in [0, total), in the run's unit (steps, or samples for a run defined in
   // samples, so that a resume at another dp keeps the schedule).

@@ -18,6 +18,7 @@
 #include "core/progress.h"
 #include "core/stop_signals.h"
 #include "core/trainer/parameter_count.h"
+#include "core/trainer/step_sums.h"
 #include "core/trainer/trainer_checkpoint.h"
 #include "distributed/reducer.h"
 
@@ -35,72 +36,6 @@ double peak_rss_mb() {
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
-
-// A micro-batch's weight in the step's average (Task::losses), a float64 scalar on the loss's
-// device: the task's "weight" term, taken out of the losses, or its rows; 0 for a filler batch
-// (a rank that had no rows). Not read to the host: StepSums reads every sum once per step.
-torch::Tensor take_weight(const datasets::Batch& batch, std::map<std::string, torch::Tensor>& losses) {
-  const auto device = losses.at("loss").device();
-  torch::Tensor weight;
-  const auto it = losses.find("weight");
-  if (it != losses.end()) {
-    weight = it->second.detach().to(torch::kDouble).reshape({});
-    losses.erase(it);
-  } else {
-    weight = torch::tensor(static_cast<double>(batch.rows), torch::kDouble).to(device, /*non_blocking=*/true);
-  }
-  return batch.filler ? torch::zeros_like(weight) : weight;
-}
-
-// Sums of weighted terms and counters over one step's micro-batches on this rank; reduce()
-// reads them to the host (once: the terms stay on the device until then), sums them over dp
-// (one all-reduce) and turns the weighted sums into the weighted means. Every rank must hold
-// every name, even one whose batches had no rows.
-struct StepSums {
-  std::map<std::string, double> terms;  // after reduce(): the weighted means
-  double weight = 0, flops = 0, tokens = 0, samples = 0;
-  void add(const std::map<std::string, torch::Tensor>& losses, const torch::Tensor& w) {
-    weight_sum_ = weight_sum_.defined() ? weight_sum_ + w : w.clone();
-    for (const auto& [name, value] : losses) {
-      // w * value in float64, as the host did; a term of a weightless batch (a filler's NaN
-      // loss) adds nothing.
-      const auto weighted =
-          torch::where(w > 0, w * value.detach().to(torch::kDouble).reshape({}), torch::zeros_like(w));
-      auto& sum = term_sums_[name];
-      sum = sum.defined() ? sum + weighted : weighted;
-    }
-  }
-  void reduce(distributed::Communicator& dp) {
-    std::vector<torch::Tensor> on_device;
-    if (weight_sum_.defined()) on_device.push_back(weight_sum_);
-    for (const auto& [name, value] : term_sums_) on_device.push_back(value);
-    std::vector<double> read;
-    if (!on_device.empty()) {
-      const auto host = torch::stack(on_device).to(torch::kCPU);  // the step's one read
-      read.assign(host.data_ptr<double>(), host.data_ptr<double>() + host.numel());
-    }
-    std::size_t at = 0;
-    if (weight_sum_.defined()) weight = read[at++];
-    for (const auto& [name, value] : term_sums_) terms[name] = read[at++];
-    std::vector<double> values{weight, flops, tokens, samples};
-    for (const auto& [name, value] : terms) values.push_back(value);
-    if (dp.size() > 1) {
-      auto t = torch::tensor(values, torch::kDouble);
-      dp.all_reduce(t, ReduceOp::kSum);
-      values.assign(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
-    }
-    weight = values[0];
-    flops = values[1];
-    tokens = values[2];
-    samples = values[3];
-    std::size_t i = 4;
-    for (auto& [name, value] : terms) value = weight > 0 ? values[i++] / weight : values[i++];
-  }
-
- private:
-  torch::Tensor weight_sum_;
-  std::map<std::string, torch::Tensor> term_sums_;
-};
 
 // Buffers that a forward pass updates from its own rank's batch (BatchNorm running statistics)
 // would differ per dp rank, while a checkpoint holds dp rank 0's: a resume would then hand every
@@ -181,8 +116,68 @@ struct Trainer::State {
   bool autocast = false;
   std::map<std::string, double> last_eval;  // the newest evaluation's terms, for summary.json
   std::uint64_t last_eval_step = 0;
+  std::map<std::string, double> coefficients;  // Task::loss_terms(): empty, or counted terms
   State(Task& t, datasets::Loader& l, datasets::Loader* v, distributed::ProcessGrid& g, TrainerOptions o)
-      : task(t), loader(l), val(v), grid(g), options(std::move(o)) {}
+      : task(t), loader(l), val(v), grid(g), options(std::move(o)), coefficients(task.loss_terms()) {}
+
+  // Each counted term's examples in one micro-batch (every term named; 0 in a filler batch).
+  std::map<std::string, double> term_counts(const datasets::Batch& batch) {
+    if (coefficients.empty()) return {};
+    const auto given = task.term_weights(batch);
+    std::map<std::string, double> counts;
+    for (const auto& [term, coefficient] : coefficients) {
+      const auto it = given.find(term);
+      counts[term] = batch.filler || it == given.end() ? 0.0 : it->second;
+    }
+    return counts;
+  }
+  // The counts summed over the step's micro-batches and the dp ranks (one small all-reduce).
+  std::map<std::string, double> total_counts(const std::vector<std::map<std::string, double>>& counts) {
+    if (coefficients.empty()) return {};
+    std::vector<double> sums(coefficients.size(), 0.0);
+    for (const auto& micro : counts) {
+      std::size_t i = 0;
+      for (const auto& [term, coefficient] : coefficients) sums[i++] += micro.at(term);
+    }
+    auto t = torch::tensor(sums, torch::kDouble);
+    if (grid.dp().size() > 1) grid.dp().all_reduce(t, ReduceOp::kSum);
+    std::map<std::string, double> totals;
+    std::size_t i = 0;
+    for (const auto& [term, coefficient] : coefficients)
+      totals[term] = t[static_cast<std::int64_t>(i++)].item<double>();
+    return totals;
+  }
+  // The micro-batch's weight: Task::losses's, or the sum of its counts (a "weight" term is
+  // dropped then).
+  torch::Tensor micro_batch_weight(const datasets::Batch& batch, std::map<std::string, torch::Tensor>& losses,
+                                   const std::map<std::string, double>& counts) {
+    if (coefficients.empty()) return take_weight(batch, losses);
+    losses.erase("weight");
+    double sum = 0;
+    for (const auto& [term, count] : counts) sum += count;
+    return torch::tensor(sum, torch::kDouble).to(losses.at("loss").device());
+  }
+  // What one micro-batch backpropagates. The reducer sums over dp (loss_divided_by_dp). Plain:
+  // weight * loss, the step dividing by the total weight in the optimizer step. Counted terms:
+  // sum_t coefficient_t * count_t / total_t * term_t. Factors in the loss's precision (float
+  // at least), as host scalars would be.
+  torch::Tensor objective(const std::map<std::string, torch::Tensor>& losses, const torch::Tensor& weight,
+                          const std::map<std::string, double>& counts,
+                          const std::map<std::string, double>& totals) {
+    const auto& loss = losses.at("loss");
+    const auto type = loss.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+    if (coefficients.empty()) return loss * weight.to(type);
+    // Every term takes part (a factor of 0 where it has no example), so that every parameter
+    // the loss reaches gets a gradient on every rank, as the gradient sync expects.
+    torch::Tensor sum;
+    for (const auto& [term, coefficient] : coefficients) {
+      const double total = totals.at(term);
+      const double factor = total > 0 ? coefficient * counts.at(term) / total : 0.0;
+      const auto part = losses.at(term) * factor;
+      sum = sum.defined() ? sum + part : part;
+    }
+    return sum;
+  }
 };
 
 Trainer::Trainer(Task& task, datasets::Loader& train, datasets::Loader* val, distributed::ProcessGrid& grid,
@@ -266,12 +261,12 @@ void Trainer::evaluate(std::uint64_t step) {
   for (std::size_t b = 0; b < batches; ++b) {
     const auto batch = s.val->next();
     AutocastScope autocast(s.autocast);
+    const auto counts = s.term_counts(batch);
     auto losses = s.task.losses(batch);
-    const auto weight = take_weight(batch, losses);
-    sums.add(losses, weight);
+    sums.add(losses, s.micro_batch_weight(batch, losses, counts), counts);
   }
   model.train();
-  sums.reduce(s.grid.dp());
+  sums.reduce(s.grid.dp(), s.coefficients);
   std::map<std::string, double> terms;
   for (const auto& [name, value] : sums.terms) terms["val_" + name] = value;
   for (const auto& [name, value] : s.task.end_eval(s.grid.dp())) terms["val_" + name] = value;
@@ -353,32 +348,37 @@ TrainResult Trainer::run() {
     model.zero_grad(/*set_to_none=*/false);
     double data_seconds = 0;
     StepSums sums;
+    // The step's micro-batches first: a task with counted terms needs every count of the step,
+    // summed over dp, before the first backward pass.
+    std::vector<datasets::Batch> batches;
+    const auto fetch = Clock::now();
+    for (std::size_t micro = 0; micro < s.options.accumulation; ++micro) batches.push_back(s.loader.next());
+    data_seconds += seconds_since(fetch);
+    std::vector<std::map<std::string, double>> counts;
+    for (const auto& batch : batches) counts.push_back(s.term_counts(batch));
+    const auto totals = s.total_counts(counts);
     for (std::size_t micro = 0; micro < s.options.accumulation; ++micro) {
       s.reducer->set_sync(micro + 1 == s.options.accumulation);
-      const auto fetch = Clock::now();
-      const auto batch = s.loader.next();
-      data_seconds += seconds_since(fetch);
+      const auto& batch = batches[micro];
       std::map<std::string, torch::Tensor> losses;
       {
         AutocastScope autocast(s.autocast);
         losses = s.task.losses(batch);
       }
-      const auto weight = take_weight(batch, losses);
-      // The reducer sums over dp (loss_divided_by_dp): the gradient is sum(weight * loss) over
-      // every micro-batch of every rank, divided by the total weight in the optimizer step. The
-      // weight in the loss's precision (float at least), as a host scalar would be.
-      const auto& loss = losses.at("loss");
-      (loss * weight.to(loss.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat)).backward();
+      const auto weight = s.micro_batch_weight(batch, losses, counts[micro]);
+      s.objective(losses, weight, counts[micro], totals).backward();
       s.reducer->finish();
-      sums.add(losses, weight);
+      sums.add(losses, weight, counts[micro]);
       sums.flops += s.task.batch_flops(batch);
       sums.tokens += s.task.batch_tokens(batch);
       if (!batch.filler) sums.samples += static_cast<double>(batch.rows);
     }
     s.optimizer->sync_replicated_gradients();
-    sums.reduce(s.grid.dp());
+    sums.reduce(s.grid.dp(), s.coefficients);
     terms = sums.terms;
-    const double grad_scale = sums.weight > 0 ? 1.0 / sums.weight : 0.0;
+    // Counted terms are divided by their totals in the objective; otherwise the gradient is
+    // divided by the step's total weight here.
+    const double grad_scale = sums.weight > 0 ? (s.coefficients.empty() ? 1.0 / sums.weight : 1.0) : 0.0;
     const double norm = s.optimizer->grad_norm() * grad_scale;
     // Every rank takes the same decision (the loss is the dp average; the flags are agreed).
     const bool nonfinite = !std::isfinite(terms["loss"]) || !std::isfinite(norm);

@@ -153,6 +153,8 @@ LensExamples lens_examples(const datasets::Batch& batch, const LensObjective& ob
   if (!objective.msp) target_mask.zero_();
   if (batch.filler) target_mask.zero_(), pop_mask.zero_(), htp_mask.zero_();
   out.target_tokens = target_mask.sum().item<double>();
+  out.pop_examples = pop_mask.sum().item<double>();
+  out.htp_examples = htp_mask.sum().item<double>();
   out.target_mask = target_mask.to(device);
   out.pop_position = pop_position.to(device);
   out.pop_label = pop_label.to(device);

@@ -34,6 +34,8 @@ struct LensExamples {
   torch::Tensor htp_label;      // [B] float: 1 = both halves of one flow
   torch::Tensor htp_mask;       // [B] float: an HTP sample
   double target_tokens = 0;     // sum of target_mask
+  double pop_examples = 0;      // sum of pop_mask (host counts: no device read)
+  double htp_examples = 0;      // sum of htp_mask
   double source_tokens = 0;     // tokens of the samples as stored (before corruption)
 };
 

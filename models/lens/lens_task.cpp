@@ -38,9 +38,48 @@ torch::Tensor masked_mean(const torch::Tensor& values, const torch::Tensor& mask
 }
 }  // namespace
 
+std::shared_ptr<LensExamples> LensTask::examples_of(const datasets::Batch& batch, bool keep) {
+  for (auto it = prepared_.begin(); it != prepared_.end(); ++it) {
+    if (it->role == batch.role && it->epoch == batch.epoch && it->step == batch.step &&
+        it->filler == batch.filler && it->sample_index == batch.sample_index) {
+      auto examples = it->examples;
+      if (!keep) prepared_.erase(it);
+      return examples;
+    }
+  }
+  auto examples = std::make_shared<LensExamples>(lens_examples(batch, settings_.objective, seed_, device_));
+  if (keep) {
+    // A step holds its accumulation's batches; more than that is a caller that counted
+    // batches it never trained on: the oldest go.
+    constexpr std::size_t kMaxPrepared = 256;
+    if (prepared_.size() >= kMaxPrepared) prepared_.erase(prepared_.begin());
+    prepared_.push_back({batch.role, batch.epoch, batch.step, batch.filler, batch.sample_index, examples});
+  }
+  return examples;
+}
+
+std::map<std::string, double> LensTask::loss_terms() const {
+  const LensObjective& objective = settings_.objective;
+  std::map<std::string, double> terms;
+  if (objective.msp) terms["msp"] = 1.0;
+  if (objective.pop) terms["pop"] = objective.pop_weight;
+  if (objective.htp) terms["htp"] = objective.htp_weight;
+  return terms;
+}
+
+std::map<std::string, double> LensTask::term_weights(const datasets::Batch& batch) {
+  const auto ex = examples_of(batch, /*keep=*/true);
+  std::map<std::string, double> counts;
+  if (settings_.objective.msp) counts["msp"] = ex->target_tokens;
+  if (settings_.objective.pop) counts["pop"] = ex->pop_examples;
+  if (settings_.objective.htp) counts["htp"] = ex->htp_examples;
+  return counts;
+}
+
 std::map<std::string, torch::Tensor> LensTask::losses(const datasets::Batch& batch) {
   const LensObjective& objective = settings_.objective;
-  const LensExamples ex = lens_examples(batch, objective, seed_, device_);
+  const auto prepared = examples_of(batch, /*keep=*/false);
+  const LensExamples& ex = *prepared;
   auto& tp = grid_.tp();
   model_->dropout->start(seed_, batch.epoch, batch.sample_index);
   const auto memory = model_->encode(ex.input);
@@ -74,11 +113,7 @@ std::map<std::string, torch::Tensor> LensTask::losses(const datasets::Batch& bat
         masked_mean(((logits > 0).to(torch::kFloat) == ex.htp_label).to(torch::kFloat).detach(), ex.htp_mask);
     loss = loss + objective.htp_weight * terms["htp"];
   }
-  terms["loss"] = loss;
-  // Token-weighted across micro-batches and ranks; without MSP, sample-weighted.
-  const double weight =
-      objective.msp ? ex.target_tokens : (batch.filler ? 0.0 : static_cast<double>(batch.rows));
-  terms["weight"] = torch::tensor(weight, torch::kDouble);
+  terms["loss"] = loss;  // this micro-batch's; the trainer weighs each term by its counts
   const auto rows = batch.filler ? 0.0 : static_cast<double>(batch.rows);
   last_flops_ =
       3.0 * rows * model_->forward_flops(ex.input.tokens.size(1), objective.msp ? ex.target.size(1) : 0);

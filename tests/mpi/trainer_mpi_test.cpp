@@ -383,6 +383,80 @@ TEST(Trainer, TheTasksLossWeightAveragesExactlyOverRanksAndMicroBatches) {
   EXPECT_TRUE(torch::allclose(one, dp, 1e-5, 1e-6)) << (one - dp).abs().max().item<double>();
 }
 
+// Two terms averaged over different examples (as Lens's MSP and POP): "ce" over every sample,
+// "rare" over the samples whose label is 1 (few: many micro-batches hold none). With counted
+// terms the step optimizes ce's mean over the global batch + 0.5 * rare's mean over the global
+// batch's label-1 samples, however the batch is split; a per-micro-batch mean would weigh a
+// micro-batch's single label-1 sample as much as the whole batch's.
+class TwoCountedTerms : public WeightedByteClassifier {
+ public:
+  std::map<std::string, torch::Tensor> losses(const datasets::Batch& batch) override {
+    const auto [bytes, labels] = bytes_and_labels(batch);
+    const auto target = labels.to(torch::kLong).clamp_min(0);
+    const auto logits = model().as<torch::nn::Sequential>()->forward(bytes.to(torch::kFloat) / 255.0);
+    const auto per_sample = torch::nn::functional::cross_entropy(
+        logits, target, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+    const auto rare = (target == 1).to(torch::kFloat);
+    const auto ce = per_sample.mean();
+    const auto rare_mean = (per_sample * rare).sum() / rare.sum().clamp_min(1.0);
+    return {{"loss", ce + 0.5 * rare_mean},
+            {"ce", ce},
+            {"rare", rare_mean},
+            {"rare_seen", rare.sum() / rare.sum().clamp_min(1.0)}};
+  }
+  std::map<std::string, double> loss_terms() const override { return {{"ce", 1.0}, {"rare", 0.5}}; }
+  std::map<std::string, double> term_weights(const datasets::Batch& batch) override {
+    const auto labels = bytes_and_labels(batch).second.to(torch::kLong);
+    return {{"ce", static_cast<double>(batch.rows)}, {"rare", (labels == 1).sum().item<double>()}};
+  }
+};
+
+torch::Tensor train_counted(distributed::ProcessGrid& grid, std::size_t accumulation,
+                            const std::string& out) {
+  TwoCountedTerms task;
+  datasets::LoaderOptions lo;
+  lo.corpus = world().dir + "/corpus";
+  lo.dp_rank = grid.layout().dp_rank;
+  lo.dp_size = grid.layout().dp;
+  lo.batch_size = 16 / grid.layout().dp / accumulation;
+  lo.seed = 4;
+  datasets::Loader loader(lo);
+  TrainerOptions o;
+  o.out_dir = out;
+  o.steps = 4;
+  o.accumulation = accumulation;
+  o.schedule = LrSchedule{1e-2, 0, 4, 1.0, "constant"};
+  o.optimizer.clip_norm = 0;
+  Trainer(task, loader, nullptr, grid, o).run();
+  std::vector<torch::Tensor> flat;
+  for (const auto& p : task.model().parameters()) flat.push_back(p.detach().flatten());
+  return torch::cat(flat);
+}
+
+TEST(Trainer, CountedTermsAverageOverTheirOwnExamplesAcrossRanksAndMicroBatches) {
+  World& w = world();
+  const std::string rank = std::to_string(w.comm->rank());
+  auto alone = distributed::make_local_communicator();
+  distributed::ProcessGrid single(*alone, 1);
+  const auto one = train_counted(single, 1, w.dir + "/counted-1-" + rank);
+  const auto eight = train_counted(single, 8, w.dir + "/counted-8-" + rank);
+  EXPECT_TRUE(torch::allclose(one, eight, 1e-5, 1e-6)) << (one - eight).abs().max().item<double>();
+  // The logged terms are the global means too: "rare" over its own samples, and "rare_seen" (a
+  // term named after a counted one: 1 in a micro-batch with a label-1 sample, else 0) likewise,
+  // so it is exactly 1: micro-batches without a label-1 sample weigh nothing in it.
+  if (w.comm->rank() == 0) {
+    const auto a = metric_values(w.dir + "/counted-1-0").front(),
+               b = metric_values(w.dir + "/counted-8-0").front();
+    for (const char* name : {"loss", "ce", "rare"})
+      EXPECT_NEAR(a[name].as_number(), b[name].as_number(), 1e-6) << name;
+    EXPECT_DOUBLE_EQ(b["rare_seen"].as_number(), 1.0);
+    EXPECT_NEAR(b["loss"].as_number(), b["ce"].as_number() + 0.5 * b["rare"].as_number(), 1e-9);
+  }
+  if (w.comm->size() == 1) return;
+  const auto dp = train_counted(*w.grid, 2, w.dir + "/counted-dp");
+  EXPECT_TRUE(torch::allclose(one, dp, 1e-5, 1e-6)) << (one - dp).abs().max().item<double>();
+}
+
 // A batch that carries no weight anywhere (a generation batch of one-packet flows) makes no
 // update: the moments of earlier steps alone would otherwise still move the weights.
 class WeightlessAfterTheFirstStep : public WeightedByteClassifier {

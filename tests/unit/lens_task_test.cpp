@@ -136,17 +136,30 @@ TEST(LensExamples, WithoutPacketObjectivesOnlySpansChange) {
   }
 }
 
-TEST(LensTask, GivesEveryTermAndWeighsAMicroBatchByItsTargetTokens) {
+TEST(LensTask, GivesEveryTermAndCountsEachTermsExamples) {
   auto alone = distributed::make_local_communicator();
   distributed::ProcessGrid grid(*alone, 1);
   LensTask task(micro(), grid, 1, torch::kCPU);
   const auto batch = first_batch(16);
+  const auto coefficients = task.loss_terms();
+  EXPECT_EQ(coefficients, (std::map<std::string, double>{{"msp", 1.0}, {"pop", 0.2}, {"htp", 0.2}}));
+  const auto counts = task.term_weights(batch);
   auto terms = task.losses(batch);
-  for (const char* name :
-       {"loss", "msp", "msp_accuracy", "pop", "pop_accuracy", "htp", "htp_accuracy", "weight"})
+  for (const char* name : {"loss", "msp", "msp_accuracy", "pop", "pop_accuracy", "htp", "htp_accuracy"})
     ASSERT_TRUE(terms.count(name)) << name;
+  EXPECT_FALSE(terms.count("weight"));
   const auto ex = lens_examples(batch, micro().objective, 1, torch::kCPU);
-  EXPECT_DOUBLE_EQ(terms["weight"].item<double>(), ex.target_tokens);
+  EXPECT_DOUBLE_EQ(counts.at("msp"), ex.target_tokens);
+  EXPECT_DOUBLE_EQ(counts.at("pop"), ex.pop_mask.sum().item<double>());
+  EXPECT_DOUBLE_EQ(counts.at("htp"), ex.htp_mask.sum().item<double>());
+  EXPECT_GT(counts.at("pop"), 0);
+  EXPECT_GT(counts.at("htp"), 0);
+  // The examples term_weights built are the ones losses() trained on: the same terms as a
+  // losses() call that builds its own.
+  LensTask fresh(micro(), grid, 1, torch::kCPU);
+  const auto again = fresh.losses(batch);
+  for (const char* name : {"msp", "pop", "htp"})
+    EXPECT_EQ(terms[name].item<double>(), again.at(name).item<double>()) << name;
   // An untrained model is near chance: ln(vocabulary) for MSP, ln 2 for the binary heads.
   EXPECT_NEAR(terms["msp"].item<double>(), std::log(65642.0), 1.5);
   EXPECT_NEAR(terms["pop"].item<double>(), std::log(2.0), 0.3);
@@ -165,16 +178,17 @@ TEST(LensTask, GivesEveryTermAndWeighsAMicroBatchByItsTargetTokens) {
   EXPECT_GT(task.batch_tokens(batch), 0);
 }
 
-TEST(LensTask, WithoutMspTheDecoderTakesNoPartAndASampleWeighsOne) {
+TEST(LensTask, WithoutMspTheDecoderTakesNoPartAndNoTokenIsCounted) {
   auto alone = distributed::make_local_communicator();
   distributed::ProcessGrid grid(*alone, 1);
   auto settings = micro();
   settings.objective.msp = false;
   LensTask task(settings, grid, 1, torch::kCPU);
   const auto batch = first_batch(8);
+  EXPECT_FALSE(task.loss_terms().count("msp"));
+  EXPECT_FALSE(task.term_weights(batch).count("msp"));
   auto terms = task.losses(batch);
   EXPECT_FALSE(terms.count("msp"));
-  EXPECT_DOUBLE_EQ(terms["weight"].item<double>(), 8.0);
   terms["loss"].backward();
   for (const auto& p : task.model().named_parameters()) {
     const bool decoder = p.key().rfind("decoder.", 0) == 0 || p.key().rfind("lm_head.", 0) == 0;
