@@ -12,7 +12,7 @@
 #   5. summary: test macro-F1 and accuracy, mean ± std over the seeds (summary.md).
 #   bench/ndpi_finetune_experiment.sh [WORK_DIR]   (env: MODEL, PRETRAIN_STEPS, FINETUNE_STEPS,
 #   FINETUNE_BATCH, FRACTIONS, FINETUNE_LRS (learning rates to choose from on val, per start),
-#   THREADS, PRETRAIN_THREADS, LENS_MAX_TOKENS, LENS_PACKETS,
+#   THREADS, PRETRAIN_THREADS, LENS_MAX_TOKENS, LENS_PACKETS, PRETRAIN_ONLY,
 #   TRAFFICFM_SHARED_DATA, TRAFFICFM_BIN; exits 1 when the data or the build is missing)
 # The same step budget for every run (1,000 steps of 32 by default: about 63 epochs of the 10%
 # labels, 6 of the 100%; a 150-step budget underfits and compares nothing). Lens fine-tunes with
@@ -56,6 +56,8 @@ if [ ! -f pretrain/done ]; then
     --train.eval-every 100 --train.ckpt-every 100 --resume auto --train.threads "$pretrain_threads" "${common[@]}"
   touch pretrain/done
 fi
+# PRETRAIN_ONLY=1: the corpora and the pretraining run, nothing more (the generation experiment).
+[ -n "${PRETRAIN_ONLY:-}" ] && exit 0
 
 finetune() {  # name, then finetune options
   local name="$1"; shift

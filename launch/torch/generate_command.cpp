@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/rng.h"
+#include "datasets/corpus/manifest.h"
 #include "datasets/encoders/lens_vocabulary.h"
 #include "distributed/tensor_parallel_state.h"
 #include "launch/common_options.h"
@@ -137,6 +138,9 @@ int run_generate(const std::vector<std::string>& args) {
       "top-k", po::value<std::int64_t>()->default_value(0), "> 0: sample among the k likeliest tokens")(
       "temperature", po::value<double>()->default_value(1.0), "sampling temperature (with --top-k)")(
       "max-tokens", po::value<std::int64_t>()->default_value(64), "header tokens generated at most")(
+      "constrain", po::value<std::string>()->default_value("header"),
+      "header: only tokens that continue a well-formed header (bigrams that overlap, </s> where "
+      "the header's own length fields end it); none: any token")(
       "limit", po::value<std::size_t>()->default_value(0), "samples of the split at most (0: all)")(
       "batch-size", po::value<std::size_t>()->default_value(32), "samples generated together")(
       "seed", po::value<std::uint64_t>()->default_value(0), "seed of sampling and of the marginal baseline");
@@ -158,6 +162,17 @@ int run_generate(const std::vector<std::string>& args) {
   generation.seed = values["seed"].as<std::uint64_t>();
   if (generation.top_k < 0 || generation.temperature <= 0 || generation.max_tokens < 1)
     throw core::UsageError("--top-k must be >= 0, --temperature > 0 and --max-tokens >= 1");
+  const std::string constrain = values["constrain"].as<std::string>();
+  if (constrain != "header" && constrain != "none")
+    throw core::UsageError("--constrain must be header or none, not '" + constrain + "'");
+  generation.constrain_header = constrain == "header";
+  if (generation.constrain_header) {
+    const auto manifest = datasets::read_manifest(corpus);
+    const auto settings = core::JsonValue::parse(manifest.encoder_settings_json);
+    if (settings.has("tokenizer") && settings["tokenizer"].as_string() != "bigram")
+      throw core::UsageError("--constrain header needs the bigram vocabulary; " + corpus + " uses the '" +
+                             settings["tokenizer"].as_string() + "' tokenizer: use --constrain none");
+  }
   const std::size_t limit = values["limit"].as<std::size_t>(),
                     batch_size = values["batch-size"].as<std::size_t>();
   auto tp = distributed::make_local_communicator();
@@ -256,7 +271,9 @@ int run_generate(const std::vector<std::string>& args) {
       .set("split", split)
       .set("samples", static_cast<std::uint64_t>(samples));
   report.set("usable", static_cast<std::uint64_t>(usable)).set("sampling", sampling);
-  report.set("max_tokens", generation.max_tokens).set_raw("fields", fields_report.str());
+  report.set("max_tokens", generation.max_tokens)
+      .set("constrain", constrain)
+      .set_raw("fields", fields_report.str());
   core::write_file_atomically(out + "/report.json", report.str() + "\n");
   core::log_info("generate: ", usable, " of ", samples, " samples had a next packet; ", out,
                  "/generated.jsonl and report.json");

@@ -2,8 +2,12 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <limits>
+#include <optional>
+
 #include "datasets/encoders/lens_vocabulary.h"
 #include "distributed/tensor_parallel_ops.h"
+#include "models/lens/header_grammar.h"
 
 namespace trafficfm::models {
 
@@ -44,11 +48,17 @@ torch::Tensor generate(LensModel& model, const LensInputs& in, const GenerateOpt
   auto done = torch::zeros({batch}, torch::TensorOptions(torch::kBool).device(in.tokens.device()));
   auto generator = at::make_generator<at::CPUGeneratorImpl>(options.seed);
   DecoderCache cache;
+  std::optional<HeaderGrammar> grammar;
+  if (options.constrain_header) grammar.emplace(static_cast<std::size_t>(batch), model.config.vocab);
   std::vector<torch::Tensor> out;
   for (std::int64_t step = 0; step < options.max_tokens; ++step) {
     const auto split = decode_step(model, memory, in.padding, next, cache).select(1, 0);  // [batch, V / tp]
-    const auto logits =
+    auto logits =
         distributed::gather_from_tp(split, model.tp).narrow(-1, 0, model.config.vocab).to(torch::kFloat);
+    if (grammar) {
+      logits = logits.masked_fill(grammar->allowed().to(logits.device()).logical_not(),
+                                  -std::numeric_limits<float>::infinity());
+    }
     torch::Tensor token;
     if (options.top_k <= 0) {
       token = logits.argmax(-1);
@@ -59,6 +69,7 @@ torch::Tensor generate(LensModel& model, const LensInputs& in, const GenerateOpt
       token = ids.gather(-1, pick).squeeze(-1);
     }
     token = token.masked_fill(done, vocab::kPad);
+    if (grammar) grammar->advance(token);
     out.push_back(token);
     done = done.logical_or(token == vocab::kEos);
     if (done.all().item<bool>()) break;

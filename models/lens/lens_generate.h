@@ -27,6 +27,9 @@ struct GenerateOptions {
   std::int64_t top_k = 0;        // 0: greedy
   double temperature = 1.0;
   std::uint64_t seed = 0;
+  // Only tokens that continue a well-formed packet header (models/lens/header_grammar.h);
+  // for the bigram vocabulary.
+  bool constrain_header = false;
 };
 
 // [batch, length <= max_tokens] generated ids; after a row's </s>, <pad>.
