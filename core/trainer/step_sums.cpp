@@ -68,8 +68,11 @@ void StepSums::reduce(distributed::Communicator& dp, const std::map<std::string,
   std::size_t i = 0;
   for (const auto& [name, value] : term_sums_) {
     const double sum = values[4 + i], weights = values[4 + n + i];
-    terms[name] = weights > 0 ? sum / weights : sum;
     ++i;
+    // A counted term with no example in the step has no mean: it is left out of the line
+    // rather than logged as a perfect 0.
+    if (!coefficients.empty() && weights <= 0 && name != "loss") continue;
+    terms[name] = weights > 0 ? sum / weights : sum;
   }
   if (coefficients.empty()) return;
   double loss = 0;

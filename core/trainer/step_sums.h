@@ -33,7 +33,8 @@ class StepSums {
   void add(const std::map<std::string, torch::Tensor>& losses, const torch::Tensor& weight,
            const std::map<std::string, double>& counts = {});
   // Every rank must have added every name, even one whose batches had no rows.
-  // `coefficients`: Task::loss_terms(); when given, "loss" = sum of coefficient * term mean.
+  // `coefficients`: Task::loss_terms(); when given, "loss" = sum of coefficient * term mean,
+  // and a term none of whose examples the step held is left out of `terms`.
   void reduce(distributed::Communicator& dp, const std::map<std::string, double>& coefficients = {});
 
  private:

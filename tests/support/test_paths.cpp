@@ -2,11 +2,13 @@
 
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 
@@ -30,10 +32,37 @@ std::string shared_data_dir() {
   return "";
 }
 
+namespace {
+// The directories this process made, removed when it exits (by the process that made them:
+// a forked child's exit must not remove its parent's), unless TRAFFICFM_KEEP_TEST_DIRS is set.
+// Hundreds of fixture directories otherwise pile up in /tmp over a few test runs.
+struct MadeDirs {
+  pid_t owner = getpid();
+  std::vector<std::string> dirs;
+  std::mutex mutex;
+  ~MadeDirs() {
+    if (getpid() != owner || std::getenv("TRAFFICFM_KEEP_TEST_DIRS")) return;
+    for (const auto& dir : dirs) {
+      try {
+        remove_tree(dir);
+      } catch (const std::exception&) {  // never an exception out of exit
+      }
+    }
+  }
+};
+MadeDirs& made_dirs() {
+  static MadeDirs made;
+  return made;
+}
+}  // namespace
+
 std::string make_temp_dir(const std::string& prefix) {
   const char* base = std::getenv("TMPDIR");
   std::string templ = std::string(base ? base : "/tmp") + "/" + prefix + "-XXXXXX";
   if (!mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed for " + templ);
+  MadeDirs& made = made_dirs();
+  std::lock_guard<std::mutex> lock(made.mutex);
+  made.dirs.push_back(templ);
   return templ;
 }
 

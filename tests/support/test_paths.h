@@ -12,7 +12,8 @@ std::string source_dir();
 // ../shared/data beside the checkout (or $TRAFFICFM_SHARED_DATA), or "" when absent (tests then skip with a
 // message).
 std::string shared_data_dir();
-// A fresh empty directory under the system temp dir, removed by the caller or left for debugging.
+// A fresh empty directory under the system temp dir ($TMPDIR), removed when the process that made
+// it exits (TRAFFICFM_KEEP_TEST_DIRS=1 keeps it for debugging).
 std::string make_temp_dir(const std::string& prefix);
 void remove_tree(const std::string& path);
 

@@ -267,8 +267,9 @@ TEST(GraphClassifier, LoadsALinkPredictionEncoderByItsNamesAndRefusesAnotherSize
   auto alone = distributed::make_local_communicator();
   EXPECT_EQ(classifier.load_pretrained(tensors, *alone), tensors.size());
   for (const auto& p : classifier.module().named_parameters()) {
-    if (p.key().rfind("encoder.", 0) == 0)
+    if (p.key().rfind("encoder.", 0) == 0) {
       EXPECT_TRUE(p.value().equal(tensors.at(p.key().substr(8)))) << p.key();
+    }
   }
   EXPECT_EQ(classifier.layer_of("encoder.layer1_copy.lin_l.weight"), 2);
   EXPECT_EQ(classifier.layer_of("head.0.weight"), 3);
