@@ -5,11 +5,13 @@
 
 #include <gtest/gtest.h>
 
+#include "datasets/capture/capture_reader.h"
 #include "datasets/capture/packet_view.h"
 #include "datasets/encoders/lens_vocabulary.h"
 #include "distributed/communicator.h"
 #include "models/lens/header_fields.h"
 #include "models/lens/lens_generate.h"
+#include "tests/support/test_paths.h"
 
 namespace trafficfm::models {
 namespace {
@@ -71,6 +73,44 @@ TEST(HeaderGrammar, TheLengthAHeaderStatesIsTheOnePrepDecodes) {
   EXPECT_TRUE(header_shape({0x44}).invalid);                    // IHL 4
   EXPECT_TRUE(header_shape(ipv4(5, 6, 20, 0x40)).invalid);      // TCP offset 4
   EXPECT_FALSE(header_shape({0x45, 0, 0}).length.has_value());  // protocol not yet known
+}
+
+// On real captures (../shared/data), every header prep decodes is one the grammar ends where
+// prep does: the IPv4 options, TCP options, IPv6 extension headers and protocols there are.
+TEST(HeaderGrammar, RealCaptureHeadersEndWhereTheirLengthFieldsSay) {
+  const std::string data = testing::shared_data_dir();
+  if (data.empty()) GTEST_SKIP() << "../shared/data not present";
+  std::size_t headers = 0, ipv6 = 0, options = 0;
+  for (const auto& file : datasets::list_capture_files({data + "/ndpi/pcap", data + "/pretrain"})) {
+    std::unique_ptr<datasets::CaptureReader> reader;
+    try {
+      reader = std::make_unique<datasets::CaptureReader>(file);
+    } catch (const datasets::CaptureError&) {
+      continue;  // a capture prep refuses is not a header it decodes
+    }
+    if (!datasets::link_type_supported(reader->link_type())) continue;
+    datasets::RawPacket raw;
+    while (reader->next(raw)) {
+      datasets::PacketView view;
+      if (datasets::decode_packet(reader->link_type(), raw.data, raw.caplen, raw.wire_length, view) !=
+          datasets::DecodeStatus::kOk)
+        continue;
+      // ICMP with fewer than 8 bytes after the IP header: prep keeps what there is.
+      if ((view.protocol == 1 || view.protocol == 58) && view.payload_offset < view.transport_offset + 8)
+        continue;
+      const Bytes header(view.ip, view.ip + view.payload_offset);
+      const HeaderShape shape = header_shape(header);
+      ASSERT_FALSE(shape.invalid) << file;
+      ASSERT_TRUE(shape.length.has_value()) << file;
+      ASSERT_EQ(*shape.length, view.payload_offset) << file << ": protocol " << int(view.protocol);
+      ++headers;
+      ipv6 += (header[0] >> 4) == 6;
+      options +=
+          (header[0] & 15) > 5 || (view.protocol == 6 && view.payload_offset > view.transport_offset + 20);
+    }
+  }
+  std::printf("[ headers ] %zu headers (%zu IPv6, %zu with IP or TCP options)\n", headers, ipv6, options);
+  EXPECT_GT(headers, 100000u);
 }
 
 // The grammar's mask at each step of a real header's tokens.
