@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 
 #include "core/atomic_file.h"
 #include "core/json.h"
@@ -173,7 +174,11 @@ struct Trainer::State {
     for (const auto& [term, coefficient] : coefficients) {
       const double total = totals.at(term);
       const double factor = total > 0 ? coefficient * counts.at(term) / total : 0.0;
-      const auto part = losses.at(term) * factor;
+      const auto it = losses.find(term);
+      if (it == losses.end())
+        throw std::logic_error("the task names the loss term '" + term +
+                               "' in loss_terms() but losses() has none");
+      const auto part = it->second * factor;
       sum = sum.defined() ? sum + part : part;
     }
     return sum;
