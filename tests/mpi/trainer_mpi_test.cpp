@@ -340,11 +340,11 @@ class WeightedByteClassifier : public Task {
   torch::nn::Sequential net_{nullptr};
 };
 
-// Trains the weighted task on `grid` (global batch 16 = dp x per_rank x accumulation) and
+// Trains `task` on `grid` (global batch 16 = dp x per_rank x accumulation) for 4 steps and
 // returns its parameters, flattened.
-torch::Tensor train_weighted(distributed::ProcessGrid& grid, std::size_t accumulation, const std::string& out,
-                             const std::string& optimizer = "adamw", bool zero = false) {
-  WeightedByteClassifier task;
+torch::Tensor train_four_steps(Task& task, distributed::ProcessGrid& grid, std::size_t accumulation,
+                               const std::string& out, const std::string& optimizer = "adamw",
+                               bool zero = false) {
   datasets::LoaderOptions lo;
   lo.corpus = world().dir + "/corpus";
   lo.dp_rank = grid.layout().dp_rank;
@@ -364,6 +364,12 @@ torch::Tensor train_weighted(distributed::ProcessGrid& grid, std::size_t accumul
   std::vector<torch::Tensor> flat;
   for (const auto& p : task.model().parameters()) flat.push_back(p.detach().flatten());
   return torch::cat(flat);
+}
+
+torch::Tensor train_weighted(distributed::ProcessGrid& grid, std::size_t accumulation, const std::string& out,
+                             const std::string& optimizer = "adamw", bool zero = false) {
+  WeightedByteClassifier task;
+  return train_four_steps(task, grid, accumulation, out, optimizer, zero);
 }
 
 torch::Tensor weighted_reference(std::size_t accumulation, const std::string& name,
@@ -414,23 +420,7 @@ class TwoCountedTerms : public WeightedByteClassifier {
 torch::Tensor train_counted(distributed::ProcessGrid& grid, std::size_t accumulation,
                             const std::string& out) {
   TwoCountedTerms task;
-  datasets::LoaderOptions lo;
-  lo.corpus = world().dir + "/corpus";
-  lo.dp_rank = grid.layout().dp_rank;
-  lo.dp_size = grid.layout().dp;
-  lo.batch_size = 16 / grid.layout().dp / accumulation;
-  lo.seed = 4;
-  datasets::Loader loader(lo);
-  TrainerOptions o;
-  o.out_dir = out;
-  o.steps = 4;
-  o.accumulation = accumulation;
-  o.schedule = LrSchedule{1e-2, 0, 4, 1.0, "constant"};
-  o.optimizer.clip_norm = 0;
-  Trainer(task, loader, nullptr, grid, o).run();
-  std::vector<torch::Tensor> flat;
-  for (const auto& p : task.model().parameters()) flat.push_back(p.detach().flatten());
-  return torch::cat(flat);
+  return train_four_steps(task, grid, accumulation, out);
 }
 
 TEST(Trainer, CountedTermsAverageOverTheirOwnExamplesAcrossRanksAndMicroBatches) {
