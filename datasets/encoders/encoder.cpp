@@ -55,4 +55,29 @@ void anonymize_ip_bytes(std::uint8_t* ip, std::size_t length, std::size_t transp
   }
 }
 
+std::uint32_t FlowAnonymizer::relative(int direction, std::uint32_t number) {
+  if (!known_[direction]) {
+    base_[direction] = number;
+    known_[direction] = true;
+  }
+  return number - base_[direction];  // modulo 2^32, as the numbers wrap
+}
+
+void FlowAnonymizer::apply(std::uint8_t* ip, std::size_t length, const FlowPacket& packet) {
+  const std::size_t t = packet.transport_offset;
+  anonymize_ip_bytes(ip, length, t, protocol_);
+  if (protocol_ != 6 || t == 0) return;
+  auto read = [&](std::size_t at) {
+    return (std::uint32_t{ip[at]} << 24) | (std::uint32_t{ip[at + 1]} << 16) |
+           (std::uint32_t{ip[at + 2]} << 8) | std::uint32_t{ip[at + 3]};
+  };
+  auto write = [&](std::size_t at, std::uint32_t value) {
+    for (int i = 0; i < 4; ++i) ip[at + i] = static_cast<std::uint8_t>(value >> (24 - 8 * i));
+  };
+  const int self = packet.from_client ? 0 : 1;
+  if (t + 8 <= length) write(t + 4, relative(self, read(t + 4)));
+  const bool has_ack = t + 14 <= length && (ip[t + 13] & 0x10) != 0;
+  if (has_ack) write(t + 8, relative(1 - self, read(t + 8)));
+}
+
 }  // namespace trafficfm::datasets

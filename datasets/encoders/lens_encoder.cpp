@@ -45,6 +45,7 @@ class LensEncoder : public Encoder {
         .set("packets", packets_)
         .set("max_tokens", max_tokens_)
         .set("anonymize", anonymize_)
+        .set("tcp_numbers", anonymize_ ? "relative" : "absolute")
         .set("tokenizer", spm_ ? "spm" : "bigram")
         .set("tokenizer_model", spm_ ? "tokenizer.model" : "")
         .set("vocab_size", spm_ ? spm_->vocab_size() : lens_vocab::kSize)
@@ -72,6 +73,11 @@ class LensEncoder : public Encoder {
     const int used_packets = std::min<int>(packets_, static_cast<int>(flow.packets.size()));
     const int budget = (max_tokens_ - 1) / packets_;  // tokens per packet, </s> reserved
     int at = 0;
+    FlowAnonymizer anonymizer(flow.protocol);
+    // The tokenizer reads hex text of the (anonymized) header and payload of every packet.
+    const auto hex = spm_
+                         ? lens_hex_segments(flow, used_packets, static_cast<std::size_t>(budget), anonymize_)
+                         : std::vector<std::string>{};
     for (int i = 0; i < used_packets; ++i) {
       const FlowPacket& p = flow.packets[i];
       const int end = at + budget;
@@ -85,20 +91,16 @@ class LensEncoder : public Encoder {
       };
       push(lens_vocab::kPacket, kSegmentSpecial);
       push(lens_vocab::kHead, kSegmentSpecial);
-      if (spm_) {  // the tokenizer reads hex text of the (anonymized) header and payload
-        Flow one;
-        one.protocol = flow.protocol;
-        one.packets.push_back(p);
-        const auto hex = lens_hex_segments(one, 1, static_cast<std::size_t>(budget), anonymize_);
+      if (spm_) {
         for (int part = 0; part < 2; ++part) {
-          for (int id : spm_->encode(hex[part])) {
+          for (int id : spm_->encode(hex[2 * i + part])) {
             if (!push(id, part == 0 ? kSegmentHeader : kSegmentPayload)) break;
           }
         }
         continue;
       }
       std::vector<std::uint8_t> bytes = p.bytes;
-      if (anonymize_) anonymize_ip_bytes(bytes.data(), bytes.size(), p.transport_offset, flow.protocol);
+      if (anonymize_) anonymizer.apply(bytes.data(), bytes.size(), p);
       const std::size_t header = std::min<std::size_t>(p.header_length, bytes.size());
       for (std::size_t b = 0; b + 1 < header; ++b) {
         if (!push(lens_vocab::bigram(bytes[b], bytes[b + 1]), kSegmentHeader)) break;

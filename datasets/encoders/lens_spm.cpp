@@ -26,10 +26,11 @@ std::string hex(const std::uint8_t* data, std::size_t n) {
 std::vector<std::string> lens_hex_segments(const Flow& flow, int packets, std::size_t max_segment_bytes,
                                            bool anonymize) {
   std::vector<std::string> out;
+  FlowAnonymizer anonymizer(flow.protocol);
   for (int i = 0; i < packets && i < static_cast<int>(flow.packets.size()); ++i) {
     const FlowPacket& p = flow.packets[i];
     std::vector<std::uint8_t> bytes = p.bytes;
-    if (anonymize) anonymize_ip_bytes(bytes.data(), bytes.size(), p.transport_offset, flow.protocol);
+    if (anonymize) anonymizer.apply(bytes.data(), bytes.size(), p);
     const std::size_t header = std::min<std::size_t>(p.header_length, bytes.size());
     out.push_back(hex(bytes.data(), std::min(header, max_segment_bytes)));
     out.push_back(hex(bytes.data() + header, std::min(bytes.size() - header, max_segment_bytes)));

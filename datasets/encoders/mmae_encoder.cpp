@@ -26,6 +26,7 @@ class MmaeEncoder : public Encoder {
         .set("header_bytes", static_cast<std::int64_t>(kHeaderBytes))
         .set("payload_bytes", static_cast<std::int64_t>(kPayloadBytes))
         .set("anonymize", anonymize_)
+        .set("tcp_numbers", anonymize_ ? "relative" : "absolute")
         .set("statistics", std::vector<std::string>(kMmaeStatisticNames.begin(), kMmaeStatisticNames.end()));
   }
   std::vector<ColumnSpec> schema() const override {
@@ -49,6 +50,7 @@ class MmaeEncoder : public Encoder {
     std::array<std::int32_t, kPackets> lengths{};
     std::array<float, kPackets> times{};
     std::array<std::int8_t, kPackets> directions{};
+    FlowAnonymizer anonymizer(flow.protocol);
     for (int i = 0; i < kPackets && i < static_cast<int>(flow.packets.size()); ++i) {
       const FlowPacket& p = flow.packets[i];
       const std::vector<std::uint8_t>& bytes = p.bytes;
@@ -58,7 +60,7 @@ class MmaeEncoder : public Encoder {
       std::copy_n(bytes.begin(), kept_header, row);
       // Anonymization zeroes fields by position inside the headers, so zeroing the kept header
       // bytes in place equals zeroing a copy of the packet first (without the copy per packet).
-      if (anonymize_) anonymize_ip_bytes(row, kept_header, p.transport_offset, flow.protocol);
+      if (anonymize_) anonymizer.apply(row, kept_header, p);
       if (bytes.size() > header) {
         std::copy_n(bytes.begin() + header, std::min(bytes.size() - header, kPayloadBytes),
                     row + kHeaderBytes);

@@ -1,6 +1,6 @@
 // Hand-checked encodings: the mmae matrix equals YaTC's MFR layout byte for byte, lens tokens
 // are ET-BERT byte bigrams with the right segments, anonymization zeroes exactly the
-// identifying fields.
+// identifying fields and makes TCP numbers relative.
 #include <gtest/gtest.h>
 #include <pcap/dlt.h>
 
@@ -99,7 +99,11 @@ TEST(MmaeEncoder, MatchesYatcLayoutByteForByte) {
   EXPECT_FLOAT_EQ(stats[2], 420.f);  // IP bytes
 }
 
-TEST(MmaeEncoder, AnonymizationZeroesAddressesPortsAndChecksumsOnly) {
+std::uint32_t be32(const std::uint8_t* at) {
+  return (std::uint32_t{at[0]} << 24) | (std::uint32_t{at[1]} << 16) | (std::uint32_t{at[2]} << 8) | at[3];
+}
+
+TEST(MmaeEncoder, AnonymizationChangesOnlyAddressesPortsChecksumsAndTcpNumbers) {
   TestFlow t;
   const auto plain = encode_mmae(t.flow, false);
   const auto anon = encode_mmae(t.flow, true);
@@ -107,6 +111,8 @@ TEST(MmaeEncoder, AnonymizationZeroesAddressesPortsAndChecksumsOnly) {
     const std::size_t at = p * 320;
     for (std::size_t i = 0; i < 320; ++i) {
       const bool identifying = (i >= 10 && i < 20) || (i >= 20 && i < 24) || (i >= 36 && i < 38);
+      const bool tcp_number = i >= 24 && i < 32;  // FlowAnonymizer: below
+      if (tcp_number) continue;
       if (identifying) {
         EXPECT_EQ(anon[at + i], 0) << "packet " << p << " byte " << i;
       } else {
@@ -114,6 +120,88 @@ TEST(MmaeEncoder, AnonymizationZeroesAddressesPortsAndChecksumsOnly) {
       }
     }
   }
+}
+
+// A handshake and data in both directions, numbers near the 2^32 wrap: the anonymized bytes read
+// as Wireshark's relative numbers, and a packet cut inside its TCP header is left alone.
+TEST(FlowAnonymizer, TcpNumbersAreRelativeToEachDirectionsFirst) {
+  const std::uint32_t client_isn = 0xfffffff0u, server_isn = 0x12345678u;
+  struct Step {
+    bool from_client;
+    std::uint32_t seq, ack;
+    std::uint8_t flags;
+    std::uint32_t want_seq, want_ack;
+  };
+  const std::vector<Step> steps = {
+      {true, client_isn, 0x0badf00d, tcp_flag::kSyn, 0, 0x0badf00d},  // no ACK: ack left as is
+      {false, server_isn, client_isn + 1, tcp_flag::kSyn | tcp_flag::kAck, 0, 1},
+      {true, client_isn + 1, server_isn + 1, tcp_flag::kAck, 1, 1},
+      {true, client_isn + 1, server_isn + 1, tcp_flag::kAck | tcp_flag::kPsh, 1, 1},
+      {false, server_isn + 1, client_isn + 101, tcp_flag::kAck, 1, 101},  // across the wrap
+  };
+  Host c, s;
+  c.ipv4 = 0x0a000001;
+  s.ipv4 = 0x0a000002;
+  FlowAnonymizer anonymizer(6);
+  for (const Step& step : steps) {
+    TcpSegment seg;
+    seg.src_port = step.from_client ? 40000 : 443;
+    seg.dst_port = step.from_client ? 443 : 40000;
+    seg.seq = step.seq;
+    seg.ack = step.ack;
+    seg.flags = step.flags;
+    auto frame = build_tcp_frame(step.from_client ? c : s, step.from_client ? s : c, 1, seg, nullptr, 0);
+    FlowPacket packet;
+    packet.from_client = step.from_client;
+    packet.transport_offset = 20;
+    std::vector<std::uint8_t> ip(frame.begin() + 14, frame.end());
+    anonymizer.apply(ip.data(), ip.size(), packet);
+    EXPECT_EQ(be32(ip.data() + 24), step.want_seq);
+    EXPECT_EQ(be32(ip.data() + 28), step.want_ack);
+    EXPECT_EQ(ip[33], step.flags);
+    EXPECT_EQ(ip[12], 0);  // and the addresses are zeroed as before
+  }
+  // A capture that starts mid-connection: the server's numbers take the client's first
+  // acknowledgement as their base, so its next segment reads 0.
+  FlowAnonymizer mid(6);
+  for (const bool from_client : {true, false}) {
+    TcpSegment seg;
+    seg.seq = from_client ? 5000 : 9000;
+    seg.ack = from_client ? 9000 : 5000;
+    seg.flags = tcp_flag::kAck;
+    auto frame = build_tcp_frame(c, s, 1, seg, nullptr, 0);
+    std::vector<std::uint8_t> ip(frame.begin() + 14, frame.end());
+    FlowPacket packet;
+    packet.from_client = from_client;
+    packet.transport_offset = 20;
+    mid.apply(ip.data(), ip.size(), packet);
+    EXPECT_EQ(be32(ip.data() + 24), 0u);
+    EXPECT_EQ(be32(ip.data() + 28), 0u);
+  }
+  // Cut after the sequence number: it is rebased, the rest is not read (ASan checks the bounds).
+  FlowAnonymizer cut(6);
+  TcpSegment seg;
+  seg.seq = 77;
+  seg.ack = 88;
+  seg.flags = tcp_flag::kAck;
+  auto frame = build_tcp_frame(c, s, 1, seg, nullptr, 0);
+  std::vector<std::uint8_t> ip(frame.begin() + 14, frame.begin() + 14 + 28);
+  FlowPacket packet;
+  packet.transport_offset = 20;
+  cut.apply(ip.data(), ip.size(), packet);
+  EXPECT_EQ(be32(ip.data() + 24), 0u);
+  for (std::size_t length : {0, 5, 21, 27}) cut.apply(ip.data(), length, packet);
+}
+
+TEST(MmaeEncoder, AnonymizedTcpNumbersAreRelativeAndPlainOnesAreNot) {
+  TestFlow t;  // SYN seq 0x01020304; SYN/ACK seq 0 ack 0; request seq 0x01020304 ack 0
+  const auto plain = encode_mmae(t.flow, false);
+  const auto anon = encode_mmae(t.flow, true);
+  EXPECT_EQ(be32(plain.data() + 24), 0x01020304u);
+  EXPECT_EQ(be32(plain.data() + 2 * 320 + 24), 0x01020304u);
+  EXPECT_EQ(be32(anon.data() + 24), 0u);
+  EXPECT_EQ(be32(anon.data() + 2 * 320 + 24), 0u);
+  EXPECT_EQ(be32(anon.data() + 320 + 28), 0u - 0x01020304u);  // acks 0: before the client's base
 }
 
 TEST(LensEncoder, BigramTokensSegmentsAndPadding) {
