@@ -46,7 +46,7 @@ po::options_description prep_options() {
       "dirname | filename: label each file's flows by it")(
       "anonymize", po::value<std::string>()->default_value("on"),
       "on | off: zero IP addresses, ports and checksums and make TCP sequence and acknowledgement "
-      "numbers relative in encoded bytes (off = byte-compatible with YaTC)")(
+      "numbers and IPv4 IDs relative in encoded bytes (off = byte-compatible with YaTC)")(
       "split-by", po::value<std::string>()->default_value("flow"),
       "flow (5-tuple hash) | file | time (graph only: per source file, its earliest flows train, then val, "
       "then test)")(

@@ -55,17 +55,23 @@ void anonymize_ip_bytes(std::uint8_t* ip, std::size_t length, std::size_t transp
   }
 }
 
-std::uint32_t FlowAnonymizer::relative(int direction, std::uint32_t number) {
-  if (!known_[direction]) {
-    base_[direction] = number;
-    known_[direction] = true;
+std::uint32_t FlowAnonymizer::Base::relative(int direction, std::uint32_t number) {
+  if (!known[direction]) {
+    value[direction] = number;
+    known[direction] = true;
   }
-  return number - base_[direction];  // modulo 2^32, as the numbers wrap
+  return number - value[direction];  // modulo 2^32, as the numbers wrap
 }
 
 void FlowAnonymizer::apply(std::uint8_t* ip, std::size_t length, const FlowPacket& packet) {
   const std::size_t t = packet.transport_offset;
   anonymize_ip_bytes(ip, length, t, protocol_);
+  const int self = packet.from_client ? 0 : 1;
+  if (length >= 6 && ip[0] >> 4 == 4) {
+    const std::uint32_t id = ip_id_.relative(self, (std::uint32_t{ip[4]} << 8) | ip[5]);
+    ip[4] = static_cast<std::uint8_t>(id >> 8);
+    ip[5] = static_cast<std::uint8_t>(id);
+  }
   if (protocol_ != 6 || t == 0) return;
   auto read = [&](std::size_t at) {
     return (std::uint32_t{ip[at]} << 24) | (std::uint32_t{ip[at + 1]} << 16) |
@@ -74,10 +80,9 @@ void FlowAnonymizer::apply(std::uint8_t* ip, std::size_t length, const FlowPacke
   auto write = [&](std::size_t at, std::uint32_t value) {
     for (int i = 0; i < 4; ++i) ip[at + i] = static_cast<std::uint8_t>(value >> (24 - 8 * i));
   };
-  const int self = packet.from_client ? 0 : 1;
-  if (t + 8 <= length) write(t + 4, relative(self, read(t + 4)));
+  if (t + 8 <= length) write(t + 4, tcp_.relative(self, read(t + 4)));
   const bool has_ack = t + 14 <= length && (ip[t + 13] & 0x10) != 0;
-  if (has_ack) write(t + 8, relative(1 - self, read(t + 8)));
+  if (has_ack) write(t + 8, tcp_.relative(1 - self, read(t + 8)));
 }
 
 }  // namespace trafficfm::datasets

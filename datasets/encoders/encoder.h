@@ -17,7 +17,7 @@
 namespace trafficfm::datasets {
 
 struct EncoderOptions {
-  bool anonymize = true;      // zero addresses, ports and checksums, relative TCP numbers (FlowAnonymizer)
+  bool anonymize = true;      // zero addresses, ports, checksums; relative TCP numbers, IP IDs
   int packets = 5;            // lens: first K packets per sample
   int max_tokens = 512;       // lens: sequence length
   std::string pseudonym_key;  // flows: key of the host pseudonyms (hex)
@@ -82,14 +82,16 @@ const std::vector<std::string>& encoder_names();
 void anonymize_ip_bytes(std::uint8_t* ip, std::size_t length, std::size_t transport_offset,
                         std::uint8_t protocol);
 
-// Anonymizes one flow's packets, given in flow order: anonymize_ip_bytes on each, and TCP
-// sequence and acknowledgement numbers made relative to each direction's first one, as
-// Wireshark shows them (a handshake reads seq 0, then seq 0 ack 1, then seq 1 ack 1). An
-// initial sequence number is random per connection (RFC 6528): a model can only memorize or
-// copy it, and it marks the connection. A direction's base is its first sequence number, or,
-// when the other side acknowledges it first (a capture that starts mid-connection), that
-// acknowledgement number. The acknowledgement number of a segment without ACK is left as is,
-// and so are fields the captured bytes do not reach.
+// Anonymizes one flow's packets, given in flow order: anonymize_ip_bytes on each; TCP sequence
+// and acknowledgement numbers made relative to each direction's first one, as Wireshark shows
+// them (a handshake reads seq 0, then seq 0 ack 1, then seq 1 ack 1); and IPv4 identifications
+// made relative to each direction's first (0, then the host's increments). An initial sequence
+// number is random per connection (RFC 6528) and a first IP ID is a host counter's or a random
+// value: a model can only memorize or copy them, and they mark the host or connection. A
+// direction's sequence base is its first sequence number, or, when the other side acknowledges
+// it first (a capture that starts mid-connection), that acknowledgement number. The
+// acknowledgement number of a segment without ACK is left as is, and so are fields the captured
+// bytes do not reach.
 class FlowAnonymizer {
  public:
   explicit FlowAnonymizer(std::uint8_t protocol) : protocol_(protocol) {}
@@ -97,10 +99,14 @@ class FlowAnonymizer {
   void apply(std::uint8_t* ip, std::size_t length, const FlowPacket& packet);
 
  private:
-  std::uint32_t relative(int direction, std::uint32_t number);
+  // One number space per direction (client 0, server 1), modulo 2^32 or 2^16.
+  struct Base {
+    std::uint32_t value[2] = {0, 0};
+    bool known[2] = {false, false};
+    std::uint32_t relative(int direction, std::uint32_t number);
+  };
   std::uint8_t protocol_;
-  std::uint32_t base_[2] = {0, 0};  // client, server
-  bool known_[2] = {false, false};
+  Base tcp_, ip_id_;
 };
 
 }  // namespace trafficfm::datasets

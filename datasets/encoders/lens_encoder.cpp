@@ -46,6 +46,7 @@ class LensEncoder : public Encoder {
         .set("max_tokens", max_tokens_)
         .set("anonymize", anonymize_)
         .set("tcp_numbers", anonymize_ ? "relative" : "absolute")
+        .set("ip_ids", anonymize_ ? "relative" : "absolute")
         .set("tokenizer", spm_ ? "spm" : "bigram")
         .set("tokenizer_model", spm_ ? "tokenizer.model" : "")
         .set("vocab_size", spm_ ? spm_->vocab_size() : lens_vocab::kSize)

@@ -27,6 +27,7 @@ class MmaeEncoder : public Encoder {
         .set("payload_bytes", static_cast<std::int64_t>(kPayloadBytes))
         .set("anonymize", anonymize_)
         .set("tcp_numbers", anonymize_ ? "relative" : "absolute")
+        .set("ip_ids", anonymize_ ? "relative" : "absolute")
         .set("statistics", std::vector<std::string>(kMmaeStatisticNames.begin(), kMmaeStatisticNames.end()));
   }
   std::vector<ColumnSpec> schema() const override {

@@ -1,6 +1,6 @@
 // Hand-checked encodings: the mmae matrix equals YaTC's MFR layout byte for byte, lens tokens
 // are ET-BERT byte bigrams with the right segments, anonymization zeroes exactly the
-// identifying fields and makes TCP numbers relative.
+// identifying fields and makes TCP numbers and IP IDs relative.
 #include <gtest/gtest.h>
 #include <pcap/dlt.h>
 
@@ -111,8 +111,8 @@ TEST(MmaeEncoder, AnonymizationChangesOnlyAddressesPortsChecksumsAndTcpNumbers) 
     const std::size_t at = p * 320;
     for (std::size_t i = 0; i < 320; ++i) {
       const bool identifying = (i >= 10 && i < 20) || (i >= 20 && i < 24) || (i >= 36 && i < 38);
-      const bool tcp_number = i >= 24 && i < 32;  // FlowAnonymizer: below
-      if (tcp_number) continue;
+      const bool relative = (i >= 4 && i < 6) || (i >= 24 && i < 32);  // IP ID, TCP numbers: below
+      if (relative) continue;
       if (identifying) {
         EXPECT_EQ(anon[at + i], 0) << "packet " << p << " byte " << i;
       } else {
@@ -122,8 +122,9 @@ TEST(MmaeEncoder, AnonymizationChangesOnlyAddressesPortsChecksumsAndTcpNumbers) 
   }
 }
 
-// A handshake and data in both directions, numbers near the 2^32 wrap: the anonymized bytes read
-// as Wireshark's relative numbers, and a packet cut inside its TCP header is left alone.
+// A handshake and data in both directions, numbers near the 2^32 (and IP IDs near the 2^16)
+// wrap: the anonymized bytes read as Wireshark's relative numbers, and a packet cut inside its
+// TCP header is left alone.
 TEST(FlowAnonymizer, TcpNumbersAreRelativeToEachDirectionsFirst) {
   const std::uint32_t client_isn = 0xfffffff0u, server_isn = 0x12345678u;
   struct Step {
@@ -150,7 +151,9 @@ TEST(FlowAnonymizer, TcpNumbersAreRelativeToEachDirectionsFirst) {
     seg.seq = step.seq;
     seg.ack = step.ack;
     seg.flags = step.flags;
-    auto frame = build_tcp_frame(step.from_client ? c : s, step.from_client ? s : c, 1, seg, nullptr, 0);
+    const std::uint16_t id = step.from_client ? static_cast<std::uint16_t>(0xffff + step.want_seq)
+                                              : static_cast<std::uint16_t>(300 + step.want_seq);
+    auto frame = build_tcp_frame(step.from_client ? c : s, step.from_client ? s : c, id, seg, nullptr, 0);
     FlowPacket packet;
     packet.from_client = step.from_client;
     packet.transport_offset = 20;
@@ -159,6 +162,7 @@ TEST(FlowAnonymizer, TcpNumbersAreRelativeToEachDirectionsFirst) {
     EXPECT_EQ(be32(ip.data() + 24), step.want_seq);
     EXPECT_EQ(be32(ip.data() + 28), step.want_ack);
     EXPECT_EQ(ip[33], step.flags);
+    EXPECT_EQ(ip[4] * 256 + ip[5], static_cast<int>(step.want_seq));  // IDs step as the seqs here
     EXPECT_EQ(ip[12], 0);  // and the addresses are zeroed as before
   }
   // A capture that starts mid-connection: the server's numbers take the client's first
@@ -193,7 +197,7 @@ TEST(FlowAnonymizer, TcpNumbersAreRelativeToEachDirectionsFirst) {
   for (std::size_t length : {0, 5, 21, 27}) cut.apply(ip.data(), length, packet);
 }
 
-TEST(MmaeEncoder, AnonymizedTcpNumbersAreRelativeAndPlainOnesAreNot) {
+TEST(MmaeEncoder, AnonymizedTcpNumbersAndIpIdsAreRelativeAndPlainOnesAreNot) {
   TestFlow t;  // SYN seq 0x01020304; SYN/ACK seq 0 ack 0; request seq 0x01020304 ack 0
   const auto plain = encode_mmae(t.flow, false);
   const auto anon = encode_mmae(t.flow, true);
@@ -202,6 +206,11 @@ TEST(MmaeEncoder, AnonymizedTcpNumbersAreRelativeAndPlainOnesAreNot) {
   EXPECT_EQ(be32(anon.data() + 24), 0u);
   EXPECT_EQ(be32(anon.data() + 2 * 320 + 24), 0u);
   EXPECT_EQ(be32(anon.data() + 320 + 28), 0u - 0x01020304u);  // acks 0: before the client's base
+  // IP IDs 7 (client), 9 (server), 8 (client): relative to each direction's first.
+  EXPECT_EQ(plain[4] * 256 + plain[5], 7);
+  EXPECT_EQ(anon[4] * 256 + anon[5], 0);
+  EXPECT_EQ(anon[320 + 4] * 256 + anon[320 + 5], 0);
+  EXPECT_EQ(anon[640 + 4] * 256 + anon[640 + 5], 1);
 }
 
 TEST(LensEncoder, BigramTokensSegmentsAndPadding) {
