@@ -75,7 +75,8 @@ TEST(PrepNdpi, NinetyPercentOfLabeledFlowsFoundWithTheirLabels) {
   }
   std::uint64_t labeled_total = 0;
   for (const auto& [label, count] : labeled) labeled_total += count;
-  EXPECT_GE(labeled_total, matched);  // ICMP & co. rows may label flows too
+  // ICMP & co. rows may label flows too; a sample identical to one in another split is dropped.
+  EXPECT_GE(labeled_total + result.counts.duplicates_dropped, matched);
   EXPECT_EQ(manifest.label_names.size(), 33u);
   EXPECT_GT(labeled["Web"], 1000u);
   remove_tree(dir);
@@ -91,7 +92,8 @@ TEST(PrepCli, AllSharedCapturesIngestWithoutCrash) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::printf("%s", r.output.c_str());
   const auto m = read_manifest(dir + "/corpus");
-  EXPECT_GT(m.samples("train"), 9000u);  // 11,791 flows when written
+  // 11,791 flows when written, 1,192 of them dropped as copies of a sample in another split.
+  EXPECT_GT(m.samples("train") + m.samples("val") + m.samples("test"), 10000u);
   remove_tree(dir);
 }
 
