@@ -103,7 +103,7 @@ std::uint32_t be32(const std::uint8_t* at) {
   return (std::uint32_t{at[0]} << 24) | (std::uint32_t{at[1]} << 16) | (std::uint32_t{at[2]} << 8) | at[3];
 }
 
-TEST(MmaeEncoder, AnonymizationChangesOnlyAddressesPortsChecksumsAndTcpNumbers) {
+TEST(MmaeEncoder, AnonymizationChangesOnlyAddressesPortsChecksumsTcpNumbersAndIpIds) {
   TestFlow t;
   const auto plain = encode_mmae(t.flow, false);
   const auto anon = encode_mmae(t.flow, true);
