@@ -26,8 +26,7 @@ class MmaeEncoder : public Encoder {
         .set("header_bytes", static_cast<std::int64_t>(kHeaderBytes))
         .set("payload_bytes", static_cast<std::int64_t>(kPayloadBytes))
         .set("anonymize", anonymize_)
-        .set("tcp_numbers", anonymize_ ? "relative" : "absolute")
-        .set("ip_ids", anonymize_ ? "relative" : "absolute")
+        .set("relative_numbers", anonymize_)  // TCP seq/ack and IPv4 IDs (FlowAnonymizer)
         .set("statistics", std::vector<std::string>(kMmaeStatisticNames.begin(), kMmaeStatisticNames.end()));
   }
   std::vector<ColumnSpec> schema() const override {
