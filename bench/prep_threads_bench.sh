@@ -26,7 +26,7 @@ if [ ! -s "$capture" ]; then
 fi
 cat "$capture" > /dev/null  # page cache
 echo "capture: $capture, $(capinfos -c -M "$capture" | awk '/Number of packets/ {print $NF}') packets," \
-  "$(($(stat -c %s "$capture") / 1000000)) MB; deflate $deflate; $(nproc) cores"
+  "$(($(stat -L -c %s "$capture") / 1000000)) MB; deflate $deflate; $(nproc) cores"
 for threads in 1 2; do
   echo "== prep --threads $threads vs tcpdump -r -w /dev/null (A/B wall: prep time / tcpdump time)"
   farm-bench -n 5 --vs "tcpdump -r $capture -w /dev/null" -- \

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -9,6 +10,20 @@
 #include <vector>
 
 namespace trafficfm::core {
+
+namespace {
+
+// The implementation, fetched once. OpenSSL 3 looks EVP_sha256() up again at every
+// EVP_DigestInit_ex, which costs more than hashing a corpus row (prep starts one per row).
+const EVP_MD* sha256_md() {
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+  static EVP_MD* const fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (fetched) return fetched;
+#endif
+  return EVP_sha256();
+}
+
+}  // namespace
 
 struct Sha256::State {
   EVP_MD_CTX* context = nullptr;
@@ -18,7 +33,7 @@ struct Sha256::State {
 
 Sha256::Sha256() : state_(std::make_unique<State>()) {
   state_->context = EVP_MD_CTX_new();
-  if (!state_->context || EVP_DigestInit_ex(state_->context, EVP_sha256(), nullptr) != 1) {
+  if (!state_->context || EVP_DigestInit_ex(state_->context, sha256_md(), nullptr) != 1) {
     throw std::runtime_error("OpenSSL could not start a SHA-256 digest");
   }
 }
@@ -26,7 +41,7 @@ Sha256::Sha256() : state_(std::make_unique<State>()) {
 Sha256::~Sha256() = default;
 
 void Sha256::reset() {
-  if (EVP_DigestInit_ex(state_->context, EVP_sha256(), nullptr) != 1) {
+  if (EVP_DigestInit_ex(state_->context, sha256_md(), nullptr) != 1) {
     throw std::runtime_error("OpenSSL could not restart a SHA-256 digest");
   }
   state_->finished = false;
@@ -39,20 +54,24 @@ void Sha256::update(const void* data, std::size_t length) {
   }
 }
 
-std::string Sha256::hex_digest() {
-  if (state_->finished) throw std::logic_error("Sha256::hex_digest called twice");
-  unsigned char digest[EVP_MAX_MD_SIZE];
+std::array<std::uint8_t, 32> Sha256::digest() {
+  if (state_->finished) throw std::logic_error("Sha256 digest taken twice");
+  std::array<std::uint8_t, 32> out{};
   unsigned int size = 0;
-  if (EVP_DigestFinal_ex(state_->context, digest, &size) != 1 || size != 32) {
+  if (EVP_DigestFinal_ex(state_->context, out.data(), &size) != 1 || size != out.size()) {
     throw std::runtime_error("OpenSSL SHA-256 final failed");
   }
   state_->finished = true;
+  return out;
+}
+
+std::string Sha256::hex_digest() {
   static const char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(64);
-  for (unsigned int i = 0; i < size; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
+  for (const std::uint8_t byte : digest()) {
+    out += kHex[byte >> 4];
+    out += kHex[byte & 15];
   }
   return out;
 }

@@ -3,6 +3,7 @@
 // (about 1.7 GB/s on one core here, against ~0.2 GB/s for portable C++): checkpoints hash
 // every byte they write, so this is on the critical path of a save.
 #pragma once
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -17,7 +18,8 @@ class Sha256 {
   Sha256(const Sha256&) = delete;
   Sha256& operator=(const Sha256&) = delete;
   void update(const void* data, std::size_t length);
-  std::string hex_digest();  // finishes the hash; call once (or reset() first)
+  std::string hex_digest();               // finishes the hash; call once (or reset() first)
+  std::array<std::uint8_t, 32> digest();  // the same, as bytes
   // Starts a new hash on the same context: one per row costs a context allocation otherwise.
   void reset();
 

@@ -1,6 +1,7 @@
 #include "datasets/corpus/corpus_writer.h"
 
 #include <cstdio>
+#include <cstring>
 
 #include "core/rng.h"
 #include "core/sha256.h"
@@ -85,7 +86,10 @@ bool CorpusWriter::commit_row(int split, std::int32_t label, std::uint64_t flow_
       if (buffer.specs()[c].ragged) content.update(&length, sizeof length);
       content.update(bytes, size);
     }
-    const auto [it, fresh] = first_split_.emplace(content.hex_digest().substr(0, 32), split);
+    const std::array<std::uint8_t, 32> digest = content.digest();
+    std::array<std::uint64_t, 2> key;
+    std::memcpy(key.data(), digest.data(), sizeof key);
+    const auto [it, fresh] = first_split_.emplace(key, split);
     if (!fresh && it->second != split) {
       buffer.abandon_row();
       return false;

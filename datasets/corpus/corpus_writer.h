@@ -4,6 +4,7 @@
 // With threads > 1 a full buffer is handed to a pool that compresses its chunks and writes the
 // file while the caller goes on encoding; names, order and bytes are those of one thread.
 #pragma once
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -62,7 +63,12 @@ class CorpusWriter {
   std::vector<ColumnBuffer> buffers_;
   std::size_t label_column_;
   bool dedup_;
-  std::unordered_map<std::string, int> first_split_;  // content digest -> split it went to
+  // The first 128 bits of a row's SHA-256 -> the split it went to. Already uniform, so the
+  // table hashes by its first word.
+  struct DigestHash {
+    std::size_t operator()(const std::array<std::uint64_t, 2>& d) const { return d[0]; }
+  };
+  std::unordered_map<std::array<std::uint64_t, 2>, int, DigestHash> first_split_;
   core::Sha256 row_hash_;
   std::uint64_t target_bytes_;
   ShardWriteOptions options_;

@@ -163,6 +163,7 @@ void FlowTable::add(const PacketView& p, const std::string& file, int link_type)
     f.file = file;
     f.link_type = link_type;
     f.end = Flow::End::kEndOfFile;
+    f.packets.reserve(options_.keep_packets);  // one allocation, not one per doubling
     lru_.push_back(key);
     entry.lru = std::prev(lru_.end());
     it = flows_.emplace(key, std::move(entry)).first;

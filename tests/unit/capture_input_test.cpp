@@ -7,6 +7,7 @@
 
 #include "datasets/capture/capture_reader.h"
 #include "datasets/net/packet_builder.h"
+#include "datasets/prep/packet_batches.h"
 #include "datasets/prep/prep.h"
 #include "datasets/synth/generator.h"
 #include "tests/support/test_paths.h"
@@ -33,6 +34,7 @@ class CaptureInput : public ::testing::Test {
     while (reader.next(p)) ++n;
     return n;
   }
+  void expect_bad_directory_counts(const PrepCounts& c);
   std::string dir_, good_;
 };
 
@@ -122,11 +124,19 @@ TEST_F(CaptureInput, PrepCountsBadFilesAndGarbagePackets) {
       .write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 3));
   std::ofstream(dir_ + "/bad/text.pcap") << "hello";
 
-  PrepOptions options;
-  options.out_dir = dir_ + "/corpus";
-  testing::run_command("mkdir -p '" + options.out_dir + "'");
-  const auto result = prep_files(options, list_capture_files({dir_ + "/bad"}), nullptr);
-  const PrepCounts& c = result.counts;
+  // At 2 threads a reader thread reads and decodes ahead (PacketBatches): the same counts.
+  for (int threads : {1, 2}) {
+    SCOPED_TRACE("threads " + std::to_string(threads));
+    PrepOptions options;
+    options.threads = threads;
+    options.out_dir = dir_ + "/corpus-" + std::to_string(threads);
+    testing::run_command("mkdir -p '" + options.out_dir + "'");
+    const auto result = prep_files(options, list_capture_files({dir_ + "/bad"}), nullptr);
+    expect_bad_directory_counts(result.counts);
+  }
+}
+
+void CaptureInput::expect_bad_directory_counts(const PrepCounts& c) {
   EXPECT_EQ(c.files, 3u);
   EXPECT_EQ(c.files_failed, 1u);     // text.pcap
   EXPECT_EQ(c.files_truncated, 1u);  // cut.pcap
@@ -139,6 +149,87 @@ TEST_F(CaptureInput, PrepCountsBadFilesAndGarbagePackets) {
   EXPECT_EQ(at(DecodeStatus::kNotIp), 1u);
   EXPECT_GT(at(DecodeStatus::kOk), 10u);
   EXPECT_GT(c.flows, 5u);
+}
+
+// PacketBatches hands over, batch after batch, exactly what reading and decoding inline gives:
+// the same packets in the same order with the same bytes, the same counts, the same truncation.
+TEST_F(CaptureInput, PacketBatchesGiveWhatInlineReadingGives) {
+  const std::string bytes = testing::read_text_file(good_);
+  const std::string cut = dir_ + "/cut.pcap";
+  std::ofstream(cut, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size() * 2 / 3));
+  for (const std::string& path : {good_, cut}) {
+    SCOPED_TRACE(path);
+    struct Seen {
+      std::int64_t timestamp_ns;
+      std::uint32_t ip_length;
+      std::uint16_t src_port, dst_port;
+      std::uint8_t tcp_flags;
+      std::vector<std::uint8_t> ip;
+    };
+    std::vector<Seen> inline_seen, batch_seen;
+    std::uint64_t inline_packets = 0, batch_packets = 0, inline_bad = 0, batch_bad = 0;
+    const auto seen = [](const PacketView& v) {
+      return Seen{v.timestamp_ns, v.ip_length, v.src_port,
+                  v.dst_port,     v.tcp_flags, std::vector<std::uint8_t>(v.ip, v.ip + v.ip_captured)};
+    };
+    bool inline_truncated = false;
+    {
+      CaptureReader reader(path);
+      RawPacket raw;
+      PacketView view;
+      while (reader.next(raw)) {
+        ++inline_packets;
+        if (decode_packet(reader.link_type(), raw.data, raw.caplen, raw.wire_length, view) !=
+            DecodeStatus::kOk) {
+          ++inline_bad;
+          continue;
+        }
+        view.timestamp_ns = raw.timestamp_ns;
+        inline_seen.push_back(seen(view));
+      }
+      inline_truncated = reader.truncated();
+    }
+    CaptureReader reader(path);
+    {
+      PacketBatches batches(reader, reader.link_type(), 7, 2);  // many small batches, a short queue
+      std::size_t count = 0;
+      while (const PacketBatch* batch = batches.next()) {
+        ++count;
+        EXPECT_LE(batch->packets, 7u);
+        batch_packets += batch->packets;
+        batch_bad += batch->packets - batch->decode[static_cast<int>(DecodeStatus::kOk)];
+        EXPECT_EQ(batch->views.size(), batch->decode[static_cast<int>(DecodeStatus::kOk)]);
+        for (const PacketView& v : batch->views) batch_seen.push_back(seen(v));
+      }
+      EXPECT_GT(count, 10u);
+      EXPECT_EQ(batches.next(), nullptr);
+    }
+    EXPECT_EQ(reader.truncated(), inline_truncated);
+    EXPECT_EQ(inline_truncated, path == cut);
+    EXPECT_EQ(batch_packets, inline_packets);
+    EXPECT_EQ(batch_bad, inline_bad);
+    ASSERT_EQ(batch_seen.size(), inline_seen.size());
+    for (std::size_t i = 0; i < inline_seen.size(); ++i) {
+      EXPECT_EQ(batch_seen[i].timestamp_ns, inline_seen[i].timestamp_ns) << i;
+      EXPECT_EQ(batch_seen[i].ip_length, inline_seen[i].ip_length) << i;
+      EXPECT_EQ(batch_seen[i].src_port, inline_seen[i].src_port) << i;
+      EXPECT_EQ(batch_seen[i].dst_port, inline_seen[i].dst_port) << i;
+      EXPECT_EQ(batch_seen[i].tcp_flags, inline_seen[i].tcp_flags) << i;
+      EXPECT_TRUE(batch_seen[i].ip == inline_seen[i].ip) << i;
+    }
+  }
+}
+
+// Stopped early (the consumer failed): the reader thread is joined without reading the rest.
+TEST_F(CaptureInput, PacketBatchesStopWhenDroppedEarly) {
+  CaptureReader reader(good_);
+  {
+    PacketBatches batches(reader, reader.link_type(), 3, 1);
+    ASSERT_NE(batches.next(), nullptr);
+  }
+  RawPacket raw;
+  EXPECT_TRUE(reader.next(raw));  // packets left: the thread did not read to the end
 }
 
 }  // namespace
