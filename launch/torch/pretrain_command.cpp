@@ -46,6 +46,29 @@ std::unique_ptr<datasets::Loader> make_val_loader(const po::variables_map& value
   return std::make_unique<datasets::Loader>(options);
 }
 
+namespace {
+
+// Samples per token for --train.tokens. A model counting its tokens per batch (Lens: they follow
+// each sample's length) reports no constant; a probe task of the same model, built before the
+// training task (which seeds and initializes as it would alone), measures the mean over the
+// first train samples, the same on every rank and at every dp, so a resume at another dp keeps
+// the run's length. Runs defined otherwise need no probe.
+constexpr int kTokenProbeBatches = 16;
+double run_tokens_per_sample(const po::variables_map& values, const models::ModelEntry& model,
+                             const models::TaskContext& context, const std::string& corpus,
+                             const distributed::ProcessGrid& grid) {
+  if (!(values["train.tokens"].as<double>() > 0)) return 0.0;
+  auto probe = model.make_pretrain_task(context);
+  if (probe->tokens_per_sample() > 0) return probe->tokens_per_sample();
+  const auto options = loader_options(values, corpus, "train", grid, model.columns());
+  const double tokens = measure_per_sample(*probe, options, kTokenProbeBatches).tokens;
+  core::log_info("--train.tokens: ", tokens, " tokens per sample, the mean over the first ",
+                 kTokenProbeBatches * options.batch_size, " train samples (at most)");
+  return tokens;
+}
+
+}  // namespace
+
 int run_pretrain(const std::vector<std::string>& args) {
   const auto options = pretrain_options();
   const auto values = core::parse_options("trafficfm pretrain", options, args);
@@ -76,6 +99,7 @@ int run_pretrain(const std::vector<std::string>& args) {
   return run_collectively(*setup, [&] {
     models::TaskContext context{*setup->grid, values, setup->seed, setup->device};
     context.corpus_settings = manifest.encoder_settings_json;
+    const double tokens_per_sample = run_tokens_per_sample(values, model, context, corpus, *setup->grid);
     auto task = model.make_pretrain_task(context);
     if (const std::string from = values["from"].as<std::string>(); !from.empty()) {
       const auto missing = load_module_weights_present(task->model(), read_classifier_weights(from, nullptr),
@@ -85,9 +109,9 @@ int run_pretrain(const std::vector<std::string>& args) {
       core::log_info("pretrain: initial weights from ", from,
                      missing.empty() ? std::string() : "; kept at their initialization: " + kept);
     }
-    const std::uint64_t steps = training_steps(values, *setup->grid, task->tokens_per_sample());
+    const std::uint64_t steps = training_steps(values, *setup->grid, tokens_per_sample);
     auto trainer_opts =
-        trainer_options(values, options, out, steps, training_samples(values, task->tokens_per_sample()),
+        trainer_options(values, options, out, steps, training_samples(values, tokens_per_sample),
                         global_batch(values, *setup->grid));
     trainer_opts.resume = resume == "auto";
     prepare_run_directory(out, trainer_opts.config_ini, *setup->grid);

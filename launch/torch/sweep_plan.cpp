@@ -121,21 +121,12 @@ Measured measure(const po::variables_map& values, const models::ModelEntry& mode
   m.tokens_per_sample = task->tokens_per_sample();
   if (m.flops_per_sample > 0) return m;
   // FLOPs counted per batch: the mean over a few train batches, run forward without gradients.
-  datasets::Loader loader(loader_options(values, corpus, "train", grid, model.columns()));
-  torch::NoGradGuard no_grad;
-  task->model().eval();
-  double flops = 0, tokens = 0, rows = 0;
-  for (int b = 0; b < std::max(1, batches); ++b) {
-    const auto batch = loader.next();
-    task->losses(batch);
-    flops += task->batch_flops(batch);
-    tokens += task->batch_tokens(batch);
-    rows += batch.filler ? 0.0 : static_cast<double>(batch.rows);
-  }
-  if (!(rows > 0) || !(flops > 0))
+  const PerSampleMeans means =
+      measure_per_sample(*task, loader_options(values, corpus, "train", grid, model.columns()), batches);
+  if (!(means.flops > 0))
     throw std::runtime_error("model " + std::string(model.name) + " reports no FLOPs for its batches");
-  m.flops_per_sample = flops / rows;
-  m.tokens_per_sample = tokens / rows;
+  m.flops_per_sample = means.flops;
+  m.tokens_per_sample = means.tokens;
   return m;
 }
 

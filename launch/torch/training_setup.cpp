@@ -207,6 +207,29 @@ std::uint64_t training_samples(const po::variables_map& values, double tokens_pe
   return static_cast<std::uint64_t>(std::ceil(tokens / tokens_per_sample));
 }
 
+PerSampleMeans measure_per_sample(core::Task& task, datasets::LoaderOptions options, int batches) {
+  options.dp_rank = 0;
+  options.dp_size = 1;
+  options.pad_empty_ranks = false;
+  datasets::Loader loader(options);
+  torch::NoGradGuard no_grad;
+  const bool training = task.model().is_training();
+  task.model().eval();
+  double flops = 0, tokens = 0, rows = 0;
+  for (int b = 0; b < std::max(1, batches); ++b) {
+    const auto batch = loader.next();
+    task.losses(batch);
+    flops += task.batch_flops(batch);
+    tokens += task.batch_tokens(batch);
+    rows += static_cast<double>(batch.rows);
+    if (loader.state().epoch > 0) break;  // a split smaller than the probe: once through it
+  }
+  task.model().train(training);
+  PerSampleMeans m;
+  if (rows > 0) m.flops = flops / rows, m.tokens = tokens / rows;
+  return m;
+}
+
 double global_batch(const po::variables_map& values, const distributed::ProcessGrid& grid) {
   return static_cast<double>(grid.layout().dp * values["train.batch-size"].as<std::size_t>() *
                              values["train.accumulation"].as<std::size_t>());

@@ -46,6 +46,15 @@ std::uint64_t training_steps(const core::po::variables_map& values, const distri
 // over tokens_per_sample); 0 when it is defined in steps.
 std::uint64_t training_samples(const core::po::variables_map& values, double tokens_per_sample);
 
+// FLOPs and tokens per sample of a task that counts them per batch (Lens: they follow each
+// batch's lengths): the means over the first `batches` train batches of epoch 0 as one rank
+// alone reads them (dp rank 0 of 1, whatever `options` says), run forward without gradients.
+// So every rank, at every dp, measures the same samples and gets the same values.
+struct PerSampleMeans {
+  double flops = 0, tokens = 0;
+};
+PerSampleMeans measure_per_sample(core::Task& task, datasets::LoaderOptions options, int batches);
+
 // dp x batch-size x accumulation.
 double global_batch(const core::po::variables_map& values, const distributed::ProcessGrid& grid);
 

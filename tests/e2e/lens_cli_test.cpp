@@ -93,6 +93,29 @@ TEST(LensCli, TwoRankRunKilledMidwayResumesBitwise) {
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "step " << i + 1;
 }
 
+// --train.tokens for a model that counts its tokens per batch: the mean tokens per sample are
+// measured on the same first train samples at any dp, so 1 and 2 ranks run the same number of
+// samples, and the tokens the run then counts come close to the ones asked for.
+TEST(LensCli, TrainTokensGivesTheSameSamplesAtOneAndTwoRanks) {
+  const double asked = 6000;
+  std::uint64_t samples[2] = {0, 0};
+  for (int ranks : {1, 2}) {
+    const std::string run = fixture().dir + "/tokens-" + std::to_string(ranks);
+    const std::string command = pretrain(run, "--train.tokens 6000 --train.eval-every 0");
+    auto r = run_command(ranks == 1 ? command : mpirun(2) + command);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("tokens per sample, the mean over the first"), std::string::npos) << r.output;
+    const auto summary = core::JsonValue::parse(read_text_file(run + "/summary.json"));
+    samples[ranks - 1] = static_cast<std::uint64_t>(summary["samples"].as_number());
+    const double tokens = summary["tokens"].as_number();
+    EXPECT_GT(tokens, 0.75 * asked) << run;
+    EXPECT_LT(tokens, 1.25 * asked + 16 * 96) << run;  // plus at most one global batch of 96-token rows
+  }
+  EXPECT_GT(samples[0], 16u);
+  // Both run ceil(samples / global batch) steps: the same samples to within one global batch.
+  EXPECT_LE(samples[0] > samples[1] ? samples[0] - samples[1] : samples[1] - samples[0], 16u);
+}
+
 // export --format hf refuses a Lens with segment/packet embeddings (exit 2, saying why); one
 // trained without them exports to a Hugging Face directory that `finetune --from` starts from;
 // --format safetensors writes a file beside its model.json.
