@@ -4,15 +4,18 @@
 
 namespace trafficfm::datasets {
 
-PacketBatches::PacketBatches(CaptureReader& reader, int link_type, std::size_t batch_packets,
+PacketBatches::PacketBatches(CaptureReader& reader, int link_type, bool own_thread, std::size_t batch_packets,
                              std::size_t depth)
     : reader_(reader),
       link_type_(link_type),
-      batch_packets_(std::max<std::size_t>(1, batch_packets)),
-      depth_(std::max<std::size_t>(1, depth)),
-      thread_([this] { read(); }) {}
+      own_thread_(own_thread),
+      batch_packets_(own_thread ? std::max<std::size_t>(1, batch_packets) : 1),
+      depth_(std::max<std::size_t>(1, depth)) {
+  if (own_thread_) thread_ = std::thread([this] { read(); });
+}
 
 PacketBatches::~PacketBatches() {
+  if (!own_thread_) return;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_ = true;
@@ -21,8 +24,36 @@ PacketBatches::~PacketBatches() {
   thread_.join();
 }
 
+bool PacketBatches::fill(PacketBatch& batch) {
+  batch.bytes.clear();
+  batch.views.clear();
+  batch.packets = batch.wire_bytes = 0;
+  batch.decode.fill(0);
+  at_.clear();
+  RawPacket raw;
+  PacketView view;
+  bool more = true;
+  while (batch.packets < batch_packets_ && (more = reader_.next(raw))) {
+    ++batch.packets;
+    batch.wire_bytes += raw.wire_length;
+    const DecodeStatus status = decode_packet(link_type_, raw.data, raw.caplen, raw.wire_length, view);
+    ++batch.decode[static_cast<int>(status)];
+    if (status != DecodeStatus::kOk) continue;
+    view.timestamp_ns = raw.timestamp_ns;
+    if (own_thread_) {  // the reader's buffer is reused by its next packet: keep a copy
+      at_.push_back(batch.bytes.size());
+      batch.bytes.insert(batch.bytes.end(), view.ip, view.ip + view.ip_captured);
+    }
+    batch.views.push_back(view);
+  }
+  // `bytes` may have moved while it grew: the views point into it only now.
+  for (std::size_t i = 0; i < at_.size() && i < batch.views.size(); ++i) {
+    batch.views[i].ip = batch.bytes.data() + at_[i];
+  }
+  return more;
+}
+
 void PacketBatches::read() {
-  std::vector<std::size_t> at;  // where each view's bytes start: `bytes` may move while it grows
   for (bool more = true; more;) {
     std::unique_ptr<PacketBatch> batch;
     {
@@ -38,30 +69,10 @@ void PacketBatches::read() {
     std::exception_ptr error;
     try {
       if (!batch) batch = std::make_unique<PacketBatch>();
-      batch->bytes.clear();
-      batch->views.clear();
-      batch->packets = batch->wire_bytes = 0;
-      batch->decode.fill(0);
-      at.clear();
-      RawPacket raw;
-      PacketView view;
-      while (batch->packets < batch_packets_ && (more = reader_.next(raw))) {
-        ++batch->packets;
-        batch->wire_bytes += raw.wire_length;
-        const DecodeStatus status = decode_packet(link_type_, raw.data, raw.caplen, raw.wire_length, view);
-        ++batch->decode[static_cast<int>(status)];
-        if (status != DecodeStatus::kOk) continue;
-        view.timestamp_ns = raw.timestamp_ns;
-        at.push_back(batch->bytes.size());
-        batch->bytes.insert(batch->bytes.end(), view.ip, view.ip + view.ip_captured);
-        batch->views.push_back(view);
-      }
+      more = fill(*batch);
     } catch (...) {
       error = std::current_exception();
       more = false;
-    }
-    if (batch) {
-      for (std::size_t i = 0; i < batch->views.size(); ++i) batch->views[i].ip = batch->bytes.data() + at[i];
     }
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -74,6 +85,12 @@ void PacketBatches::read() {
 }
 
 const PacketBatch* PacketBatches::next() {
+  if (!own_thread_) {  // one packet at a time, its view into the reader's buffer
+    if (done_) return nullptr;
+    if (!current_) current_ = std::make_unique<PacketBatch>();
+    done_ = !fill(*current_);
+    return current_->packets > 0 ? current_.get() : nullptr;
+  }
   std::unique_lock<std::mutex> lock(mutex_);
   if (current_) free_.push_back(std::move(current_));
   changed_.notify_all();

@@ -1,6 +1,7 @@
-// A capture's packets read and decoded on a thread of its own, a few batches ahead of the flow
-// table (prep --threads >= 2), so that reading overlaps the flows and the encoders. Batches
-// come in capture order, so everything downstream, and the corpus, is what reading inline gives.
+// A capture's packets, read and decoded: on a thread of its own, a few batches ahead of the flow
+// table (prep --threads >= 2), so that reading overlaps the flows and the encoders, or on the
+// caller's thread one packet at a time (no copy). Batches come in capture order either way, so
+// everything downstream, and the corpus, is the same.
 #pragma once
 #include <array>
 #include <condition_variable>
@@ -27,22 +28,26 @@ struct PacketBatch {
 
 class PacketBatches {
  public:
-  // Starts reading `reader` (of `link_type`), which must outlive this object.
-  PacketBatches(CaptureReader& reader, int link_type, std::size_t batch_packets = 4096,
+  // Reads `reader` (of `link_type`), which must outlive this object; with `own_thread`, batches
+  // of `batch_packets`, at most `depth` ahead.
+  PacketBatches(CaptureReader& reader, int link_type, bool own_thread, std::size_t batch_packets = 4096,
                 std::size_t depth = 4);
-  ~PacketBatches();  // stops the reader and joins it
+  ~PacketBatches();  // stops the reading thread and joins it
   PacketBatches(const PacketBatches&) = delete;
   PacketBatches& operator=(const PacketBatches&) = delete;
 
-  // The next batch, or nullptr after the last; valid until the next call. Rethrows what the
-  // reading thread threw.
+  // The next batch, or nullptr after the last; valid until the next call. Throws what reading
+  // threw, after the packets read before it.
   const PacketBatch* next();
 
  private:
-  void read();
+  bool fill(PacketBatch& batch);  // false at the end of the capture
+  void read();                    // the reading thread
   CaptureReader& reader_;
   const int link_type_;
+  const bool own_thread_;
   const std::size_t batch_packets_, depth_;
+  std::vector<std::size_t> at_;  // where each view's bytes start in the batch being filled
   std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<std::unique_ptr<PacketBatch>> full_;   // read, in capture order
@@ -50,7 +55,7 @@ class PacketBatches {
   std::unique_ptr<PacketBatch> current_;            // the one next() last returned
   bool done_ = false, stop_ = false;
   std::exception_ptr error_;
-  std::thread thread_;  // last: it uses the members above
+  std::thread thread_;  // own_thread: started last, it uses the members above
 };
 
 }  // namespace trafficfm::datasets

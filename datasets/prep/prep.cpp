@@ -137,27 +137,13 @@ class RankPrep {
       }
       store(split, flow.key, label_for(path, flow.key, ""));
     });
-    if (options_.threads >= 2) {
-      // Read and decoded ahead on a thread of its own; the same packets in the same order.
-      PacketBatches batches(reader, link);
-      while (const PacketBatch* batch = batches.next()) {
-        result_.counts.packets += batch->packets;
-        result_.counts.bytes += batch->wire_bytes;
-        for (std::size_t s = 0; s < batch->decode.size(); ++s) result_.counts.decode[s] += batch->decode[s];
-        for (const PacketView& view : batch->views) table.add(view, path, link);
-      }
-    } else {
-      RawPacket raw;
-      PacketView view;
-      while (reader.next(raw)) {
-        ++result_.counts.packets;
-        result_.counts.bytes += raw.wire_length;
-        const DecodeStatus status = decode_packet(link, raw.data, raw.caplen, raw.wire_length, view);
-        ++result_.counts.decode[static_cast<int>(status)];
-        if (status != DecodeStatus::kOk) continue;
-        view.timestamp_ns = raw.timestamp_ns;
-        table.add(view, path, link);
-      }
+    // From 2 threads on, packets are read and decoded ahead on a thread of their own.
+    PacketBatches batches(reader, link, options_.threads >= 2);
+    while (const PacketBatch* batch = batches.next()) {
+      result_.counts.packets += batch->packets;
+      result_.counts.bytes += batch->wire_bytes;
+      for (std::size_t s = 0; s < batch->decode.size(); ++s) result_.counts.decode[s] += batch->decode[s];
+      for (const PacketView& view : batch->views) table.add(view, path, link);
     }
     table.flush();
     if (reader.truncated()) {

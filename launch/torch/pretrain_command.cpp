@@ -48,7 +48,7 @@ std::unique_ptr<datasets::Loader> make_val_loader(const po::variables_map& value
 
 namespace {
 
-// Samples per token for --train.tokens. A model counting its tokens per batch (Lens: they follow
+// Tokens per sample for --train.tokens. A model counting its tokens per batch (Lens: they follow
 // each sample's length) reports no constant; a probe task of the same model, built before the
 // training task (which seeds and initializes as it would alone), measures the mean over the
 // first train samples, the same on every rank and at every dp, so a resume at another dp keeps

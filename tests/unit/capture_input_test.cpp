@@ -167,8 +167,8 @@ TEST_F(CaptureInput, PacketBatchesGiveWhatInlineReadingGives) {
       std::uint8_t tcp_flags;
       std::vector<std::uint8_t> ip;
     };
-    std::vector<Seen> inline_seen, batch_seen;
-    std::uint64_t inline_packets = 0, batch_packets = 0, inline_bad = 0, batch_bad = 0;
+    std::vector<Seen> inline_seen;
+    std::uint64_t inline_packets = 0, inline_bad = 0;
     const auto seen = [](const PacketView& v) {
       return Seen{v.timestamp_ns, v.ip_length, v.src_port,
                   v.dst_port,     v.tcp_flags, std::vector<std::uint8_t>(v.ip, v.ip + v.ip_captured)};
@@ -190,33 +190,38 @@ TEST_F(CaptureInput, PacketBatchesGiveWhatInlineReadingGives) {
       }
       inline_truncated = reader.truncated();
     }
-    CaptureReader reader(path);
-    {
-      PacketBatches batches(reader, reader.link_type(), 7, 2);  // many small batches, a short queue
-      std::size_t count = 0;
-      while (const PacketBatch* batch = batches.next()) {
-        ++count;
-        EXPECT_LE(batch->packets, 7u);
-        batch_packets += batch->packets;
-        batch_bad += batch->packets - batch->decode[static_cast<int>(DecodeStatus::kOk)];
-        EXPECT_EQ(batch->views.size(), batch->decode[static_cast<int>(DecodeStatus::kOk)]);
-        for (const PacketView& v : batch->views) batch_seen.push_back(seen(v));
+    for (const bool own_thread : {true, false}) {
+      SCOPED_TRACE(own_thread ? "own thread, batches of 7" : "inline, one packet at a time");
+      std::vector<Seen> batch_seen;
+      std::uint64_t batch_packets = 0, batch_bad = 0;
+      CaptureReader reader(path);
+      {
+        PacketBatches batches(reader, reader.link_type(), own_thread, 7, 2);  // small batches, a short queue
+        std::size_t count = 0;
+        while (const PacketBatch* batch = batches.next()) {
+          ++count;
+          EXPECT_LE(batch->packets, own_thread ? 7u : 1u);
+          batch_packets += batch->packets;
+          batch_bad += batch->packets - batch->decode[static_cast<int>(DecodeStatus::kOk)];
+          EXPECT_EQ(batch->views.size(), batch->decode[static_cast<int>(DecodeStatus::kOk)]);
+          for (const PacketView& v : batch->views) batch_seen.push_back(seen(v));
+        }
+        EXPECT_GT(count, 10u);
+        EXPECT_EQ(batches.next(), nullptr);
       }
-      EXPECT_GT(count, 10u);
-      EXPECT_EQ(batches.next(), nullptr);
-    }
-    EXPECT_EQ(reader.truncated(), inline_truncated);
-    EXPECT_EQ(inline_truncated, path == cut);
-    EXPECT_EQ(batch_packets, inline_packets);
-    EXPECT_EQ(batch_bad, inline_bad);
-    ASSERT_EQ(batch_seen.size(), inline_seen.size());
-    for (std::size_t i = 0; i < inline_seen.size(); ++i) {
-      EXPECT_EQ(batch_seen[i].timestamp_ns, inline_seen[i].timestamp_ns) << i;
-      EXPECT_EQ(batch_seen[i].ip_length, inline_seen[i].ip_length) << i;
-      EXPECT_EQ(batch_seen[i].src_port, inline_seen[i].src_port) << i;
-      EXPECT_EQ(batch_seen[i].dst_port, inline_seen[i].dst_port) << i;
-      EXPECT_EQ(batch_seen[i].tcp_flags, inline_seen[i].tcp_flags) << i;
-      EXPECT_TRUE(batch_seen[i].ip == inline_seen[i].ip) << i;
+      EXPECT_EQ(reader.truncated(), inline_truncated);
+      EXPECT_EQ(inline_truncated, path == cut);
+      EXPECT_EQ(batch_packets, inline_packets);
+      EXPECT_EQ(batch_bad, inline_bad);
+      ASSERT_EQ(batch_seen.size(), inline_seen.size());
+      for (std::size_t i = 0; i < inline_seen.size(); ++i) {
+        EXPECT_EQ(batch_seen[i].timestamp_ns, inline_seen[i].timestamp_ns) << i;
+        EXPECT_EQ(batch_seen[i].ip_length, inline_seen[i].ip_length) << i;
+        EXPECT_EQ(batch_seen[i].src_port, inline_seen[i].src_port) << i;
+        EXPECT_EQ(batch_seen[i].dst_port, inline_seen[i].dst_port) << i;
+        EXPECT_EQ(batch_seen[i].tcp_flags, inline_seen[i].tcp_flags) << i;
+        EXPECT_TRUE(batch_seen[i].ip == inline_seen[i].ip) << i;
+      }
     }
   }
 }
@@ -225,7 +230,7 @@ TEST_F(CaptureInput, PacketBatchesGiveWhatInlineReadingGives) {
 TEST_F(CaptureInput, PacketBatchesStopWhenDroppedEarly) {
   CaptureReader reader(good_);
   {
-    PacketBatches batches(reader, reader.link_type(), 3, 1);
+    PacketBatches batches(reader, reader.link_type(), true, 3, 1);
     ASSERT_NE(batches.next(), nullptr);
   }
   RawPacket raw;
