@@ -6,9 +6,10 @@
 #      ndpi   ndpi/pcap with nDPI's category per flow (categories with >= 40 labelled flows in
 #             train + val, not Unspecified);
 #   2. link-prediction pretraining of graph-base on `pre` (PRETRAIN_STEPS, 1,000), with PPT-GNN's
-#      dot-product decoder and, as a second encoder, with --graph.decoder distmult;
+#      dot-product decoder and, as second and third encoders, with --graph.decoder distmult and
+#      with attribute masking beside link prediction (--graph.mask 0.15 --graph.mask-weight 10);
 #   3. per task, K = 5, 10, 50 labelled train flows per class, seeds 1 2 3: fine-tune from the
-#      pretrained encoders (dot, distmult), from scratch (same steps, same labelled flows), and the no-graph MLP
+#      pretrained encoders (dot, distmult, dot + masking), from scratch (same steps, same labelled flows), and the no-graph MLP
 #      baseline (--graph.layers 0: the same head on a flow's own features); the same budget for
 #      every run (FINETUNE_STEPS, 200 steps of up to 8,192 nodes: at K = 5 every step sees all
 #      the shots), Adam 1e-3 without layer decay, model selection on val macro-F1 (every 20
@@ -55,6 +56,13 @@ if [ ! -f pretrain-distmult/done ]; then
     --train.threads "$(nproc)" "${quiet[@]}"
   touch pretrain-distmult/done
 fi
+if [ ! -f pretrain-mask/done ]; then
+  echo "== pretrain graph-base --graph.mask 0.15 --graph.mask-weight 10 on corpus-pre, $pretrain_steps steps"
+  "$bin" pretrain --config "$config" --corpus corpus-pre --out pretrain-mask --graph.mask 0.15 \
+    --graph.mask-weight 10 --train.steps "$pretrain_steps" --train.eval-every 250 --train.ckpt-every 250 \
+    --resume auto --train.threads "$(nproc)" "${quiet[@]}"
+  touch pretrain-mask/done
+fi
 
 finetune() {  # task, name, then finetune options
   local task="$1" name="$2"; shift 2
@@ -70,13 +78,14 @@ finetune() {  # task, name, then finetune options
     --train.threads "$threads" "${quiet[@]}" "$@" > "runs/$task/$name.log" 2>&1 ||
     { echo "failed: runs/$task/$name (see runs/$task/$name.log)"; return 1; }
 }
-echo "== fine-tune: {pretrained (dot, distmult), scratch, mlp} x K {$shots} x seeds {$seeds}, two at a time"
+echo "== fine-tune: {pretrained (dot, distmult, mask), scratch, mlp} x K {$shots} x seeds {$seeds}, two at a time"
 jobs_list=()
 for task in flows ndpi; do
   for k in $shots; do
     for seed in $seeds; do
       jobs_list+=("$task pre-$k-$seed --from pretrain --shots $k --seed $seed")
       jobs_list+=("$task predm-$k-$seed --from pretrain-distmult --graph.decoder distmult --shots $k --seed $seed")
+      jobs_list+=("$task premask-$k-$seed --from pretrain-mask --shots $k --seed $seed")
       jobs_list+=("$task scratch-$k-$seed --from-scratch --shots $k --seed $seed")
       jobs_list+=("$task mlp-$k-$seed --from-scratch --graph.layers 0 --shots $k --seed $seed")
     done
@@ -105,19 +114,20 @@ for task in ("flows", "ndpi"):
     any_report = json.load(open(glob.glob(os.path.join(work, "runs", task, "*", "report.json"))[0]))
     print(f"\n### {task}: {len(any_report['classes'])} classes ({', '.join(any_report['classes'])}), "
           f"{any_report['samples']} test flows\n")
-    head = "| K per class | pretrained (dot) | pretrained (distmult) | scratch | MLP (no graph) |" + (" direction only |" if task == "flows" else "")
+    head = "| K per class | pretrained (dot) | pretrained (distmult) | pretrained (dot + masking) | scratch | MLP (no graph) |" + (" direction only |" if task == "flows" else "")
     print(head); print("|---" * (head.count("|") - 1) + "|")
     for k in sorted({k for _, k in rows}):
-        cells = [ms([x[1] for x in rows.get((s, k), [(0, float('nan'), 0)])]) for s in ("pre", "predm", "scratch", "mlp")]
+        cells = [ms([x[1] for x in rows.get((s, k), [(0, float('nan'), 0)])]) for s in ("pre", "predm", "premask", "scratch", "mlp")]
         line = f"| {k} | " + " | ".join(cells) + " |"
         if task == "flows":
             line += f" {ms(direction['macro_f1'][str(k)])} |"
         print(line)
-    for k in sorted({k for _, k in rows}):
-        pre, scratch = sorted(rows.get(("pre", k), [])), sorted(rows.get(("scratch", k), []))
-        if pre and scratch:
-            a, b = statistics.mean(x[1] for x in pre), statistics.mean(x[1] for x in scratch)
-            print(f"- K={k}: pretrained {a:.3f} vs scratch {b:.3f} ({'pretrained better' if a > b else 'scratch better or equal'}; "
-                  f"per seed {', '.join(f'{p[1]:.3f}/{s[1]:.3f}' for p, s in zip(pre, scratch))})")
+    for arm in ("pre", "premask"):
+        for k in sorted({k for _, k in rows}):
+            pre, scratch = sorted(rows.get((arm, k), [])), sorted(rows.get(("scratch", k), []))
+            if pre and scratch:
+                a, b = statistics.mean(x[1] for x in pre), statistics.mean(x[1] for x in scratch)
+                print(f"- {arm} K={k}: pretrained {a:.3f} vs scratch {b:.3f} ({'pretrained better' if a > b else 'scratch better or equal'}; "
+                      f"per seed {', '.join(f'{p[1]:.3f}/{s[1]:.3f}' for p, s in zip(pre, scratch))})")
 print(f"\ndirection baseline joined {direction['joined']} of {direction['target_nodes']} classified flows to their Zeek rows")
 PY

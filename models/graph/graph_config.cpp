@@ -20,7 +20,12 @@ void add_graph_options(po::options_description& options) {
       "sinusoidal encoding of a flow's order in its slice and of an ip node's slice (even)")(
       "graph.decoder", po::value<std::string>()->default_value("dot"),
       "link-prediction decoder: dot (PPT-GNN's x_s . x_t) | distmult (x_s . diag(r_type) x_t, one learned "
-      "vector per edge type)");
+      "vector per edge type)")(
+      "graph.mask", po::value<double>()->default_value(0.0),
+      "share of flow nodes per step whose features are hidden and reconstructed from their embedding beside "
+      "link prediction (attribute masking); 0: link prediction alone")(
+      "graph.mask-weight", po::value<double>()->default_value(1.0),
+      "weight of a masked node's squared error (summed over its statistics) against one link pair's BCE");
   options.add(graph);
 }
 
@@ -32,6 +37,10 @@ GraphConfig graph_config_from(const po::variables_map& values) {
   c.supervision = values["graph.supervision"].as<double>();
   c.encoding_dims = values["graph.encoding-dims"].as<std::int64_t>();
   c.decoder = values["graph.decoder"].as<std::string>();
+  c.mask = values["graph.mask"].as<double>();
+  c.mask_weight = values["graph.mask-weight"].as<double>();
+  if (!(c.mask >= 0 && c.mask < 1)) throw core::UsageError("--graph.mask must be in [0, 1)");
+  if (!(c.mask_weight >= 0)) throw core::UsageError("--graph.mask-weight must be >= 0");
   if (c.decoder != "dot" && c.decoder != "distmult")
     throw core::UsageError("--graph.decoder must be dot or distmult, not '" + c.decoder + "'");
   if (c.hidden < 1 || c.layers < 0)
@@ -51,6 +60,8 @@ std::string GraphConfig::to_json() const {
       .set("supervision", supervision)
       .set("encoding_dims", encoding_dims)
       .set("decoder", decoder)
+      .set("mask", mask)
+      .set("mask_weight", mask_weight)
       .str();
 }
 

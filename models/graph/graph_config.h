@@ -18,6 +18,15 @@ struct GraphConfig {
   // vector per edge type, starting at 1: with L2-normalized embeddings a plain dot product
   // bounds the logit to [-1, 1] and asks every relation for the same similarity).
   std::string decoder = "dot";
+  // Share of own flow nodes per step whose statistics, missing bits, protocol and IP version are
+  // hidden (as if every statistic were missing) and reconstructed from the node's final
+  // embedding (Hu et al. 2020's attribute masking beside link prediction); 0: link prediction
+  // alone, PPT-GNN's objective.
+  double mask = 0.0;
+  // Weight of one masked node's squared error (summed over its present statistics) against
+  // one scored pair's BCE: the loss is (sum of BCE + mask_weight * sum of squared errors) /
+  // scored pairs, so dp ranks average exactly as one rank would.
+  double mask_weight = 1.0;
   std::string to_json() const;
 };
 

@@ -56,7 +56,14 @@ std::map<std::string, torch::Tensor> GraphLinkTask::losses(const datasets::Batch
   const auto in = collate_graphs(batch, model_->log1p_min, model_->log1p_max, config_.encoding_dims, device_);
   const auto keys = sample_keys(seed_, batch.epoch, batch.sample_index);
   const auto targets = draw_link_targets(in, config_.supervision, keys);
-  const auto [flow_h, ip_h] = model_->forward(in.flow_x, in.ip_x, targets.message);
+  torch::Tensor masked;  // attribute masking's rows (with --graph.mask)
+  auto flow_x = in.flow_x;
+  if (config_.mask > 0) {
+    const auto drawn = draw_masked_flows(in, config_.mask, keys);
+    flow_x = mask_flow_features(in.flow_x, drawn);
+    masked = drawn.nonzero().squeeze(1);
+  }
+  const auto [flow_h, ip_h] = model_->forward(flow_x, in.ip_x, targets.message);
   std::vector<torch::Tensor> logits, labels;
   for (int t = 0; t < kEdgeTypes; ++t) {
     const auto type = static_cast<datasets::EdgeType>(t);
@@ -81,6 +88,17 @@ std::map<std::string, torch::Tensor> GraphLinkTask::losses(const datasets::Batch
   }
   const auto logit = torch::cat(logits), label = torch::cat(labels);
   out["loss"] = torch::binary_cross_entropy_with_logits(logit, label);
+  if (masked.defined()) {
+    // Squared error over each masked flow's present statistics, summed, and counted per scored
+    // pair like the BCE (so the dp average stays the single-rank one).
+    constexpr std::int64_t s = datasets::kFlowStatistics;
+    const auto truth = in.flow_x.index_select(0, masked);
+    const auto present = 1.0 - truth.slice(1, s, 2 * s);
+    const auto predicted = torch::sigmoid(model_->mask_decoder(flow_h.index_select(0, masked)));
+    const auto squared = ((predicted - truth.slice(1, 0, s)).pow(2) * present).sum();
+    out["loss"] = out["loss"] + config_.mask_weight * squared / static_cast<double>(logit.size(0));
+    out["mask_mse"] = (squared / (present.sum() + 1e-9)).detach();  // per present statistic
+  }
   out["link_acc"] = ((logit > 0).to(label.dtype()) == label).to(torch::kFloat32).mean().detach();
   out["weight"] = torch::full({}, batch.filler ? 0.0 : static_cast<double>(logit.size(0)), flow_h.options());
   if (!model_->is_training() && !batch.filler) {

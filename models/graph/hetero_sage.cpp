@@ -66,6 +66,10 @@ HeteroSageImpl::HeteroSageImpl(const GraphConfig& config) : config_(config) {
     }
     layers_.push_back(convs);
   }
+  // After the layers, so that a seed gives the same encoder with and without masking.
+  if (config.mask > 0)
+    mask_decoder =
+        register_module("mask_decoder", torch::nn::Linear(config.hidden, datasets::kFlowStatistics));
 }
 
 std::pair<torch::Tensor, torch::Tensor> HeteroSageImpl::forward(

@@ -49,6 +49,9 @@ class HeteroSageImpl : public torch::nn::Module {
   // With --graph.decoder distmult: [edge types, hidden], link prediction's relation vectors
   // (pretraining only; undefined with the dot decoder).
   torch::Tensor link_relation;
+  // With --graph.mask > 0: Linear(hidden, 39) + sigmoid, the masked flows' scaled statistics from
+  // their final embeddings (pretraining only; empty otherwise).
+  torch::nn::Linear mask_decoder{nullptr};
   // Training FLOPs (forward + backward) are linear in a graph's counts: per edge of each type
   // (the scatter-adds of messages over the layers and relations reading it), per flow node and
   // per ip node (the linear maps of the relations targeting it). Layer 0 reads the features,

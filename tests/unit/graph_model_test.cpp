@@ -288,5 +288,67 @@ TEST(GraphTask, DistMultStartsAsTheDotProductAndLearnsAVectorPerEdgeType) {
   EXPECT_NE(distmult.losses(batch)["loss"].item<double>(), b["loss"].item<double>());
 }
 
+TEST(GraphTask, AttributeMaskingHidesOnlyTheDrawnOwnFlowsAndReconstructsTheirStatistics) {
+  const auto flows = busy_flows();
+  // Two parts with halos, so that some flow nodes are not own.
+  const auto whole = datasets::build_flow_graphs(flows, {});
+  ASSERT_EQ(whole.size(), 1u);
+  const auto graphs = datasets::partition_flow_graph(whole[0], datasets::metis_parts(whole[0], 2, 5), 2, 2);
+  const auto batch = batch_of(graphs, flows);
+  const auto in = inputs(batch);
+  const auto keys = sample_keys(3, 0, batch.sample_index);
+  const auto drawn = draw_masked_flows(in, 0.2, keys);
+  const auto own = in.flow_own;
+  ASSERT_GT(own.logical_not().sum().item<std::int64_t>(), 0) << "the parts have halo nodes";
+  EXPECT_EQ(drawn.logical_and(own.logical_not()).sum().item<std::int64_t>(), 0) << "a halo flow was masked";
+  const double own_count = own.sum().item<double>();
+  EXPECT_NEAR(drawn.sum().item<double>(), 0.2 * own_count, 0.05 * own_count + 5);
+  EXPECT_TRUE(torch::equal(drawn, draw_masked_flows(in, 0.2, keys)));  // per sample key: any rank
+  EXPECT_FALSE(torch::equal(drawn, draw_masked_flows(in, 0.2, sample_keys(4, 0, batch.sample_index))));
+
+  const auto x = mask_flow_features(in.flow_x, drawn);
+  constexpr std::int64_t s = datasets::kFlowStatistics;
+  const auto rows = drawn.nonzero().squeeze(1), kept = drawn.logical_not().nonzero().squeeze(1);
+  const auto hidden = x.index_select(0, rows);
+  EXPECT_EQ(hidden.slice(1, 0, s).abs().max().item<float>(), 0.0f);              // no statistic
+  EXPECT_EQ(hidden.slice(1, s, 2 * s).min().item<float>(), 1.0f);                // all missing
+  EXPECT_EQ(hidden.slice(1, 2 * s, 2 * s + 5).abs().max().item<float>(), 0.0f);  // no protocol, no IPv6
+  EXPECT_TRUE(torch::equal(hidden.slice(1, 2 * s + 5), in.flow_x.index_select(0, rows).slice(1, 2 * s + 5)));
+  EXPECT_TRUE(torch::equal(x.index_select(0, kept), in.flow_x.index_select(0, kept)));
+  EXPECT_GT(in.flow_x.index_select(0, rows).slice(1, 0, s).abs().max().item<float>(), 0.0f);
+
+  // The task: the same seed gives the same encoder with and without masking; the reconstruction
+  // term is mask_weight x (squared error) / scored pairs, and only it trains the decoder.
+  auto config = small_config();
+  GraphLinkTask plain(config, "{}", 4, torch::kCPU);
+  config.mask = 0.2;
+  config.mask_weight = 0.0;
+  GraphLinkTask unweighted(config, "{}", 4, torch::kCPU);
+  config.mask_weight = 2.0;
+  GraphLinkTask weighted(config, "{}", 4, torch::kCPU);
+  EXPECT_TRUE(plain.net()->mask_decoder.is_empty());
+  ASSERT_FALSE(weighted.net()->mask_decoder.is_empty());
+  for (auto* t : {&plain, &unweighted, &weighted}) t->model().train();
+  EXPECT_TRUE(torch::equal(plain.net()->named_parameters()["layer0_sends.lin_l.weight"],
+                           weighted.net()->named_parameters()["layer0_sends.lin_l.weight"]));
+  auto a = plain.losses(batch), b = unweighted.losses(batch), c = weighted.losses(batch);
+  EXPECT_NE(a["loss"].item<double>(), b["loss"].item<double>()) << "the link term sees the masked inputs";
+  const double pairs = c["weight"].item<double>();
+  ASSERT_GT(pairs, 0);
+  ASSERT_GT(c["mask_mse"].item<double>(), 0);
+  // The task (seed 4) draws with its own keys, from the batch's epoch and sample indices.
+  const auto task_rows =
+      draw_masked_flows(in, 0.2, sample_keys(4, batch.epoch, batch.sample_index)).nonzero().squeeze(1);
+  const auto truth = in.flow_x.index_select(0, task_rows);
+  const double present = (1.0 - truth.slice(1, s, 2 * s)).sum().item<double>();
+  EXPECT_NEAR(c["loss"].item<double>() - b["loss"].item<double>(),
+              2.0 * c["mask_mse"].item<double>() * present / pairs, 1e-5);
+  b["loss"].backward();
+  c["loss"].backward();
+  EXPECT_FALSE(unweighted.net()->mask_decoder->weight.grad().defined() &&
+               unweighted.net()->mask_decoder->weight.grad().abs().sum().item<double>() > 0);
+  EXPECT_GT(weighted.net()->mask_decoder->weight.grad().abs().sum().item<double>(), 0);
+}
+
 }  // namespace
 }  // namespace trafficfm::models
