@@ -78,26 +78,32 @@ std::map<std::string, torch::Tensor> GraphLinkTask::losses(const datasets::Batch
           torch::full({pairs->size(1)}, pairs == &targets.positive[t] ? 1.0 : 0.0, flow_h.options()));
     }
   }
+  // Attribute masking: squared error over each masked flow's present statistics, summed (with no
+  // flow masked still a zero that reaches the decoder, so every rank has its gradient).
+  torch::Tensor squared, present;
+  if (masked.defined()) {
+    constexpr std::int64_t s = datasets::kFlowStatistics;
+    const auto truth = in.flow_x.index_select(0, masked);
+    present = 1.0 - truth.slice(1, s, 2 * s);
+    const auto predicted = torch::sigmoid(model_->mask_decoder(flow_h.index_select(0, masked)));
+    squared = ((predicted - truth.slice(1, 0, s)).pow(2) * present).sum();
+  }
   std::map<std::string, torch::Tensor> out;
   if (logits.empty()) {  // no edge to predict (a graph of one flow): weigh 0, keep the graph in autograd
-    const auto zero = (flow_h.sum() + ip_h.sum()) * 0.0;
+    auto zero = (flow_h.sum() + ip_h.sum()) * 0.0;
+    if (squared.defined()) zero = zero + squared * 0.0;
     out["loss"] = zero;
     out["link_acc"] = zero.detach();
+    if (squared.defined()) out["mask_mse"] = zero.detach();  // every rank logs the same metrics
     out["weight"] = torch::zeros({}, flow_h.options());
     return out;
   }
   const auto logit = torch::cat(logits), label = torch::cat(labels);
   out["loss"] = torch::binary_cross_entropy_with_logits(logit, label);
-  if (masked.defined()) {
-    // Squared error over each masked flow's present statistics, summed, and counted per scored
-    // pair like the BCE (so the dp average stays the single-rank one).
-    constexpr std::int64_t s = datasets::kFlowStatistics;
-    const auto truth = in.flow_x.index_select(0, masked);
-    const auto present = 1.0 - truth.slice(1, s, 2 * s);
-    const auto predicted = torch::sigmoid(model_->mask_decoder(flow_h.index_select(0, masked)));
-    const auto squared = ((predicted - truth.slice(1, 0, s)).pow(2) * present).sum();
+  if (squared.defined()) {
+    // Counted per scored pair like the BCE, so the dp average stays the single-rank one.
     out["loss"] = out["loss"] + config_.mask_weight * squared / static_cast<double>(logit.size(0));
-    out["mask_mse"] = (squared / (present.sum() + 1e-9)).detach();  // per present statistic
+    out["mask_mse"] = (squared / present.sum().clamp_min(1.0)).detach();  // per present statistic
   }
   out["link_acc"] = ((logit > 0).to(label.dtype()) == label).to(torch::kFloat32).mean().detach();
   out["weight"] = torch::full({}, batch.filler ? 0.0 : static_cast<double>(logit.size(0)), flow_h.options());
