@@ -230,7 +230,9 @@ TEST(GraphTask, AGraphWithNothingToPredictWeighsZeroAndStillBackpropagates) {
         weightless = true;
         EXPECT_EQ(terms["loss"].item<double>(), 0.0);
         EXPECT_EQ(terms.count("mask_mse"), mask > 0 ? 1u : 0u);
-        if (mask > 0) EXPECT_TRUE(task.net()->mask_decoder->weight.grad().defined());
+        if (mask > 0) {
+          EXPECT_TRUE(task.net()->mask_decoder->weight.grad().defined());
+        }
       }
     }
     EXPECT_TRUE(weightless) << "every draw held an edge out (mask " << mask << ")";
