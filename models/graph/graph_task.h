@@ -8,6 +8,7 @@
 
 #include "core/trainer/task.h"
 #include "distributed/process_grid.h"
+#include "models/graph/attribute_masking.h"
 #include "models/graph/hetero_sage.h"
 #include "models/graph/link_prediction.h"
 

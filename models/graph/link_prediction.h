@@ -24,12 +24,4 @@ struct LinkTargets {
 // `keys`: one per sample of the batch.
 LinkTargets draw_link_targets(const GraphInputs& in, double fraction, const std::vector<std::uint64_t>& keys);
 
-// Attribute masking's draw: each own (non-halo) flow node with probability `fraction`, from
-// its sample's key (the same on every dp rank). bool [F] on the inputs' device.
-torch::Tensor draw_masked_flows(const GraphInputs& in, double fraction,
-                                const std::vector<std::uint64_t>& keys);
-// The features with the masked rows hidden: every statistic 0 and marked missing, no protocol,
-// no IPv6 bit (a flow whose statistics are all unknown); the sinusoidal order encoding stays.
-torch::Tensor mask_flow_features(const torch::Tensor& flow_x, const torch::Tensor& masked);
-
 }  // namespace trafficfm::models

@@ -10,6 +10,7 @@
 #include "datasets/graph/graph_encoder.h"
 #include "datasets/graph/graph_partition.h"
 #include "models/common/sample_random.h"
+#include "models/graph/attribute_masking.h"
 #include "models/graph/graph_task.h"
 #include "models/graph/hetero_sage.h"
 #include "models/graph/link_prediction.h"
