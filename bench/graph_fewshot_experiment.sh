@@ -5,19 +5,21 @@
 #      flows  ../shared/data/flows with its Zeek labels (Malicious / Benign; Background left out);
 #      ndpi   ndpi/pcap with nDPI's category per flow (categories with >= 40 labelled flows in
 #             train + val, not Unspecified);
-#   2. link-prediction pretraining of graph-base on `pre` (PRETRAIN_STEPS, 1,000), with PPT-GNN's
-#      dot-product decoder and, as second and third encoders, with --graph.decoder distmult and
-#      with attribute masking beside link prediction (--graph.mask 0.15 --graph.mask-weight 10);
-#   3. per task, K = 5, 10, 50 labelled train flows per class, seeds 1 2 3: fine-tune from the
-#      pretrained encoders (dot, distmult, dot + masking), from scratch (same steps, same labelled flows), and the no-graph MLP
-#      baseline (--graph.layers 0: the same head on a flow's own features); the same budget for
+#   2. link-prediction pretraining of graph-base on `pre` (PRETRAIN_STEPS, 3,000: the config's),
+#      one encoder per pretrained arm: `dot` (PPT-GNN's dot-product decoder), `distmult`
+#      (--graph.decoder distmult), `mask` (dot + attribute masking, --graph.mask 0.15
+#      --graph.mask-weight 10), `bias` (distmult + --graph.link-bias true);
+#   3. per task, K = 5, 10, 50 labelled train flows per class, seeds 1 2 3: fine-tune from each
+#      pretrained encoder, from scratch (`scratch`: same steps, same labelled flows), and the
+#      no-graph MLP baseline (`mlp`: --graph.layers 0, the same head on a flow's own features);
+#      ARMS picks the arms (default: all six); the same budget for
 #      every run (FINETUNE_STEPS, 200 steps of up to 8,192 nodes: at K = 5 every step sees all
 #      the shots), Adam 1e-3 without layer decay, model selection on val macro-F1 (every 20
 #      steps), report on test;
 #   4. a direction-only baseline for the flows task (bench/graph_direction_baseline.py: the
 #      Zeek log's local_orig/local_resp, the same K shots per class, the same test flows);
 #   5. summary.md: test macro-F1 mean ± std over the seeds.
-#   bench/graph_fewshot_experiment.sh [WORK_DIR]   (env: PRETRAIN_STEPS, FINETUNE_STEPS, SHOTS,
+#   bench/graph_fewshot_experiment.sh [WORK_DIR]   (env: ARMS, PRETRAIN_STEPS, FINETUNE_STEPS, SHOTS,
 #   SEEDS, THREADS, TRAFFICFM_SHARED_DATA, TRAFFICFM_BIN; exits 1 when the data or the build is
 #   missing). Stages whose output exists are skipped, so an interrupted run continues.
 set -euo pipefail
@@ -30,7 +32,14 @@ work="${1:-/tmp/trafficfm-graph-fewshot}"
 bin="${TRAFFICFM_BIN:-$here/build/launch/trafficfm}"
 [ -x "$bin" ] || { echo "graph_fewshot_experiment: $bin not built (scripts/setup.sh)" >&2; exit 1; }
 config="$here/configs/graph-base.ini"
-pretrain_steps="${PRETRAIN_STEPS:-1000}"
+pretrain_steps="${PRETRAIN_STEPS:-3000}"
+arms="${ARMS:-dot distmult mask bias scratch mlp}"
+for arm in $arms; do
+  case "$arm" in
+    dot | distmult | mask | bias | scratch | mlp) ;;
+    *) echo "graph_fewshot_experiment: unknown arm '$arm' in ARMS (dot distmult mask bias scratch mlp)" >&2; exit 1 ;;
+  esac
+done
 steps="${FINETUNE_STEPS:-200}"
 shots="${SHOTS:-5 10 50}"
 seeds="${SEEDS:-1 2 3}"
@@ -43,26 +52,21 @@ quiet=(--log.level warn)
 [ -f corpus-flows/manifest.json ] || "$bin" prep --encoder graph --out corpus-flows "$data/flows" "${quiet[@]}"
 [ -f corpus-ndpi/manifest.json ] || "$bin" prep --encoder graph --out corpus-ndpi --labels "$data/ndpi/flows.csv" \
   "$data/ndpi/pcap" "${quiet[@]}"
-if [ ! -f pretrain/done ]; then
-  echo "== pretrain graph-base on corpus-pre, $pretrain_steps steps"
-  "$bin" pretrain --config "$config" --corpus corpus-pre --out pretrain --train.steps "$pretrain_steps" \
-    --train.eval-every 250 --train.ckpt-every 250 --resume auto --train.threads "$(nproc)" "${quiet[@]}"
-  touch pretrain/done
-fi
-if [ ! -f pretrain-distmult/done ]; then
-  echo "== pretrain graph-base --graph.decoder distmult on corpus-pre, $pretrain_steps steps"
-  "$bin" pretrain --config "$config" --corpus corpus-pre --out pretrain-distmult --graph.decoder distmult \
+# Pretrained arms: name, then the objective's options (the fine-tuning run repeats the decoder).
+declare -A objective=([dot]="" [distmult]="--graph.decoder distmult" [mask]="--graph.mask 0.15 --graph.mask-weight 10"
+  [bias]="--graph.decoder distmult --graph.link-bias true")
+declare -A finetune_objective=([dot]="" [distmult]="--graph.decoder distmult" [mask]=""
+  [bias]="--graph.decoder distmult")
+for arm in $arms; do
+  [ -n "${objective[$arm]+set}" ] || continue
+  [ -f "pretrain-$arm/done" ] && continue
+  echo "== pretrain graph-base ($arm: ${objective[$arm]:-dot decoder}) on corpus-pre, $pretrain_steps steps"
+  # shellcheck disable=SC2086 # the options are words
+  "$bin" pretrain --config "$config" --corpus corpus-pre --out "pretrain-$arm" ${objective[$arm]} \
     --train.steps "$pretrain_steps" --train.eval-every 250 --train.ckpt-every 250 --resume auto \
     --train.threads "$(nproc)" "${quiet[@]}"
-  touch pretrain-distmult/done
-fi
-if [ ! -f pretrain-mask/done ]; then
-  echo "== pretrain graph-base --graph.mask 0.15 --graph.mask-weight 10 on corpus-pre, $pretrain_steps steps"
-  "$bin" pretrain --config "$config" --corpus corpus-pre --out pretrain-mask --graph.mask 0.15 \
-    --graph.mask-weight 10 --train.steps "$pretrain_steps" --train.eval-every 250 --train.ckpt-every 250 \
-    --resume auto --train.threads "$(nproc)" "${quiet[@]}"
-  touch pretrain-mask/done
-fi
+  touch "pretrain-$arm/done"
+done
 
 finetune() {  # task, name, then finetune options
   local task="$1" name="$2"; shift 2
@@ -78,16 +82,18 @@ finetune() {  # task, name, then finetune options
     --train.threads "$threads" "${quiet[@]}" "$@" > "runs/$task/$name.log" 2>&1 ||
     { echo "failed: runs/$task/$name (see runs/$task/$name.log)"; return 1; }
 }
-echo "== fine-tune: {pretrained (dot, distmult, mask), scratch, mlp} x K {$shots} x seeds {$seeds}, two at a time"
+echo "== fine-tune: {$arms} x K {$shots} x seeds {$seeds}, two at a time"
 jobs_list=()
 for task in flows ndpi; do
   for k in $shots; do
     for seed in $seeds; do
-      jobs_list+=("$task pre-$k-$seed --from pretrain --shots $k --seed $seed")
-      jobs_list+=("$task predm-$k-$seed --from pretrain-distmult --graph.decoder distmult --shots $k --seed $seed")
-      jobs_list+=("$task premask-$k-$seed --from pretrain-mask --shots $k --seed $seed")
-      jobs_list+=("$task scratch-$k-$seed --from-scratch --shots $k --seed $seed")
-      jobs_list+=("$task mlp-$k-$seed --from-scratch --graph.layers 0 --shots $k --seed $seed")
+      for arm in $arms; do
+        case "$arm" in
+          scratch) jobs_list+=("$task scratch-$k-$seed --from-scratch --shots $k --seed $seed") ;;
+          mlp) jobs_list+=("$task mlp-$k-$seed --from-scratch --graph.layers 0 --shots $k --seed $seed") ;;
+          *) jobs_list+=("$task $arm-$k-$seed --from pretrain-$arm ${finetune_objective[$arm]} --shots $k --seed $seed") ;;
+        esac
+      done
     done
   done
 done
@@ -103,26 +109,29 @@ done
 import json, statistics, sys, glob, os
 work = sys.argv[1]
 def ms(v): return f"{statistics.mean(v):.3f} ± {statistics.stdev(v) if len(v) > 1 else 0:.3f}"
+names = {"dot": "pretrained (dot)", "distmult": "pretrained (distmult)", "mask": "pretrained (dot + masking)",
+         "bias": "pretrained (distmult + link bias)", "scratch": "scratch", "mlp": "MLP (no graph)"}
 direction = json.load(open(os.path.join(work, "direction.json")))
 for task in ("flows", "ndpi"):
     rows = {}
     for path in glob.glob(os.path.join(work, "runs", task, "*", "report.json")):
-        start, k, seed = os.path.basename(os.path.dirname(path)).split("-")
+        arm, k, seed = os.path.basename(os.path.dirname(path)).split("-")
         r = json.load(open(path))
-        rows.setdefault((start, int(k)), []).append((int(seed), r["macro_f1"], r["samples"]))
+        rows.setdefault((arm, int(k)), []).append((int(seed), r["macro_f1"], r["samples"]))
     if not rows: continue
+    arms = [a for a in names if any(a == x for x, _ in rows)]
     any_report = json.load(open(glob.glob(os.path.join(work, "runs", task, "*", "report.json"))[0]))
     print(f"\n### {task}: {len(any_report['classes'])} classes ({', '.join(any_report['classes'])}), "
           f"{any_report['samples']} test flows\n")
-    head = "| K per class | pretrained (dot) | pretrained (distmult) | pretrained (dot + masking) | scratch | MLP (no graph) |" + (" direction only |" if task == "flows" else "")
+    head = "| K per class | " + " | ".join(names[a] for a in arms) + " |" + (" direction only |" if task == "flows" else "")
     print(head); print("|---" * (head.count("|") - 1) + "|")
     for k in sorted({k for _, k in rows}):
-        cells = [ms([x[1] for x in rows.get((s, k), [(0, float('nan'), 0)])]) for s in ("pre", "predm", "premask", "scratch", "mlp")]
+        cells = [ms([x[1] for x in rows.get((a, k), [(0, float('nan'), 0)])]) for a in arms]
         line = f"| {k} | " + " | ".join(cells) + " |"
         if task == "flows":
             line += f" {ms(direction['macro_f1'][str(k)])} |"
         print(line)
-    for arm in ("pre", "premask"):
+    for arm in (a for a in arms if a not in ("scratch", "mlp")):
         for k in sorted({k for _, k in rows}):
             pre, scratch = sorted(rows.get((arm, k), [])), sorted(rows.get(("scratch", k), []))
             if pre and scratch:

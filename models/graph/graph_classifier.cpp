@@ -22,7 +22,10 @@ GraphClassifierNet::GraphClassifierNet(const GraphConfig& config, std::int64_t c
 GraphClassifier::GraphClassifier(const GraphConfig& config, const std::string& corpus_settings,
                                  std::int64_t classes, std::uint64_t seed, torch::Device device)
     : config_(config), device_(device) {
-  config_.mask = 0;          // attribute masking's decoder is pretraining's alone: never built, never loaded
+  // Attribute masking's decoder and the link decoder's linear term are pretraining's alone: never
+  // built, never loaded.
+  config_.mask = 0;
+  config_.link_bias = false;
   torch::manual_seed(seed);  // the head's (and a from-scratch encoder's) initialization
   net_ = std::make_shared<GraphClassifierNet>(config_, classes);
   const auto [lo, hi] = feature_ranges(corpus_settings);

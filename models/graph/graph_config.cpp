@@ -21,6 +21,9 @@ void add_graph_options(po::options_description& options) {
       "graph.decoder", po::value<std::string>()->default_value("dot"),
       "link-prediction decoder: dot (PPT-GNN's x_s . x_t) | distmult (x_s . diag(r_type) x_t, one learned "
       "vector per edge type)")(
+      "graph.link-bias", po::value<bool>()->default_value(false),
+      "add a learned linear term of each endpoint's embedding per edge type to the link decoder's logit "
+      "(w_t . x_s + v_t . x_t: how likely a node is to have edges of the type)")(
       "graph.mask", po::value<double>()->default_value(0.0),
       "share of flow nodes per step whose features are hidden and reconstructed from their embedding beside "
       "link prediction (attribute masking); 0: link prediction alone")(
@@ -37,6 +40,7 @@ GraphConfig graph_config_from(const po::variables_map& values) {
   c.supervision = values["graph.supervision"].as<double>();
   c.encoding_dims = values["graph.encoding-dims"].as<std::int64_t>();
   c.decoder = values["graph.decoder"].as<std::string>();
+  c.link_bias = values["graph.link-bias"].as<bool>();
   c.mask = values["graph.mask"].as<double>();
   c.mask_weight = values["graph.mask-weight"].as<double>();
   if (!(c.mask >= 0 && c.mask < 1)) throw core::UsageError("--graph.mask must be in [0, 1)");
@@ -60,6 +64,7 @@ std::string GraphConfig::to_json() const {
       .set("supervision", supervision)
       .set("encoding_dims", encoding_dims)
       .set("decoder", decoder)
+      .set("link_bias", link_bias)
       .set("mask", mask)
       .set("mask_weight", mask_weight)
       .str();

@@ -18,6 +18,11 @@ struct GraphConfig {
   // vector per edge type, starting at 1: with L2-normalized embeddings a plain dot product
   // bounds the logit to [-1, 1] and asks every relation for the same similarity).
   std::string decoder = "dot";
+  // Adds to each pair's logit a learned linear term of either endpoint's embedding per edge type,
+  // w_type . x_s + v_type . x_t (zero at start): how likely a node is to have edges of the type at
+  // all (a busy host, a flow's own endpoints), which a product of two L2-normalized embeddings
+  // cannot express; the product is then left to say which pairs belong together.
+  bool link_bias = false;
   // Share of own flow nodes per step whose statistics, missing bits, protocol and IP version are
   // hidden (as if every statistic were missing) and reconstructed from the node's final
   // embedding (Hu et al. 2020's attribute masking beside link prediction); 0: link prediction

@@ -71,8 +71,11 @@ std::map<std::string, torch::Tensor> GraphLinkTask::losses(const datasets::Batch
     const auto& target = datasets::edge_target_type(type) == datasets::NodeType::kFlow ? flow_h : ip_h;
     for (const auto* pairs : {&targets.positive[t], &targets.negative[t]}) {
       if (pairs->size(1) == 0) continue;
-      auto product = source.index_select(0, (*pairs)[0]) * target.index_select(0, (*pairs)[1]);
+      const auto x_s = source.index_select(0, (*pairs)[0]), x_t = target.index_select(0, (*pairs)[1]);
+      auto product = x_s * x_t;
       if (model_->link_relation.defined()) product = product * model_->link_relation[t];
+      if (model_->link_bias.defined())
+        product = product + x_s * model_->link_bias[t][0] + x_t * model_->link_bias[t][1];
       logits.push_back(product.sum(1));
       labels.push_back(
           torch::full({pairs->size(1)}, pairs == &targets.positive[t] ? 1.0 : 0.0, flow_h.options()));
@@ -90,8 +93,11 @@ std::map<std::string, torch::Tensor> GraphLinkTask::losses(const datasets::Batch
   }
   std::map<std::string, torch::Tensor> out;
   if (logits.empty()) {  // no edge to predict (a graph of one flow): weigh 0, keep the graph in autograd
+    // and give every parameter (decoders included) a zero gradient: the reducer expects one of
+    // every parameter on every dp rank.
     auto zero = (flow_h.sum() + ip_h.sum()) * 0.0;
     if (squared.defined()) zero = zero + squared * 0.0;
+    for (const auto& p : model_->parameters()) zero = zero + p.sum() * 0.0;
     out["loss"] = zero;
     out["link_acc"] = zero.detach();
     if (squared.defined()) out["mask_mse"] = zero.detach();  // every rank logs the same metrics

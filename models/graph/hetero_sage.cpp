@@ -66,7 +66,9 @@ HeteroSageImpl::HeteroSageImpl(const GraphConfig& config) : config_(config) {
     }
     layers_.push_back(convs);
   }
-  // After the layers, so that a seed gives the same encoder with and without masking.
+  // After the layers, so that a seed gives the same encoder with and without them.
+  if (config.link_bias)
+    link_bias = register_parameter("link_bias", torch::zeros({datasets::kEdgeTypes, 2, config.hidden}));
   if (config.mask > 0)
     mask_decoder =
         register_module("mask_decoder", torch::nn::Linear(config.hidden, datasets::kFlowStatistics));

@@ -49,6 +49,9 @@ class HeteroSageImpl : public torch::nn::Module {
   // With --graph.decoder distmult: [edge types, hidden], link prediction's relation vectors
   // (pretraining only; undefined with the dot decoder).
   torch::Tensor link_relation;
+  // With --graph.link-bias: [edge types, 2 (source, target), hidden], the decoder's linear term
+  // per endpoint (pretraining only; undefined otherwise).
+  torch::Tensor link_bias;
   // With --graph.mask > 0: Linear(hidden, 39) + sigmoid, the masked flows' scaled statistics from
   // their final embeddings (pretraining only; empty otherwise).
   torch::nn::Linear mask_decoder{nullptr};

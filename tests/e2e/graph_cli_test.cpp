@@ -204,12 +204,14 @@ TEST(GraphCli, NodeFinetuneAtTwoRanksFollowsOneRankAndTheMlpBaselineRuns) {
   r = run_command(finetune(fixture().dir + "/ft-distmult",
                            "--from " + fixture().dir + "/distmult --graph.decoder distmult --train.steps 2"));
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  // So does one pretrained with attribute masking, with or without --graph.mask at fine-tuning
-  // (the reconstruction decoder is pretraining's alone: the classifier leaves it out).
-  r = run_command(pretrain(fixture().dir + "/masked", "--graph.mask 0.2 --train.steps 2"));
+  // So does one pretrained with attribute masking and the link bias, with or without their flags at
+  // fine-tuning (the reconstruction decoder and the bias are pretraining's alone: the classifier
+  // leaves them out).
+  r = run_command(
+      pretrain(fixture().dir + "/masked", "--graph.mask 0.2 --graph.link-bias true --train.steps 2"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(read_text_file(fixture().dir + "/masked/metrics.jsonl").find("mask_mse"), std::string::npos);
-  for (const std::string extra : {"--graph.mask 0.2", ""}) {
+  for (const std::string extra : {"--graph.mask 0.2 --graph.link-bias true", ""}) {
     r = run_command(finetune(fixture().dir + "/ft-masked" + (extra.empty() ? "" : "-flag"),
                              "--from " + fixture().dir + "/masked --train.steps 2 " + extra));
     EXPECT_EQ(r.exit_code, 0) << extra << "\n" << r.output;
@@ -244,12 +246,15 @@ TEST(GraphCli, TwoRanksFollowTheSingleRankCurveOnTheSameSamples) {
   EXPECT_LT(a.back(), a.front()) << "link prediction did not learn";
   const auto eval = read_text_file(two + "/eval.jsonl");
   EXPECT_NE(eval.find("val_link_auc"), std::string::npos) << eval;
-  // Attribute masking draws per sample and counts its squared errors per scored pair: two ranks
-  // still follow one, and the objective is another one.
+  // Attribute masking draws per sample and counts its squared errors per scored pair; DistMult's
+  // vectors and the link bias are replicated parameters: two ranks still follow one, and the
+  // objective is another one.
   const std::string mask_one = fixture().dir + "/mask-one", mask_two = fixture().dir + "/mask-two";
-  r = run_command(pretrain(mask_one, "--graph.mask 0.2 --train.steps 8 --train.batch-nodes 1400"));
+  const std::string objective =
+      "--graph.mask 0.2 --graph.decoder distmult --graph.link-bias true --train.steps 8";
+  r = run_command(pretrain(mask_one, objective + " --train.batch-nodes 1400"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run_command(mpirun(2) + pretrain(mask_two, "--graph.mask 0.2 --train.steps 8"));
+  r = run_command(mpirun(2) + pretrain(mask_two, objective));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   expect_same_curve(mask_one, mask_two, 8);
   EXPECT_NE(losses(mask_one).front(), a.front());

@@ -4,13 +4,17 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <set>
+#include <string>
 
 #include "core/rng.h"
 #include "datasets/graph/graph_encoder.h"
 #include "datasets/graph/graph_partition.h"
+#include "distributed/communicator.h"
 #include "models/common/sample_random.h"
 #include "models/graph/attribute_masking.h"
+#include "models/graph/graph_classifier.h"
 #include "models/graph/graph_task.h"
 #include "models/graph/hetero_sage.h"
 #include "models/graph/link_prediction.h"
@@ -213,10 +217,13 @@ TEST(GraphTask, AGraphWithNothingToPredictWeighsZeroAndStillBackpropagates) {
   const std::vector<GraphFlow> flows = {flow(0.0, 0.1, 1, 2, state)};  // one flow: 3 nodes, 2 edges
   const auto graphs = datasets::build_flow_graphs(flows, {});
   auto batch = batch_of(graphs, flows);
-  // With attribute masking too: its decoder still gets a (zero) gradient, so no dp rank lacks one.
+  // With attribute masking, DistMult and the link bias too: every parameter, decoders included,
+  // still gets a (zero) gradient, so no dp rank lacks one.
   for (const double mask : {0.0, 0.5}) {
     auto config = small_config();
     config.mask = mask;
+    config.decoder = mask > 0 ? "distmult" : "dot";
+    config.link_bias = mask > 0;
     GraphLinkTask task(config, "{}", 0, torch::kCPU);
     task.model().train();
     // 2 edges at 15%: usually none held out; with none the loss is 0 with weight 0.
@@ -231,8 +238,8 @@ TEST(GraphTask, AGraphWithNothingToPredictWeighsZeroAndStillBackpropagates) {
         weightless = true;
         EXPECT_EQ(terms["loss"].item<double>(), 0.0);
         EXPECT_EQ(terms.count("mask_mse"), mask > 0 ? 1u : 0u);
-        if (mask > 0) {
-          EXPECT_TRUE(task.net()->mask_decoder->weight.grad().defined());
+        for (const auto& p : task.model().named_parameters()) {
+          EXPECT_TRUE(p.value().grad().defined()) << p.key() << " got no gradient (mask " << mask << ")";
         }
       }
     }
@@ -298,6 +305,45 @@ TEST(GraphTask, DistMultStartsAsTheDotProductAndLearnsAVectorPerEdgeType) {
     distmult.net()->link_relation.mul_(4.0);  // a logit beyond [-1, 1], out of the dot decoder's reach
   }
   EXPECT_NE(distmult.losses(batch)["loss"].item<double>(), b["loss"].item<double>());
+}
+
+TEST(GraphTask, TheLinkBiasStartsAtZeroAddsALinearTermPerEndpointAndIsNotFineTuned) {
+  const auto flows = busy_flows();
+  const auto graphs = datasets::build_flow_graphs(flows, {});
+  const auto batch = batch_of(graphs, flows);
+  for (const std::string decoder : {"dot", "distmult"}) {
+    auto config = small_config();
+    config.decoder = decoder;
+    GraphLinkTask plain(config, "{}", 4, torch::kCPU);
+    config.link_bias = true;
+    GraphLinkTask biased(config, "{}", 4, torch::kCPU);  // same seed: the same encoder weights
+    ASSERT_TRUE(biased.net()->link_bias.defined());
+    EXPECT_FALSE(plain.net()->link_bias.defined());
+    plain.model().train();
+    biased.model().train();
+    auto a = plain.losses(batch), b = biased.losses(batch);
+    EXPECT_EQ(a["loss"].item<double>(), b["loss"].item<double>()) << decoder << ": zero at start";
+    b["loss"].backward();
+    const auto grad = biased.net()->link_bias.grad();
+    ASSERT_TRUE(grad.defined());
+    // Every edge type's source and target terms learn (each type has pairs in this graph).
+    EXPECT_EQ(grad.abs().sum(2).gt(0).sum().item<std::int64_t>(), 2 * kEdgeTypes) << decoder;
+    // Any nonzero w_t, v_t moves the logits (w_t . x_s + v_t . x_t), so the loss.
+    {
+      torch::NoGradGuard no_grad;
+      biased.net()->link_bias.normal_(0.0, 1.0);
+    }
+    EXPECT_NE(biased.losses(batch)["loss"].item<double>(), b["loss"].item<double>()) << decoder;
+    // Fine-tuning never builds it: the classifier loads the encoder and leaves the decoder's term.
+    std::map<std::string, torch::Tensor> tensors;
+    for (const auto& p : biased.net()->named_parameters()) tensors[p.key()] = p.value();
+    for (const auto& p : biased.net()->named_buffers()) tensors[p.key()] = p.value();
+    GraphClassifier classifier(config, "{}", 2, 5, torch::kCPU);
+    for (const auto& p : classifier.module().named_parameters())
+      EXPECT_EQ(p.key().find("link_bias"), std::string::npos) << p.key();
+    auto alone = distributed::make_local_communicator();
+    EXPECT_EQ(classifier.load_pretrained(tensors, *alone), tensors.size() - 1);
+  }
 }
 
 TEST(GraphTask, AttributeMaskingHidesOnlyTheDrawnOwnFlowsAndReconstructsTheirStatistics) {
