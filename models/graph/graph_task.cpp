@@ -96,7 +96,6 @@ std::map<std::string, torch::Tensor> GraphLinkTask::losses(const datasets::Batch
     // and give every parameter (decoders included) a zero gradient: the reducer expects one of
     // every parameter on every dp rank.
     auto zero = (flow_h.sum() + ip_h.sum()) * 0.0;
-    if (squared.defined()) zero = zero + squared * 0.0;
     for (const auto& p : model_->parameters()) zero = zero + p.sum() * 0.0;
     out["loss"] = zero;
     out["link_acc"] = zero.detach();
