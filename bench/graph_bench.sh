@@ -54,8 +54,10 @@ batch_nodes=$(sed -nE 's/^batch-nodes *= *([0-9]+).*/\1/p' "$config")
 printf '| round | C++ step (s) | C++ edges/s | python3-torch step (s) | python edges/s | C++ / python edges/s |\n|---:|---:|---:|---:|---:|---:|\n'
 for round in $(seq 1 "$rounds"); do
   rm -rf "$work/run"
+  # The twin is PPT-GNN's objective (dot decoder, no link bias, no masking), not the config's.
   "$bin" pretrain --config "$config" --corpus "$work/corpus" --out "$work/run" --train.steps $((steps + 3)) \
-    --train.log-every 1 --train.eval-every 0 --train.ckpt-every 0 --train.threads "$threads" --log.level warn
+    --graph.decoder dot --graph.link-bias false --graph.mask 0 --train.log-every 1 --train.eval-every 0 \
+    --train.ckpt-every 0 --train.threads "$threads" --log.level warn
   read -r cpp_step cpp_edges < <(/usr/bin/python3 - "$work/run/metrics.jsonl" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])][3:]

@@ -5,14 +5,15 @@
 #      flows  ../shared/data/flows with its Zeek labels (Malicious / Benign; Background left out);
 #      ndpi   ndpi/pcap with nDPI's category per flow (categories with >= 40 labelled flows in
 #             train + val, not Unspecified);
-#   2. link-prediction pretraining of graph-base on `pre` (PRETRAIN_STEPS, 3,000: the config's),
+#   2. link-prediction pretraining of graph-base on `pre` (PRETRAIN_STEPS, 6,000: the config's),
 #      one encoder per pretrained arm: `dot` (PPT-GNN's dot-product decoder), `distmult`
 #      (--graph.decoder distmult), `mask` (dot + attribute masking, --graph.mask 0.15
-#      --graph.mask-weight 10), `bias` (distmult + --graph.link-bias true);
+#      --graph.mask-weight 10), `bias` (distmult + --graph.link-bias true), `biasmask` (distmult +
+#      link bias + masking 0.15);
 #   3. per task, K = 5, 10, 50 labelled train flows per class, seeds 1 2 3: fine-tune from each
 #      pretrained encoder, from scratch (`scratch`: same steps, same labelled flows), and the
 #      no-graph MLP baseline (`mlp`: --graph.layers 0, the same head on a flow's own features);
-#      ARMS picks the arms (default: all six); the same budget for
+#      ARMS picks the arms (default: all seven); the same budget for
 #      every run (FINETUNE_STEPS, 200 steps of up to 8,192 nodes: at K = 5 every step sees all
 #      the shots), Adam 1e-3 without layer decay, model selection on val macro-F1 (every 20
 #      steps), report on test;
@@ -32,12 +33,12 @@ work="${1:-/tmp/trafficfm-graph-fewshot}"
 bin="${TRAFFICFM_BIN:-$here/build/launch/trafficfm}"
 [ -x "$bin" ] || { echo "graph_fewshot_experiment: $bin not built (scripts/setup.sh)" >&2; exit 1; }
 config="$here/configs/graph-base.ini"
-pretrain_steps="${PRETRAIN_STEPS:-3000}"
-arms="${ARMS:-dot distmult mask bias scratch mlp}"
+pretrain_steps="${PRETRAIN_STEPS:-6000}"
+arms="${ARMS:-dot distmult mask bias biasmask scratch mlp}"
 for arm in $arms; do
   case "$arm" in
-    dot | distmult | mask | bias | scratch | mlp) ;;
-    *) echo "graph_fewshot_experiment: unknown arm '$arm' in ARMS (dot distmult mask bias scratch mlp)" >&2; exit 1 ;;
+    dot | distmult | mask | bias | biasmask | scratch | mlp) ;;
+    *) echo "graph_fewshot_experiment: unknown arm '$arm' in ARMS (dot distmult mask bias biasmask scratch mlp)" >&2; exit 1 ;;
   esac
 done
 steps="${FINETUNE_STEPS:-200}"
@@ -52,15 +53,20 @@ quiet=(--log.level warn)
 [ -f corpus-flows/manifest.json ] || "$bin" prep --encoder graph --out corpus-flows "$data/flows" "${quiet[@]}"
 [ -f corpus-ndpi/manifest.json ] || "$bin" prep --encoder graph --out corpus-ndpi --labels "$data/ndpi/flows.csv" \
   "$data/ndpi/pcap" "${quiet[@]}"
-# Pretrained arms: name, then the objective's options (the fine-tuning run repeats the decoder).
-declare -A objective=([dot]="" [distmult]="--graph.decoder distmult" [mask]="--graph.mask 0.15 --graph.mask-weight 10"
-  [bias]="--graph.decoder distmult --graph.link-bias true")
-declare -A finetune_objective=([dot]="" [distmult]="--graph.decoder distmult" [mask]=""
-  [bias]="--graph.decoder distmult")
+# Pretrained arms: name, then the objective's options, every one given so that the config's
+# defaults (graph-base.ini: the biasmask objective) do not change an arm; the fine-tuning run
+# repeats the decoder, whose vectors the checkpoint holds.
+plain="--graph.link-bias false --graph.mask 0"
+declare -A objective=([dot]="--graph.decoder dot $plain" [distmult]="--graph.decoder distmult $plain"
+  [mask]="--graph.decoder dot --graph.link-bias false --graph.mask 0.15 --graph.mask-weight 10"
+  [bias]="--graph.decoder distmult --graph.link-bias true --graph.mask 0"
+  [biasmask]="--graph.decoder distmult --graph.link-bias true --graph.mask 0.15 --graph.mask-weight 10")
+declare -A finetune_objective=([dot]="--graph.decoder dot" [distmult]="--graph.decoder distmult"
+  [mask]="--graph.decoder dot" [bias]="--graph.decoder distmult" [biasmask]="--graph.decoder distmult")
 for arm in $arms; do
   [ -n "${objective[$arm]+set}" ] || continue
   [ -f "pretrain-$arm/done" ] && continue
-  echo "== pretrain graph-base ($arm: ${objective[$arm]:-dot decoder}) on corpus-pre, $pretrain_steps steps"
+  echo "== pretrain graph-base ($arm: ${objective[$arm]}) on corpus-pre, $pretrain_steps steps"
   # shellcheck disable=SC2086 # the options are words
   "$bin" pretrain --config "$config" --corpus corpus-pre --out "pretrain-$arm" ${objective[$arm]} \
     --train.steps "$pretrain_steps" --train.eval-every 250 --train.ckpt-every 250 --resume auto \
@@ -110,7 +116,8 @@ import json, statistics, sys, glob, os
 work = sys.argv[1]
 def ms(v): return f"{statistics.mean(v):.3f} ± {statistics.stdev(v) if len(v) > 1 else 0:.3f}"
 names = {"dot": "pretrained (dot)", "distmult": "pretrained (distmult)", "mask": "pretrained (dot + masking)",
-         "bias": "pretrained (distmult + link bias)", "scratch": "scratch", "mlp": "MLP (no graph)"}
+         "bias": "pretrained (distmult + link bias)",
+         "biasmask": "pretrained (distmult + link bias + masking)", "scratch": "scratch", "mlp": "MLP (no graph)"}
 direction = json.load(open(os.path.join(work, "direction.json")))
 for task in ("flows", "ndpi"):
     rows = {}
