@@ -54,15 +54,14 @@ quiet=(--log.level warn)
 [ -f corpus-ndpi/manifest.json ] || "$bin" prep --encoder graph --out corpus-ndpi --labels "$data/ndpi/flows.csv" \
   "$data/ndpi/pcap" "${quiet[@]}"
 # Pretrained arms: name, then the objective's options, every one given so that the config's
-# defaults (graph-base.ini: the biasmask objective) do not change an arm; the fine-tuning run
-# repeats the decoder, whose vectors the checkpoint holds.
-plain="--graph.link-bias false --graph.mask 0"
-declare -A objective=([dot]="--graph.decoder dot $plain" [distmult]="--graph.decoder distmult $plain"
-  [mask]="--graph.decoder dot --graph.link-bias false --graph.mask 0.15 --graph.mask-weight 10"
+# defaults (graph-base.ini: the biasmask objective) do not change an arm. The fine-tuning run
+# repeats the decoder (the objective's first two words), whose vectors the checkpoint holds.
+masking="--graph.mask 0.15 --graph.mask-weight 10"
+declare -A objective=([dot]="--graph.decoder dot --graph.link-bias false --graph.mask 0"
+  [distmult]="--graph.decoder distmult --graph.link-bias false --graph.mask 0"
+  [mask]="--graph.decoder dot --graph.link-bias false $masking"
   [bias]="--graph.decoder distmult --graph.link-bias true --graph.mask 0"
-  [biasmask]="--graph.decoder distmult --graph.link-bias true --graph.mask 0.15 --graph.mask-weight 10")
-declare -A finetune_objective=([dot]="--graph.decoder dot" [distmult]="--graph.decoder distmult"
-  [mask]="--graph.decoder dot" [bias]="--graph.decoder distmult" [biasmask]="--graph.decoder distmult")
+  [biasmask]="--graph.decoder distmult --graph.link-bias true $masking")
 for arm in $arms; do
   [ -n "${objective[$arm]+set}" ] || continue
   [ -f "pretrain-$arm/done" ] && continue
@@ -97,7 +96,7 @@ for task in flows ndpi; do
         case "$arm" in
           scratch) jobs_list+=("$task scratch-$k-$seed --from-scratch --shots $k --seed $seed") ;;
           mlp) jobs_list+=("$task mlp-$k-$seed --from-scratch --graph.layers 0 --shots $k --seed $seed") ;;
-          *) jobs_list+=("$task $arm-$k-$seed --from pretrain-$arm ${finetune_objective[$arm]} --shots $k --seed $seed") ;;
+          *) jobs_list+=("$task $arm-$k-$seed --from pretrain-$arm ${objective[$arm]%% --graph.link-bias*} --shots $k --seed $seed") ;;
         esac
       done
     done
