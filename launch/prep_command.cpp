@@ -88,7 +88,8 @@ po::options_description prep_options() {
   shard.add_options()("shard.mb", po::value<double>()->default_value(64.0),
                       "target uncompressed shard size in MB")(
       "shard.chunk-rows", po::value<std::size_t>()->default_value(256), "HDF5 chunk length in samples")(
-      "shard.deflate", po::value<int>()->default_value(1), "deflate level 0-9 (0: no compression)");
+      "shard.deflate", po::value<int>()->default_value(1),
+      "deflate level 0-9 (0: no compression; 1: ISA-L's fast deflate; 2-9: zlib's levels)");
   options.add(flow).add(split).add(lens).add(graph).add(shard);
   add_logging_options(options);
   return options;

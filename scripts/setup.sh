@@ -31,7 +31,7 @@ build_packages=(
   libtorch-dev libopenblas0-openmp
   libopenmpi-dev openmpi-bin
   libhdf5-dev libboost-program-options-dev libgtest-dev libgmock-dev
-  libpcap-dev libmetis-dev libsentencepiece-dev zlib1g-dev libssl-dev
+  libpcap-dev libmetis-dev libsentencepiece-dev zlib1g-dev libisal-dev libxxhash-dev libssl-dev
   python3-matplotlib  # `trafficfm sweep fit` draws its plots with it (/usr/bin/python3)
 )
 test_packages=(tshark tcpdump python3-torch python3-h5py python3-scapy python3-numpy clang-format)

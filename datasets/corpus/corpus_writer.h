@@ -13,10 +13,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/sha256.h"
 #include "datasets/corpus/columns.h"
 #include "datasets/corpus/manifest.h"
 #include "datasets/corpus/shard_file.h"
+
+struct XXH3_state_s;  // xxhash.h
 
 namespace trafficfm::core {
 class TaskPool;
@@ -63,13 +64,13 @@ class CorpusWriter {
   std::vector<ColumnBuffer> buffers_;
   std::size_t label_column_;
   bool dedup_;
-  // The first 128 bits of a row's SHA-256 -> the split it went to. Already uniform, so the
-  // table hashes by its first word.
+  // A row's 128-bit XXH3 -> the split it went to. Already uniform, so the table hashes by its
+  // first word.
   struct DigestHash {
     std::size_t operator()(const std::array<std::uint64_t, 2>& d) const { return d[0]; }
   };
   std::unordered_map<std::array<std::uint64_t, 2>, int, DigestHash> first_split_;
-  core::Sha256 row_hash_;
+  std::unique_ptr<::XXH3_state_s, void (*)(::XXH3_state_s*)> row_hash_;
   std::uint64_t target_bytes_;
   ShardWriteOptions options_;
   int rank_, world_;

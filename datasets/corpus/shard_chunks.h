@@ -1,8 +1,9 @@
 // A shard's datasets cut into chunks and filtered (shuffle, then deflate) by our own code
 // rather than inside HDF5's filter pipeline, so the chunks of a shard can be compressed on any
-// number of threads while HDF5 (a serial library) only writes them. The bytes are exactly what
-// HDF5's own shuffle and deflate filters produce (deflate is zlib's compress2 at the level,
-// as in H5Z_filter_deflate), so a reader sees an ordinary shuffle + deflate dataset.
+// number of threads while HDF5 (a serial library) only writes them. A reader sees an ordinary
+// shuffle + deflate dataset. At deflate level 0 and 2-9 the bytes are exactly what HDF5's own
+// filters produce (zlib's compress2 at the level, as in H5Z_filter_deflate); level 1, the
+// default, is ISA-L's deflate: other compressed bytes, the same data once inflated.
 #pragma once
 #include <cstdint>
 #include <string>
