@@ -31,6 +31,9 @@ class CaptureReader {
 
   // The next packet, or false at the end (or at a truncation, see truncated()).
   bool next(RawPacket& packet);
+  // True when every packet's data stays valid while this reader lives (a classic pcap read in
+  // place), not only until the next call.
+  bool stable_data() const;
   int link_type() const { return link_type_; }
   const std::string& path() const { return path_; }
   bool truncated() const { return truncated_; }
@@ -40,6 +43,7 @@ class CaptureReader {
 
  private:
   struct Impl;
+  bool next_mapped(RawPacket& packet);
   std::unique_ptr<Impl> impl_;
   std::string path_;
   int link_type_ = 0;

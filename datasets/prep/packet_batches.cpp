@@ -40,7 +40,7 @@ bool PacketBatches::fill(PacketBatch& batch) {
     ++batch.decode[static_cast<int>(status)];
     if (status != DecodeStatus::kOk) continue;
     view.timestamp_ns = raw.timestamp_ns;
-    if (own_thread_) {  // the reader's buffer is reused by its next packet: keep a copy
+    if (own_thread_ && !reader_.stable_data()) {  // the reader reuses its buffer: keep a copy
       at_.push_back(batch.bytes.size());
       batch.bytes.insert(batch.bytes.end(), view.ip, view.ip + view.ip_captured);
     }

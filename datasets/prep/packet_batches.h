@@ -19,9 +19,11 @@
 namespace trafficfm::datasets {
 
 struct PacketBatch {
-  std::vector<std::uint8_t> bytes;  // the decoded packets' captured bytes from the IP header on
-  std::vector<PacketView> views;    // the packets that decoded (ip points into bytes)
-  std::uint64_t packets = 0;        // read, decoded or not
+  // The decoded packets' captured bytes from the IP header on; empty when the reader's data is
+  // stable (CaptureReader::stable_data: the views point into the mapped capture instead).
+  std::vector<std::uint8_t> bytes;
+  std::vector<PacketView> views;  // the packets that decoded (ip points into bytes)
+  std::uint64_t packets = 0;      // read, decoded or not
   std::uint64_t wire_bytes = 0;
   std::array<std::uint64_t, static_cast<int>(DecodeStatus::kCount)> decode{};  // packets by status
 };

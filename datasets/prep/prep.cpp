@@ -12,6 +12,7 @@
 #include "datasets/capture/capture_reader.h"
 #include "datasets/corpus/corpus_writer.h"
 #include "datasets/flowlogs/flow_log_reader.h"
+#include "datasets/prep/flow_stage.h"
 #include "datasets/prep/packet_batches.h"
 
 namespace trafficfm::datasets {
@@ -123,21 +124,26 @@ class RankPrep {
     const int link = reader.link_type();
     const bool supported = link_type_supported(link);
     ++result_.counts.link_types["DLT " + std::to_string(link) + (supported ? "" : " (unsupported)")];
-    FlowTable table(flow_options_, [&](Flow&& flow) {
-      ++result_.counts.flows;
-      const int split = split_of(path, flow.key);
-      if (encoder_->whole_file()) {
-        encoder_->collect(flow_record_of(flow), label_for(path, flow.key, ""), split, flow.key.hash());
-        return;
-      }
-      ColumnBuffer& buffer = writer_.row_buffer(split);
-      if (!encoder_->encode(flow, buffer)) {
-        buffer.abandon_row();
-        return;
-      }
-      store(split, flow.key, label_for(path, flow.key, ""));
-    });
-    // From 2 threads on, packets are read and decoded ahead on a thread of their own.
+    // From 2 threads on, the flows a table emits are encoded on a thread of their own, and the
+    // packets are read and decoded ahead on another: the table, the encoders and the reading
+    // each take a share of one capture.
+    FlowStage encode(
+        [&](Flow&& flow) {
+          ++result_.counts.flows;
+          const int split = split_of(path, flow.key);
+          if (encoder_->whole_file()) {
+            encoder_->collect(flow_record_of(flow), label_for(path, flow.key, ""), split, flow.key.hash());
+            return;
+          }
+          ColumnBuffer& buffer = writer_.row_buffer(split);
+          if (!encoder_->encode(flow, buffer)) {
+            buffer.abandon_row();
+            return;
+          }
+          store(split, flow.key, label_for(path, flow.key, ""));
+        },
+        options_.threads >= 2);
+    FlowTable table(flow_options_, [&](Flow&& flow) { encode.push(std::move(flow)); });
     PacketBatches batches(reader, link, options_.threads >= 2);
     while (const PacketBatch* batch = batches.next()) {
       result_.counts.packets += batch->packets;
@@ -146,6 +152,7 @@ class RankPrep {
       for (const PacketView& view : batch->views) table.add(view, path, link);
     }
     table.flush();
+    encode.drain();
     if (reader.truncated()) {
       ++result_.counts.files_truncated;
       const std::string line = path + ": truncated at byte " + std::to_string(reader.truncation_offset()) +
