@@ -1,5 +1,7 @@
 #include "datasets/corpus/columns.h"
 
+#include <sys/mman.h>
+
 namespace trafficfm::datasets {
 
 std::size_t dtype_size(DType type) {
@@ -91,7 +93,15 @@ void ColumnBuffer::abandon_row() {
 
 void ColumnBuffer::reserve_rows(std::size_t rows) {
   for (std::size_t c = 0; c < specs_.size(); ++c) {
-    if (!specs_[c].ragged) data_[c].reserve(rows * specs_[c].bytes_per_sample());
+    if (specs_[c].ragged) continue;
+    std::vector<std::uint8_t>& d = data_[c];
+    d.reserve(rows * specs_[c].bytes_per_sample());
+    // A shard's buffer fills tens of MB row by row: in 4 KiB pages that is a page fault every
+    // 4 KiB (about 10% of prep's time). Transparent huge pages fault 2 MiB at a time.
+    constexpr std::uintptr_t kPage = 4096, kHuge = 2u << 20;
+    const auto begin = (reinterpret_cast<std::uintptr_t>(d.data()) + kPage - 1) & ~(kPage - 1);
+    const auto end = (reinterpret_cast<std::uintptr_t>(d.data()) + d.capacity()) & ~(kPage - 1);
+    if (end > begin + kHuge) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
   }
 }
 

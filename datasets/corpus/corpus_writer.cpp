@@ -162,6 +162,9 @@ void CorpusWriter::encode_early(int split) {
     if (buffer.data(c).capacity() < reserve_rows() * spec.bytes_per_sample()) return;  // could move
   }
   ++job->early_chunks;
+  // One task for chunk k of every fixed-width column: a task per column woke the pool seven
+  // times as often for the same work.
+  std::vector<std::pair<std::size_t, ShardDataset>> views;
   for (std::size_t c = 0; c < buffer.specs().size(); ++c) {
     const ColumnSpec& spec = buffer.specs()[c];
     if (spec.ragged) continue;
@@ -172,14 +175,17 @@ void CorpusWriter::encode_early(int split) {
     view.data = buffer.data(c).data();
     view.row_bytes = spec.bytes_per_sample();
     view.chunk_rows = rows_per_chunk;
-    ++job->chunks_left;
-    pool_->submit([this, job, view = std::move(view), c, k]() mutable {
-      view.chunks.resize(k + 1);
+    view.chunks.resize(k + 1);
+    views.emplace_back(c, std::move(view));
+  }
+  ++job->chunks_left;
+  pool_->submit([this, job, views = std::move(views), k]() mutable {
+    for (auto& [c, view] : views) {
       encode_chunk(view, k, options_.deflate_level);
       job->early[c][k] = std::move(view.chunks[k]);
-      if (--job->chunks_left == 0) write_pending(job);
-    });
-  }
+    }
+    if (--job->chunks_left == 0) write_pending(job);
+  });
 }
 
 void CorpusWriter::flush(int split) {

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -59,7 +60,9 @@ struct Flow {
   std::uint16_t client_port = 0, server_port = 0;
   std::uint8_t protocol = 0;
   std::int64_t first_ns = 0, last_ns = 0;
-  std::string file;  // capture file it came from
+  // The capture file it came from, shared by the file's flows (a string each was an allocation
+  // per flow, freed on another thread when prep encodes on its own).
+  std::shared_ptr<const std::string> file;
   int link_type = 0;
   std::vector<FlowPacket> packets;   // the first FlowTableOptions::keep_packets packets
   DirectionStats forward, backward;  // client->server, server->client

@@ -160,7 +160,8 @@ void FlowTable::add(const PacketView& p, const std::string& file, int link_type)
     f.server_port = p.dst_port;
     f.protocol = p.protocol;
     f.first_ns = p.timestamp_ns;
-    f.file = file;
+    if (!file_ || *file_ != file) file_ = std::make_shared<const std::string>(file);
+    f.file = file_;
     f.link_type = link_type;
     f.end = Flow::End::kEndOfFile;
     f.packets.reserve(options_.keep_packets);  // one allocation, not one per doubling

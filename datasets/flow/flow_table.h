@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <functional>
 #include <list>
+#include <memory>
+#include <string>
 #include <unordered_map>
 
 #include "datasets/flow/flow.h"
@@ -44,7 +46,8 @@ class FlowTable {
   FlowTableOptions options_;
   Sink sink_;
   std::unordered_map<FlowKey, Entry, FlowKeyHasher> flows_;
-  std::list<FlowKey> lru_;  // front = least recently seen
+  std::list<FlowKey> lru_;                   // front = least recently seen
+  std::shared_ptr<const std::string> file_;  // of the flows being started
   std::int64_t last_sweep_ns_ = 0;
   std::uint64_t emitted_ = 0;
 };
