@@ -96,13 +96,91 @@ double DirectionStats::size_std() const { return packets > 1 ? std::sqrt(size_m2
 double DirectionStats::iat_std() const { return packets > 2 ? std::sqrt(iat_m2 / (packets - 2)) : 0.0; }
 
 FlowTable::FlowTable(const FlowTableOptions& options, Sink sink)
-    : options_(options), sink_(std::move(sink)) {}
+    : options_(options), sink_(std::move(sink)), slots_(1024) {}
 
-void FlowTable::emit(std::unordered_map<FlowKey, Entry, FlowKeyHasher>::iterator it, Flow::End end) {
-  it->second.flow.end = end;
-  lru_.erase(it->second.lru);
-  Flow flow = std::move(it->second.flow);
-  flows_.erase(it);
+std::size_t FlowTable::find(const FlowKey& key, std::uint64_t hash) const {
+  const std::size_t mask = slots_.size() - 1;
+  const auto tag = static_cast<std::uint32_t>(hash >> 32);
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+    const Slot& s = slots_[i];
+    if (s.entry == kNone) return static_cast<std::size_t>(-1);
+    if (s.tag == tag && entries_[s.entry].flow.key == key) return i;
+  }
+}
+
+void FlowTable::grow() {
+  std::vector<Slot> old(slots_.size() * 2);
+  old.swap(slots_);
+  const std::size_t mask = slots_.size() - 1;
+  for (const Slot& s : old) {
+    if (s.entry == kNone) continue;
+    std::size_t i = entries_[s.entry].hash & mask;
+    while (slots_[i].entry != kNone) i = (i + 1) & mask;
+    slots_[i] = s;
+  }
+}
+
+std::uint32_t FlowTable::insert(const FlowKey& key, std::uint64_t hash) {
+  if (2 * (live_ + 1) > slots_.size()) grow();
+  std::uint32_t e;
+  if (!free_entries_.empty()) {
+    e = free_entries_.back();
+    free_entries_.pop_back();
+  } else {
+    e = static_cast<std::uint32_t>(entries_.size());
+    entries_.emplace_back();
+  }
+  Entry& entry = entries_[e];
+  entry.flow = Flow();
+  entry.flow.key = key;
+  entry.hash = hash;
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t i = hash & mask;
+  while (slots_[i].entry != kNone) i = (i + 1) & mask;
+  slots_[i] = {e, static_cast<std::uint32_t>(hash >> 32)};
+  ++live_;
+  link_newest(e);
+  return e;
+}
+
+void FlowTable::unlink(std::uint32_t e) {
+  Entry& entry = entries_[e];
+  (entry.older == kNone ? oldest_ : entries_[entry.older].newer) = entry.newer;
+  (entry.newer == kNone ? newest_ : entries_[entry.newer].older) = entry.older;
+  entry.older = entry.newer = kNone;
+}
+
+void FlowTable::link_newest(std::uint32_t e) {
+  Entry& entry = entries_[e];
+  entry.older = newest_;
+  entry.newer = kNone;
+  (newest_ == kNone ? oldest_ : entries_[newest_].newer) = e;
+  newest_ = e;
+}
+
+// Linear probing's deletion without tombstones: later entries of the run move back into the gap
+// when their home slot does not lie cyclically in (gap, their slot].
+void FlowTable::erase_slot(std::size_t gap) {
+  const std::size_t mask = slots_.size() - 1;
+  slots_[gap].entry = kNone;
+  for (std::size_t j = (gap + 1) & mask; slots_[j].entry != kNone; j = (j + 1) & mask) {
+    const std::size_t home = entries_[slots_[j].entry].hash & mask;
+    const bool stays = gap <= j ? (gap < home && home <= j) : (gap < home || home <= j);
+    if (stays) continue;
+    slots_[gap] = slots_[j];
+    slots_[j].entry = kNone;
+    gap = j;
+  }
+}
+
+void FlowTable::emit(std::size_t slot, Flow::End end) {
+  const std::uint32_t e = slots_[slot].entry;
+  erase_slot(slot);
+  unlink(e);
+  --live_;
+  Flow flow = std::move(entries_[e].flow);
+  free_entries_.push_back(e);
+  flow.end = end;
   ++emitted_;
   sink_(std::move(flow));
 }
@@ -110,20 +188,22 @@ void FlowTable::emit(std::unordered_map<FlowKey, Entry, FlowKeyHasher>::iterator
 void FlowTable::expire_idle(std::int64_t now_ns) {
   const auto idle_ns = static_cast<std::int64_t>(options_.idle_timeout_s * kNs);
   const auto linger_ns = static_cast<std::int64_t>(options_.closed_linger_s * kNs);
-  // The LRU front is the least recently seen flow: stop at the first one still alive. A closed
-  // flow leaves after closed_linger_s once it reaches the front; behind a live flow it waits,
+  // The oldest entry is the least recently seen flow: stop at the first one still alive. A
+  // closed flow leaves after closed_linger_s once it is the oldest; behind a live flow it waits,
   // at most until the idle timeout, which bounds memory all the same.
-  while (!lru_.empty()) {
-    auto it = flows_.find(lru_.front());
-    const Flow& f = it->second.flow;
+  while (oldest_ != kNone) {
+    const Entry& entry = entries_[oldest_];
+    const Flow& f = entry.flow;
     const bool closed = f.end == Flow::End::kFinished || f.end == Flow::End::kReset;
+    Flow::End end;
     if (now_ns - f.last_ns > idle_ns) {
-      emit(it, closed ? f.end : Flow::End::kIdle);
+      end = closed ? f.end : Flow::End::kIdle;
     } else if (closed && now_ns - f.last_ns > linger_ns) {
-      emit(it, f.end);
+      end = f.end;
     } else {
       break;
     }
+    emit(find(f.key, entry.hash), end);
   }
 }
 
@@ -134,26 +214,28 @@ void FlowTable::add(const PacketView& p, const std::string& file, int link_type)
     last_sweep_ns_ = p.timestamp_ns;
   }
   const FlowKey key = FlowKey::of(p.src, p.src_port, p.dst, p.dst_port, p.protocol);
-  auto it = flows_.find(key);
-  if (it != flows_.end()) {
-    const Flow& f = it->second.flow;
+  const std::uint64_t hash = FlowKeyHasher()(key);
+  std::size_t slot = find(key, hash);
+  std::uint32_t e = kNone;
+  if (slot != static_cast<std::size_t>(-1)) {
+    e = slots_[slot].entry;
+    const Flow& f = entries_[e].flow;
     const bool closed = f.end == Flow::End::kFinished || f.end == Flow::End::kReset;
     const bool new_syn = p.protocol == 6 && (p.tcp_flags & 0x12) == 0x02;  // SYN without ACK
     if (p.timestamp_ns - f.last_ns > static_cast<std::int64_t>(options_.idle_timeout_s * kNs)) {
-      emit(it, closed ? f.end : Flow::End::kIdle);
-      it = flows_.end();
+      emit(slot, closed ? f.end : Flow::End::kIdle);
+      e = kNone;
     } else if (p.timestamp_ns - f.first_ns > static_cast<std::int64_t>(options_.active_timeout_s * kNs)) {
-      emit(it, Flow::End::kActive);
-      it = flows_.end();
+      emit(slot, Flow::End::kActive);
+      e = kNone;
     } else if (closed && new_syn) {  // the same 5-tuple reused by a new connection
-      emit(it, f.end);
-      it = flows_.end();
+      emit(slot, f.end);
+      e = kNone;
     }
   }
-  if (it == flows_.end()) {
-    Entry entry;
-    Flow& f = entry.flow;
-    f.key = key;
+  if (e == kNone) {
+    e = insert(key, hash);
+    Flow& f = entries_[e].flow;
     f.client = p.src;
     f.server = p.dst;
     f.client_port = p.src_port;
@@ -165,14 +247,12 @@ void FlowTable::add(const PacketView& p, const std::string& file, int link_type)
     f.link_type = link_type;
     f.end = Flow::End::kEndOfFile;
     f.packets.reserve(options_.keep_packets);  // one allocation, not one per doubling
-    lru_.push_back(key);
-    entry.lru = std::prev(lru_.end());
-    it = flows_.emplace(key, std::move(entry)).first;
-  } else {
-    lru_.splice(lru_.end(), lru_, it->second.lru);  // most recently seen goes to the back
+  } else if (newest_ != e) {
+    unlink(e);  // most recently seen goes to the back
+    link_newest(e);
   }
 
-  Flow& f = it->second.flow;
+  Flow& f = entries_[e].flow;
   const bool from_client = p.src == f.client && p.src_port == f.client_port;
   f.last_ns = std::max(f.last_ns, p.timestamp_ns);
   const std::uint32_t payload = p.payload_length;
@@ -203,10 +283,11 @@ void FlowTable::add(const PacketView& p, const std::string& file, int link_type)
 }
 
 void FlowTable::flush() {
-  while (!lru_.empty()) {
-    auto it = flows_.find(lru_.front());
-    const Flow::End end = it->second.flow.end;
-    emit(it, end == Flow::End::kFinished || end == Flow::End::kReset ? end : Flow::End::kEndOfFile);
+  while (oldest_ != kNone) {
+    const Entry& entry = entries_[oldest_];
+    const Flow::End end = entry.flow.end;
+    emit(find(entry.flow.key, entry.hash),
+         end == Flow::End::kFinished || end == Flow::End::kReset ? end : Flow::End::kEndOfFile);
   }
 }
 
