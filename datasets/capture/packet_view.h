@@ -4,6 +4,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace trafficfm::datasets {
@@ -12,9 +13,21 @@ namespace trafficfm::datasets {
 struct IpAddress {
   std::uint8_t family = 0;  // 4 or 6
   std::array<std::uint8_t, 16> bytes{};
-  bool operator==(const IpAddress& o) const { return family == o.family && bytes == o.bytes; }
+  // Compared as two 64-bit words (big-endian for the order, which is then the bytes'
+  // lexicographic one): the flow table compares addresses for every packet, and std::array's
+  // comparisons were a library call each.
+  bool operator==(const IpAddress& o) const {
+    return family == o.family && word(0) == o.word(0) && word(8) == o.word(8);
+  }
   bool operator<(const IpAddress& o) const {
-    return family != o.family ? family < o.family : bytes < o.bytes;
+    if (family != o.family) return family < o.family;
+    const std::uint64_t hi = __builtin_bswap64(word(0)), o_hi = __builtin_bswap64(o.word(0));
+    return hi != o_hi ? hi < o_hi : __builtin_bswap64(word(8)) < __builtin_bswap64(o.word(8));
+  }
+  std::uint64_t word(std::size_t at) const {
+    std::uint64_t w;
+    std::memcpy(&w, bytes.data() + at, 8);
+    return w;
   }
   std::string text() const;                                    // dotted quad or RFC 5952 IPv6
   static bool parse(const std::string& text, IpAddress& out);  // false when not an address
