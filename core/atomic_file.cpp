@@ -35,6 +35,18 @@ void fsync_path(const std::string& path) {
   if (rc != 0 && errno != EINVAL) fail("cannot fsync", path);
 }
 
+void start_writeback(const std::string& path) {
+#ifdef __linux__
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("cannot open for writeback", path);
+  // Only a hint: an error here shows again, and is reported, at the fsync that must follow.
+  (void)::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+  ::close(fd);
+#else
+  (void)path;
+#endif
+}
+
 void commit_file(const std::string& tmp_path, const std::string& path) {
   fsync_path(tmp_path);
   if (std::rename(tmp_path.c_str(), path.c_str()) != 0) {

@@ -32,5 +32,8 @@ void write_file_atomically(const std::string& path, const std::function<void(con
 
 // Flushes a file's data to disk by path (fsync).
 void fsync_path(const std::string& path);
+// Starts writing a file's dirty pages to disk without waiting (Linux sync_file_range; nothing
+// elsewhere), so work done before its fsync overlaps the disk's. Durability still needs fsync.
+void start_writeback(const std::string& path);
 
 }  // namespace trafficfm::core

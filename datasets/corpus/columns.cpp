@@ -1,7 +1,5 @@
 #include "datasets/corpus/columns.h"
 
-#include <sys/mman.h>
-
 namespace trafficfm::datasets {
 
 std::size_t dtype_size(DType type) {
@@ -54,7 +52,7 @@ ColumnBuffer::ColumnBuffer(std::vector<ColumnSpec> specs)
 }
 
 std::size_t ColumnBuffer::bytes() const {
-  std::size_t n = 0;
+  std::size_t n = taken_bytes_;
   for (const auto& d : data_) n += d.size();
   return n;
 }
@@ -68,7 +66,7 @@ std::size_t ColumnBuffer::column(const std::string& name) const {
 
 void ColumnBuffer::end_row() {
   for (std::size_t c = 0; c < specs_.size(); ++c) {
-    if (!specs_[c].ragged && data_[c].size() != (rows_ + 1) * specs_[c].bytes_per_sample()) {
+    if (!specs_[c].ragged && data_[c].size() != (rows_ + 1 - first_row_) * specs_[c].bytes_per_sample()) {
       throw std::logic_error("column '" + specs_[c].name + "' did not receive exactly one row");
     }
   }
@@ -80,30 +78,37 @@ void ColumnBuffer::end_row() {
 
 std::pair<const std::uint8_t*, std::size_t> ColumnBuffer::current_row(std::size_t c) const {
   const std::size_t begin = specs_[c].ragged ? offsets_[c].back() * specs_[c].bytes_per_sample()
-                                             : rows_ * specs_[c].bytes_per_sample();
+                                             : (rows_ - first_row_) * specs_[c].bytes_per_sample();
   return {data_[c].data() + begin, data_[c].size() - begin};
 }
 
 void ColumnBuffer::abandon_row() {
   for (std::size_t c = 0; c < specs_.size(); ++c) {
-    const std::size_t elements = specs_[c].ragged ? offsets_[c].back() : rows_;
+    const std::size_t elements = specs_[c].ragged ? offsets_[c].back() : rows_ - first_row_;
     data_[c].resize(elements * specs_[c].bytes_per_sample());
   }
 }
 
 void ColumnBuffer::reserve_rows(std::size_t rows) {
   for (std::size_t c = 0; c < specs_.size(); ++c) {
-    if (specs_[c].ragged) continue;
-    std::vector<std::uint8_t>& d = data_[c];
-    d.reserve(rows * specs_[c].bytes_per_sample());
-    // A shard's buffer fills tens of MB row by row: in 4 KiB pages that is a page fault every
-    // 4 KiB. Transparent huge pages fault 2 MiB at a time (prep of the nDPI bench capture: 29k
-    // page faults a run became 12k, and the run's wall 0.93x).
-    constexpr std::uintptr_t kPage = 4096, kHuge = 2u << 20;
-    const auto begin = (reinterpret_cast<std::uintptr_t>(d.data()) + kPage - 1) & ~(kPage - 1);
-    const auto end = (reinterpret_cast<std::uintptr_t>(d.data()) + d.capacity()) & ~(kPage - 1);
-    if (end > begin + kHuge) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+    if (!specs_[c].ragged) data_[c].reserve(rows * specs_[c].bytes_per_sample());
   }
+}
+
+void ColumnBuffer::take_fixed_rows(std::vector<std::vector<std::uint8_t>>& storage) {
+  storage.resize(specs_.size());
+  for (std::size_t c = 0; c < specs_.size(); ++c) {
+    if (!specs_[c].ragged && data_[c].size() != (rows_ - first_row_) * specs_[c].bytes_per_sample()) {
+      throw std::logic_error("column '" + specs_[c].name + "': rows handed off while one is half-written");
+    }
+  }
+  for (std::size_t c = 0; c < specs_.size(); ++c) {
+    if (specs_[c].ragged) continue;
+    storage[c].clear();
+    taken_bytes_ += data_[c].size();
+    std::swap(storage[c], data_[c]);
+  }
+  first_row_ = rows_;
 }
 
 void ColumnBuffer::clear() {
@@ -113,6 +118,8 @@ void ColumnBuffer::clear() {
     if (specs_[c].ragged) offsets_[c].push_back(0);
   }
   rows_ = 0;
+  first_row_ = 0;
+  taken_bytes_ = 0;
 }
 
 }  // namespace trafficfm::datasets

@@ -62,6 +62,7 @@ class ColumnBuffer {
   // Drops the current, incomplete row (an encoder that rejects a flow half-way).
   void abandon_row();
   const std::vector<std::uint8_t>& data(std::size_t c) const { return data_[c]; }
+  // A fixed-width column's bytes of rows first_row() .. rows() - 1 (a ragged column's of all).
   // A ragged column's element offsets (rows() + 1 entries, from 0); empty for a fixed column.
   const std::vector<std::uint64_t>& offsets(std::size_t c) const { return offsets_[c]; }
   // The bytes of the row being written (not yet ended) of column `c`.
@@ -70,11 +71,24 @@ class ColumnBuffer {
   // Reserves room for `rows` rows of every fixed-width column (a ragged one grows as it must).
   void reserve_rows(std::size_t rows);
 
+  // The first row whose fixed-width bytes are still here: the rows before it were handed off by
+  // take_fixed_rows(). rows() and bytes() still count them.
+  std::size_t first_row() const { return first_row_; }
+  // Hands off the complete rows first_row() .. rows() - 1 of every fixed-width column: swaps
+  // column c's bytes with storage[c] (emptied first, its capacity kept for the rows that follow),
+  // then first_row() = rows(). A writer compresses a finished chunk from them and recycles the
+  // storage, so a shard's rows need not all wait in memory, every page fresh, until its flush.
+  // storage gets one entry per column (a ragged column's stays empty). Throws while a row is
+  // half-written.
+  void take_fixed_rows(std::vector<std::vector<std::uint8_t>>& storage);
+
  private:
   std::vector<ColumnSpec> specs_;
   std::vector<std::vector<std::uint8_t>> data_;
   std::vector<std::vector<std::uint64_t>> offsets_;
   std::size_t rows_ = 0;
+  std::size_t first_row_ = 0;
+  std::size_t taken_bytes_ = 0;  // of the rows before first_row_
 };
 
 }  // namespace trafficfm::datasets

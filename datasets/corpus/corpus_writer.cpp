@@ -1,10 +1,15 @@
 #include "datasets/corpus/corpus_writer.h"
 
+#include <sys/stat.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
+#include "core/atomic_file.h"
 #include "core/rng.h"
 #include "core/sha256.h"
 #include "core/task_pool.h"
@@ -56,13 +61,18 @@ CorpusWriter::CorpusWriter(std::string dir, std::string encoder_name, std::vecto
     row_hash_.reset(XXH3_createState());
     if (!row_hash_) throw std::bad_alloc();
   }
-  for (auto& b : buffers_) b.reserve_rows(reserve_rows());
+  chunk_rows_ = std::max<std::size_t>(1, options_.chunk_rows);
+  for (auto& b : buffers_) b.reserve_rows(chunk_rows_);
+  layout_ = shard_datasets(buffers_[0], options_);   // names, types, shapes: no rows yet
+  for (std::size_t c = 0; c < schema.size(); ++c) {  // datasets: a column, then a ragged one's offsets
+    column_of_.push_back(schema[c].ragged ? -1 : static_cast<int>(c));
+    if (schema[c].ragged) column_of_.push_back(-1);
+  }
   if (threads > 1) {
     // The caller encodes on its own thread; the pool's threads-1 compress and write. Up to
-    // `threads` full shards wait in memory before commit_row() waits (and helps).
+    // `threads` full shards wait (compressed) before commit_row() waits, and helps.
     pool_ = std::make_unique<core::TaskPool>(threads - 1);
     max_in_flight_ = threads;
-    early_ = target_bytes_ <= (1ULL << 30);  // the reservation covers a whole shard
   }
 }
 
@@ -70,15 +80,12 @@ CorpusWriter::~CorpusWriter() {
   pool_.reset();  // runs what is queued: nothing outlives the members its tasks use
 }
 
-// Rows of the fixed-width columns that fill a shard, to reserve: growing a buffer of tens of
-// MB by doubling copies it several times over.
-std::size_t CorpusWriter::reserve_rows() const {
-  std::size_t row = 0;
-  for (const auto& spec : buffers_[0].specs()) {
-    if (!spec.ragged) row += spec.bytes_per_sample();
+void CorpusWriter::run(std::function<void()> task) {
+  if (pool_) {
+    pool_->submit(std::move(task));
+  } else {
+    task();
   }
-  return row == 0 ? 0
-                  : static_cast<std::size_t>(std::min<std::uint64_t>(target_bytes_, 1ULL << 30) / row + 2);
 }
 
 bool CorpusWriter::commit_row(int split, std::int32_t label, std::uint64_t flow_hash) {
@@ -107,33 +114,40 @@ bool CorpusWriter::commit_row(int split, std::int32_t label, std::uint64_t flow_
   buffer.put(label_column_, label);
   buffer.put(label_column_ + 1, flow_hash);
   buffer.end_row();
-  if (buffer.bytes() >= target_bytes_) {
-    flush(split);
-  } else if (early_) {
-    encode_early(split);
-  }
+  if (buffer.rows() - buffer.first_row() == chunk_rows_) hand_off_chunk(split);
+  if (buffer.bytes() >= target_bytes_) flush(split);
   return true;
 }
 
-// A buffer on its way to a shard file (threads > 1). While rows still arrive, each whole chunk
-// of a fixed-width column is encoded as soon as its rows are in (`early`); at the flush the
-// buffer moves in and the rest of its chunks follow. The thread finishing the last chunk writes.
+// One chunk's rows of the fixed-width columns, taken from a split's buffer once complete, and
+// what they filter into.
+struct CorpusWriter::EarlyChunk {
+  std::vector<std::vector<std::uint8_t>> rows;     // [column], recycled once encoded
+  std::vector<std::vector<std::uint8_t>> encoded;  // [column], freed once in the file
+  bool ready = false;                              // encoded (under the job's mutex)
+};
+
+// A shard on its way to its file. While its rows arrive, each full chunk is handed off (`early`),
+// encoded on the pool and appended to the open file in order; at the flush the buffer with the
+// rest moves in, and the task finishing the last chunk finishes and commits the file.
 struct CorpusWriter::Pending {
-  std::unique_ptr<ColumnBuffer> buffer;  // set at the flush
-  std::string path;
-  std::size_t slot = 0;  // its entry in shards_
-  std::vector<ShardDataset> datasets;
-  std::vector<int> column_of;  // datasets[i] holds fixed-width column column_of[i], or -1 (ragged)
-  std::vector<std::vector<std::vector<std::uint8_t>>> early;  // [column][chunk]
-  std::size_t early_chunks = 0;                               // chunks encoded early per fixed column
-  std::atomic<std::size_t> chunks_left{1};                    // 1: held until the flush has submitted all
+  std::string tmp;   // the file while written (its shard number is known only at the flush)
+  std::string path;  // set at the flush
+  std::unique_ptr<ColumnBuffer> buffer;            // set at the flush
+  std::size_t slot = 0;                            // its entry in shards_
+  std::vector<ShardDataset> datasets;              // set at the flush
+  std::mutex mutex;                                // guards early, appended and the stream
+  std::vector<std::shared_ptr<EarlyChunk>> early;  // chunk k
+  std::size_t appended = 0;                        // early chunks in the file
+  std::unique_ptr<ShardStream> stream;
+  std::atomic<std::size_t> chunks_left{1};  // 1: held until the flush has submitted all
 };
 
 ColumnBuffer CorpusWriter::fresh_buffer() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (spare_.empty()) {
     ColumnBuffer b(buffers_[0].specs());
-    b.reserve_rows(reserve_rows());
+    b.reserve_rows(chunk_rows_);
     return b;
   }
   ColumnBuffer b = std::move(spare_.back());
@@ -141,48 +155,88 @@ ColumnBuffer CorpusWriter::fresh_buffer() {
   return b;
 }
 
-// The split's rows just filled chunk k: encode it for every fixed-width column now, on the pool.
-// The rows stay where they are until the shard is written: the buffer was reserved for a whole
-// shard (reserve_rows), so appending never moves them.
-void CorpusWriter::encode_early(int split) {
-  const ColumnBuffer& buffer = buffers_[split];
-  const std::size_t rows_per_chunk = std::max<std::size_t>(1, options_.chunk_rows);
-  if (buffer.rows() % rows_per_chunk != 0) return;
-  const std::size_t k = buffer.rows() / rows_per_chunk - 1;
+// Storage for a chunk's rows of every fixed-width column: recycled, so its pages are warm.
+std::vector<std::vector<std::uint8_t>> CorpusWriter::spare_rows() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!spare_rows_.empty()) {
+      auto rows = std::move(spare_rows_.back());
+      spare_rows_.pop_back();
+      return rows;
+    }
+  }
+  const auto& specs = buffers_[0].specs();
+  std::vector<std::vector<std::uint8_t>> rows(specs.size());
+  for (std::size_t c = 0; c < specs.size(); ++c) {
+    if (!specs[c].ragged) rows[c].reserve(chunk_rows_ * specs[c].bytes_per_sample());
+  }
+  return rows;
+}
+
+std::shared_ptr<CorpusWriter::Pending> CorpusWriter::open_job(int split) {
   auto& job = open_[split];
   if (!job) {
     job = std::make_shared<Pending>();
-    job->early.resize(buffer.specs().size());
-    for (auto& column : job->early) column.resize(reserve_rows() / rows_per_chunk + 1);
+    char name[48];
+    // "shard-" first: a later prep --overwrite removes it should this run die before the rename.
+    std::snprintf(name, sizeof name, "/shard-open-r%d-%llu.h5", rank_,
+                  static_cast<unsigned long long>(opened_++));
+    job->tmp = core::temporary_path_for(dir_ + name);
   }
-  if (k != job->early_chunks || k >= job->early[0].size()) return;
-  for (std::size_t c = 0; c < buffer.specs().size(); ++c) {
-    const ColumnSpec& spec = buffer.specs()[c];
-    if (spec.ragged) continue;
-    if (buffer.data(c).capacity() < reserve_rows() * spec.bytes_per_sample()) return;  // could move
+  return job;
+}
+
+// The file of a job, opened by whoever needs it first (under the job's mutex).
+ShardStream& CorpusWriter::stream_of(Pending& job) {
+  if (!job.stream) {
+    job.stream = std::make_unique<ShardStream>(job.tmp, layout_, column_of_, options_, encoder_name_);
   }
-  ++job->early_chunks;
-  // One task for chunk k of every fixed-width column: a task per column woke the pool seven
-  // times as often for the same work.
-  std::vector<std::pair<std::size_t, ShardDataset>> views;
-  for (std::size_t c = 0; c < buffer.specs().size(); ++c) {
-    const ColumnSpec& spec = buffer.specs()[c];
-    if (spec.ragged) continue;
-    ShardDataset view;
-    view.name = spec.name;
-    view.dtype = spec.type;
-    view.length = (k + 1) * rows_per_chunk;
-    view.data = buffer.data(c).data();
-    view.row_bytes = spec.bytes_per_sample();
-    view.chunk_rows = rows_per_chunk;
-    view.chunks.resize(k + 1);
-    views.emplace_back(c, std::move(view));
+  return *job.stream;
+}
+
+// The split's rows just filled chunk k: hand them off and filter them (on the pool), while the
+// buffer goes on with recycled storage; encoded chunks go to the file in order.
+void CorpusWriter::hand_off_chunk(int split) {
+  ColumnBuffer& buffer = buffers_[split];
+  const std::size_t k = buffer.first_row() / chunk_rows_;
+  std::shared_ptr<Pending> job = open_job(split);
+  auto chunk = std::make_shared<EarlyChunk>();
+  chunk->rows = spare_rows();
+  buffer.take_fixed_rows(chunk->rows);
+  chunk->encoded.resize(chunk->rows.size());
+  {
+    std::lock_guard<std::mutex> lock(job->mutex);
+    job->early.push_back(chunk);
   }
   ++job->chunks_left;
-  pool_->submit([this, job, views = std::move(views), k]() mutable {
-    for (auto& [c, view] : views) {
-      encode_chunk(view, k, options_.deflate_level);
-      job->early[c][k] = std::move(view.chunks[k]);
+  // One task for chunk k of every fixed-width column: a task per column woke the pool seven
+  // times as often for the same work.
+  run([this, job, chunk, k] {
+    const auto& specs = buffers_[0].specs();
+    for (std::size_t c = 0; c < specs.size(); ++c) {
+      if (specs[c].ragged) continue;
+      try {
+        chunk->encoded[c] = encode_rows(chunk->rows[c].data(), chunk_rows_, chunk_rows_,
+                                        specs[c].bytes_per_sample(), specs[c].type, options_.deflate_level);
+      } catch (const std::runtime_error& e) {
+        throw std::runtime_error("dataset '" + specs[c].name + "': " + e.what() + " on chunk " +
+                                 std::to_string(k));
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      spare_rows_.push_back(std::move(chunk->rows));
+    }
+    {
+      // Whoever completes the next chunk in order appends it and every ready one after it.
+      std::lock_guard<std::mutex> lock(job->mutex);
+      chunk->ready = true;
+      while (job->appended < job->early.size() && job->early[job->appended]->ready) {
+        auto& next = job->early[job->appended];
+        stream_of(*job).append_chunk(next->encoded);
+        next.reset();
+        ++job->appended;
+      }
     }
     if (--job->chunks_left == 0) write_pending(job);
   });
@@ -199,17 +253,10 @@ void CorpusWriter::flush(int split) {
   info.file = name;
   info.split = kSplitNames[split];
   info.samples = buffer.rows();
-  if (!pool_) {
-    info.bytes = write_shard(dir_ + "/" + name, buffer, options_, encoder_name_);
-    info.sha256 = core::sha256_file(dir_ + "/" + name);
-    shards_.push_back(info);
-    buffer.clear();
-    return;
-  }
   // Wait (helping) until a slot is free, so memory stays bounded.
-  pool_->help_until([&] { return in_flight_.load() < max_in_flight_; });
-  std::shared_ptr<Pending> job = std::move(open_[split]);
-  if (!job) job = std::make_shared<Pending>();
+  if (pool_) pool_->help_until([&] { return in_flight_.load() < max_in_flight_; });
+  std::shared_ptr<Pending> job = open_job(split);
+  open_[split].reset();
   job->buffer = std::make_unique<ColumnBuffer>(fresh_buffer());
   std::swap(*job->buffer, buffer);
   job->path = dir_ + "/" + name;
@@ -219,57 +266,61 @@ void CorpusWriter::flush(int split) {
     shards_.push_back(info);
   }
   job->datasets = shard_datasets(*job->buffer, options_);
-  for (std::size_t c = 0; c < job->buffer->specs().size(); ++c) {
-    const bool ragged = job->buffer->specs()[c].ragged;
-    job->column_of.push_back(ragged ? -1 : static_cast<int>(c));
-    if (ragged) job->column_of.push_back(-1);  // its offsets
+  std::size_t early = 0;
+  {
+    std::lock_guard<std::mutex> lock(job->mutex);
+    early = job->early.size();
   }
   ++in_flight_;
+  ++unfinished_;
   for (std::size_t d = 0; d < job->datasets.size(); ++d) {
-    const bool fixed = job->column_of[d] >= 0;
-    for (std::size_t k = fixed ? job->early_chunks : 0; k < job->datasets[d].chunk_count(); ++k) {
+    for (std::size_t k = column_of_[d] >= 0 ? early : 0; k < job->datasets[d].chunk_count(); ++k) {
       ++job->chunks_left;
-      pool_->submit([this, job, d, k] {
+      run([this, job, d, k] {
         encode_chunk(job->datasets[d], k, options_.deflate_level);
         if (--job->chunks_left == 0) write_pending(job);
       });
     }
   }
-  if (--job->chunks_left == 0) pool_->submit([this, job] { write_pending(job); });
+  if (--job->chunks_left == 0) run([this, job] { write_pending(job); });
 }
 
-// Writes a pending shard whose chunks are all encoded. HDF5 is a serial library: one file is
-// written at a time; hashing it runs outside that lock.
+// Finishes a shard whose chunks are all encoded (the early ones are in its file already). Its
+// memory and in-flight slot are given back as soon as HDF5 has the bytes; the hash is read while
+// the disk writes the file, then fsync and rename commit it.
 void CorpusWriter::write_pending(const std::shared_ptr<Pending>& job) {
-  static std::mutex hdf5;
-  for (std::size_t d = 0; d < job->datasets.size(); ++d) {  // the chunks encoded early
-    const int c = job->column_of[d];
-    for (std::size_t k = 0; c >= 0 && k < job->early_chunks && k < job->datasets[d].chunks.size(); ++k) {
-      job->datasets[d].chunks[k] = std::move(job->early[c][k]);
-    }
-  }
-  job->early.clear();
-  std::uint64_t bytes = 0;
   {
-    std::lock_guard<std::mutex> lock(hdf5);
-    bytes = write_encoded_shard(job->path, job->datasets, options_, encoder_name_);
+    std::lock_guard<std::mutex> lock(job->mutex);
+    stream_of(*job).finish(job->datasets);
+    job->stream.reset();
+    job->early.clear();
   }
-  const std::string sha = core::sha256_file(job->path);
   job->datasets.clear();
   job->buffer->clear();
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    shards_[job->slot].bytes = bytes;
-    shards_[job->slot].sha256 = sha;
     spare_.push_back(std::move(*job->buffer));
   }
   --in_flight_;
-  pool_->wake();
+  if (pool_) pool_->wake();
+  core::start_writeback(job->tmp);
+  const std::string sha = core::sha256_file(job->tmp);
+  core::commit_file(job->tmp, job->path);
+  struct stat st {};
+  if (::stat(job->path.c_str(), &st) != 0)
+    throw std::runtime_error(job->path + ": cannot stat the shard just written");
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    shards_[job->slot].bytes = static_cast<std::uint64_t>(st.st_size);
+    shards_[job->slot].sha256 = sha;
+  }
+  --unfinished_;
+  if (pool_) pool_->wake();
 }
 
 void CorpusWriter::finish() {
   for (int s = 0; s < 3; ++s) flush(s);
-  if (pool_) pool_->help_until([&] { return in_flight_.load() == 0; });
+  if (pool_) pool_->help_until([&] { return unfinished_.load() == 0; });
 }
 
 }  // namespace trafficfm::datasets

@@ -1,12 +1,15 @@
 // Streams encoded samples into shards: one buffer per split, flushed to
 // shard-NNNNN.h5 whenever it reaches the target size. Rank r of W numbers its shards
 // r, r + W, r + 2W, ... so ranks never collide and need not talk while writing.
-// With threads > 1 a full buffer is handed to a pool that compresses its chunks and writes the
-// file while the caller goes on encoding; names, order and bytes are those of one thread.
+// Each chunk's rows of the fixed-width columns are compressed as soon as the chunk is full, and
+// their memory reused for the next chunk: a shard's raw rows never all wait in memory. With
+// threads > 1 that compression, and the writing of each full shard, run on a pool while the
+// caller goes on encoding; names, order and bytes are those of one thread.
 #pragma once
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -54,11 +57,15 @@ class CorpusWriter {
 
  private:
   struct Pending;
+  struct EarlyChunk;
   void flush(int split);
   void write_pending(const std::shared_ptr<Pending>& job);
-  void encode_early(int split);
+  void hand_off_chunk(int split);
+  std::shared_ptr<Pending> open_job(int split);
+  ShardStream& stream_of(Pending& job);
+  void run(std::function<void()> task);  // on the pool, or here with one thread
   ColumnBuffer fresh_buffer();
-  std::size_t reserve_rows() const;
+  std::vector<std::vector<std::uint8_t>> spare_rows();
   std::string dir_;
   std::string encoder_name_;
   std::vector<ColumnBuffer> buffers_;
@@ -76,13 +83,18 @@ class CorpusWriter {
   int rank_, world_;
   std::uint64_t next_index_ = 0;
   std::vector<ShardInfo> shards_;
-  // threads > 1: shards being compressed and written, and emptied buffers for reuse.
+  std::size_t chunk_rows_;
+  std::vector<ShardDataset> layout_;  // a shard's datasets, in order (no rows)
+  std::vector<int> column_of_;        // dataset d is fixed-width column column_of_[d], or -1
+  std::uint64_t opened_ = 0;          // shard files opened so far (their temporary names)
+  // Shards being compressed and written, emptied buffers and chunk storage for reuse.
   std::mutex mutex_;
   std::vector<ColumnBuffer> spare_;
-  std::atomic<int> in_flight_{0};
-  int max_in_flight_ = 0;
-  bool early_ = false;                    // encode whole chunks while the rows still arrive
-  std::shared_ptr<Pending> open_[3];      // per split: the chunks encoded so far
+  std::vector<std::vector<std::vector<std::uint8_t>>> spare_rows_;  // [set][column]
+  std::atomic<int> in_flight_{0};   // flushed shards whose chunks are in memory
+  std::atomic<int> unfinished_{0};  // flushed shards not yet committed
+  int max_in_flight_ = 1;
+  std::shared_ptr<Pending> open_[3];      // per split: the chunks handed off so far
   std::unique_ptr<core::TaskPool> pool_;  // last: its tasks use the members above
 };
 

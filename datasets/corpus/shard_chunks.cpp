@@ -41,7 +41,8 @@ bool isal_deflate(const std::uint8_t* in, std::size_t in_bytes, std::uint8_t* ou
 std::vector<ShardDataset> shard_datasets(const ColumnBuffer& columns, const ShardWriteOptions& options) {
   std::vector<ShardDataset> out;
   const auto add = [&](std::string name, std::string description, DType dtype, std::uint64_t length,
-                       std::vector<std::uint64_t> shape, const void* data, std::size_t row_bytes) {
+                       std::vector<std::uint64_t> shape, const void* data, std::size_t row_bytes,
+                       std::uint64_t first_row) {
     ShardDataset d;
     d.name = std::move(name);
     d.description = std::move(description);
@@ -50,8 +51,8 @@ std::vector<ShardDataset> shard_datasets(const ColumnBuffer& columns, const Shar
     d.shape = std::move(shape);
     d.data = static_cast<const std::uint8_t*>(data);
     d.row_bytes = row_bytes;
-    d.chunk_rows =
-        length == 0 ? 0 : std::min<std::uint64_t>(length, std::max<std::size_t>(1, options.chunk_rows));
+    d.first_row = first_row;
+    d.chunk_rows = std::max<std::size_t>(1, options.chunk_rows);
     d.chunks.resize(d.chunk_count());
     out.push_back(std::move(d));
   };
@@ -59,22 +60,20 @@ std::vector<ShardDataset> shard_datasets(const ColumnBuffer& columns, const Shar
     const ColumnSpec& spec = columns.specs()[c];
     const std::uint64_t length = spec.ragged ? columns.offsets(c).back() : columns.rows();
     add(spec.name, spec.description, spec.type, length, spec.shape, columns.data(c).data(),
-        spec.bytes_per_sample());
+        spec.bytes_per_sample(), spec.ragged ? 0 : columns.first_row());
     if (spec.ragged) {
       add(spec.offsets_name(), "where each sample's elements of '" + spec.name + "' start (samples + 1)",
-          DType::kUint64, columns.rows() + 1, {}, columns.offsets(c).data(), sizeof(std::uint64_t));
+          DType::kUint64, columns.rows() + 1, {}, columns.offsets(c).data(), sizeof(std::uint64_t), 0);
     }
   }
   return out;
 }
 
-void encode_chunk(ShardDataset& dataset, std::size_t k, int deflate_level) {
-  const std::size_t chunk_bytes = dataset.chunk_rows * dataset.row_bytes;
-  const std::uint64_t first = k * dataset.chunk_rows;
-  const std::uint64_t rows = std::min<std::uint64_t>(dataset.chunk_rows, dataset.length - first);
-  const std::uint8_t* rows_at = dataset.data + first * dataset.row_bytes;
-  const std::size_t element = dtype_size(dataset.dtype);
-  const std::size_t present = rows * dataset.row_bytes;
+std::vector<std::uint8_t> encode_rows(const std::uint8_t* rows_at, std::uint64_t rows, std::size_t chunk_rows,
+                                      std::size_t row_bytes, DType dtype, int deflate_level) {
+  const std::size_t chunk_bytes = chunk_rows * row_bytes;
+  const std::size_t element = dtype_size(dtype);
+  const std::size_t present = rows * row_bytes;
 
   // HDF5's shuffle: byte j of every element together, j = 0 .. element - 1 (a no-op for bytes).
   // A whole chunk of bytes is deflated where it lies; otherwise it goes through a scratch
@@ -96,10 +95,7 @@ void encode_chunk(ShardDataset& dataset, std::size_t k, int deflate_level) {
     }
     source = shuffled.data();
   }
-  if (deflate_level <= 0) {
-    dataset.chunks[k].assign(source, source + chunk_bytes);
-    return;
-  }
+  if (deflate_level <= 0) return std::vector<std::uint8_t>(source, source + chunk_bytes);
   // Deflated into a buffer kept per thread, then copied out at its size.
   thread_local std::vector<std::uint8_t> packed;
   std::size_t size = compressBound(static_cast<uLong>(chunk_bytes));
@@ -108,12 +104,28 @@ void encode_chunk(ShardDataset& dataset, std::size_t k, int deflate_level) {
     uLongf zlib_size = size;
     if (compress2(packed.data(), &zlib_size, source, static_cast<uLong>(chunk_bytes), deflate_level) !=
         Z_OK) {
-      throw std::runtime_error("dataset '" + dataset.name + "': deflate failed on chunk " +
-                               std::to_string(k));
+      throw std::runtime_error("deflate failed");
     }
     size = zlib_size;
   }
-  dataset.chunks[k].assign(packed.begin(), packed.begin() + static_cast<std::ptrdiff_t>(size));
+  return std::vector<std::uint8_t>(packed.begin(), packed.begin() + static_cast<std::ptrdiff_t>(size));
+}
+
+void encode_chunk(ShardDataset& dataset, std::size_t k, int deflate_level) {
+  const std::uint64_t first = k * dataset.chunk_rows;
+  if (first < dataset.first_row) {
+    throw std::logic_error("dataset '" + dataset.name + "': chunk " + std::to_string(k) +
+                           " starts before the rows still held");
+  }
+  const std::uint64_t rows = std::min<std::uint64_t>(dataset.chunk_rows, dataset.length - first);
+  const std::uint8_t* rows_at = dataset.data + (first - dataset.first_row) * dataset.row_bytes;
+  try {
+    dataset.chunks[k] =
+        encode_rows(rows_at, rows, dataset.chunk_rows, dataset.row_bytes, dataset.dtype, deflate_level);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error("dataset '" + dataset.name + "': " + e.what() + " on chunk " +
+                             std::to_string(k));
+  }
 }
 
 }  // namespace trafficfm::datasets

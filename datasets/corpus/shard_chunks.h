@@ -21,9 +21,10 @@ struct ShardDataset {
   DType dtype = DType::kUint8;
   std::uint64_t length = 0;
   std::vector<std::uint64_t> shape;
-  const std::uint8_t* data = nullptr;  // length * row_bytes bytes, borrowed from the buffer
+  const std::uint8_t* data = nullptr;  // rows first_row .. length - 1, borrowed from the buffer
+  std::uint64_t first_row = 0;         // rows before it were encoded already (or are not needed)
   std::size_t row_bytes = 0;
-  std::size_t chunk_rows = 0;                     // 0 when the dataset is empty (no chunks)
+  std::size_t chunk_rows = 0;                     // an edge chunk is padded to it
   std::vector<std::vector<std::uint8_t>> chunks;  // filtered bytes of each chunk, once encoded
 
   std::size_t chunk_count() const { return chunk_rows == 0 ? 0 : (length + chunk_rows - 1) / chunk_rows; }
@@ -33,9 +34,13 @@ struct ShardDataset {
 // its offsets), with room for their chunks.
 std::vector<ShardDataset> shard_datasets(const ColumnBuffer& columns, const ShardWriteOptions& options);
 
-// Filters chunk `k` of `dataset` into dataset.chunks[k]: rows zero-padded to a whole chunk (as
-// HDF5 stores an edge chunk), bytes shuffled by element size, deflated when the level is > 0.
+// Filters chunk `k` of `dataset` (its rows from first_row on) into dataset.chunks[k]: rows zero-padded to a
+// whole chunk (as HDF5 stores an edge chunk), bytes shuffled by element size, deflated when the level is > 0.
 // Different chunks may be encoded on different threads at once.
 void encode_chunk(ShardDataset& dataset, std::size_t k, int deflate_level);
+// The same for `rows` rows of `row_bytes` bytes at `rows_at` (of element type `dtype`), padded to
+// a chunk of `chunk_rows` rows: the filtered bytes.
+std::vector<std::uint8_t> encode_rows(const std::uint8_t* rows_at, std::uint64_t rows, std::size_t chunk_rows,
+                                      std::size_t row_bytes, DType dtype, int deflate_level);
 
 }  // namespace trafficfm::datasets

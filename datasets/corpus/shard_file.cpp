@@ -1,6 +1,9 @@
 #include "datasets/corpus/shard_file.h"
 
+#include <fcntl.h>
 #include <hdf5.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -55,39 +58,6 @@ void write_string_attribute(hid_t object, const char* name, const std::string& v
   H5Awrite(attr.id, type.id, value.c_str());
 }
 
-// One dataset of shape [length, ...shape], chunked along its first axis, with the shuffle and
-// deflate filters declared and its chunks (already filtered) written as they are. Object times are
-// not recorded, so the same rows give the same file bytes on every run.
-void write_dataset(hid_t file, const std::string& tmp, const ShardDataset& d,
-                   const ShardWriteOptions& options) {
-  std::vector<hsize_t> dims = {d.length};
-  dims.insert(dims.end(), d.shape.begin(), d.shape.end());
-  Handle space{H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose};
-  Handle plist{H5Pcreate(H5P_DATASET_CREATE), H5Pclose};
-  H5Pset_obj_track_times(plist.id, false);
-  if (d.length > 0) {
-    std::vector<hsize_t> chunk = dims;
-    chunk[0] = d.chunk_rows;
-    H5Pset_chunk(plist.id, static_cast<int>(chunk.size()), chunk.data());
-    H5Pset_shuffle(plist.id);
-    if (options.deflate_level > 0) H5Pset_deflate(plist.id, static_cast<unsigned>(options.deflate_level));
-  }
-  Handle dataset{
-      H5Dcreate2(file, d.name.c_str(), native_type(d.dtype), space.id, H5P_DEFAULT, plist.id, H5P_DEFAULT),
-      H5Dclose};
-  if (dataset.id < 0) throw std::runtime_error(tmp + ": cannot create dataset '" + d.name + "'");
-  write_string_attribute(dataset.id, "description", d.description);
-  std::vector<hsize_t> offset(dims.size(), 0);
-  for (std::size_t k = 0; k < d.chunks.size(); ++k) {
-    offset[0] = k * d.chunk_rows;
-    // Filter mask 0: every declared filter was applied (encode_chunk).
-    if (H5Dwrite_chunk(dataset.id, H5P_DEFAULT, 0, offset.data(), d.chunks[k].size(), d.chunks[k].data()) <
-        0) {
-      throw std::runtime_error(tmp + ": cannot write dataset '" + d.name + "'");
-    }
-  }
-}
-
 // Reads [first, first + count) along the first axis of a dataset of shape [*, ...shape].
 void read_rows(hid_t dataset, const std::string& path, const std::string& name, DType dtype,
                const std::vector<std::uint64_t>& shape, std::uint64_t first, std::uint64_t count, void* out) {
@@ -106,25 +76,132 @@ void read_rows(hid_t dataset, const std::string& path, const std::string& name, 
 
 }  // namespace
 
+std::mutex& hdf5_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+ShardStream::ShardStream(std::string file, const std::vector<ShardDataset>& layout,
+                         std::vector<int> column_of, const ShardWriteOptions& options,
+                         const std::string& encoder_name)
+    : file_(std::move(file)), column_of_(std::move(column_of)) {
+  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  silence_hdf5();
+  Handle fcpl{H5Pcreate(H5P_FILE_CREATE), H5Pclose};
+  H5Pset_obj_track_times(fcpl.id, false);  // the root group's times too
+  file_id_ = H5Fcreate(file_.c_str(), H5F_ACC_TRUNC, fcpl.id, H5P_DEFAULT);
+  if (file_id_ < 0) throw std::runtime_error(file_ + ": cannot create HDF5 file");
+  try {
+    write_string_attribute(file_id_, "trafficfm_encoder", encoder_name);
+    // Every dataset: shape [0, ...shape], extendible along samples, chunks of chunk_rows rows,
+    // shuffle and deflate declared (the chunks come filtered, encode_rows), no object times (the
+    // same rows give the same bytes on every run).
+    for (const auto& d : layout) {
+      std::vector<hsize_t> dims = {0}, max_dims = {H5S_UNLIMITED}, chunk = {d.chunk_rows};
+      for (auto n : d.shape) {
+        dims.push_back(n);
+        max_dims.push_back(n);
+        chunk.push_back(n);
+      }
+      Handle space{H5Screate_simple(static_cast<int>(dims.size()), dims.data(), max_dims.data()), H5Sclose};
+      Handle plist{H5Pcreate(H5P_DATASET_CREATE), H5Pclose};
+      H5Pset_obj_track_times(plist.id, false);
+      H5Pset_chunk(plist.id, static_cast<int>(chunk.size()), chunk.data());
+      H5Pset_shuffle(plist.id);
+      if (options.deflate_level > 0) H5Pset_deflate(plist.id, static_cast<unsigned>(options.deflate_level));
+      const hid_t dataset = H5Dcreate2(file_id_, d.name.c_str(), native_type(d.dtype), space.id, H5P_DEFAULT,
+                                       plist.id, H5P_DEFAULT);
+      if (dataset < 0) throw std::runtime_error(file_ + ": cannot create dataset '" + d.name + "'");
+      datasets_.push_back(dataset);
+      names_.push_back(d.name);
+      chunk_rows_.push_back(d.chunk_rows);
+      write_string_attribute(dataset, "description", d.description);
+    }
+  } catch (...) {
+    close();
+    ::unlink(file_.c_str());
+    throw;
+  }
+  fd_ = ::open(file_.c_str(), O_RDONLY | O_CLOEXEC);  // only to start writeback (-1: no hints)
+}
+
+ShardStream::~ShardStream() {
+  const bool unfinished = file_id_ >= 0;
+  {
+    std::lock_guard<std::mutex> lock(hdf5_mutex());
+    close();
+  }
+  if (unfinished) ::unlink(file_.c_str());  // half a shard is no shard
+}
+
+void ShardStream::close() {
+  for (auto d : datasets_) H5Dclose(d);
+  datasets_.clear();
+  if (file_id_ >= 0) H5Fclose(file_id_);
+  file_id_ = -1;
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+// Chunk k of dataset d at its place, the dataset extended to hold it. Filter mask 0: every
+// declared filter was applied.
+void ShardStream::write_chunk(std::size_t d, std::size_t k, std::uint64_t length,
+                              const std::vector<std::uint8_t>& bytes) {
+  Handle space{H5Dget_space(datasets_[d]), H5Sclose};
+  std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(H5Sget_simple_extent_ndims(space.id), 1)));
+  H5Sget_simple_extent_dims(space.id, dims.data(), nullptr);
+  std::vector<hsize_t> offset(dims.size(), 0);
+  offset[0] = k * chunk_rows_[d];
+  if (dims[0] < length) {
+    dims[0] = length;
+    if (H5Dset_extent(datasets_[d], dims.data()) < 0)
+      throw std::runtime_error(file_ + ": cannot extend dataset '" + names_[d] + "'");
+  }
+  if (H5Dwrite_chunk(datasets_[d], H5P_DEFAULT, 0, offset.data(), bytes.size(), bytes.data()) < 0)
+    throw std::runtime_error(file_ + ": cannot write dataset '" + names_[d] + "'");
+  unsynced_ += bytes.size();
+}
+
+void ShardStream::append_chunk(const std::vector<std::vector<std::uint8_t>>& encoded) {
+  std::unique_lock<std::mutex> lock(hdf5_mutex());
+  for (std::size_t d = 0; d < datasets_.size(); ++d) {
+    if (column_of_[d] >= 0)
+      write_chunk(d, appended_, (appended_ + 1) * chunk_rows_[d], encoded[column_of_[d]]);
+  }
+  ++appended_;
+  lock.unlock();
+  // Hand each few MB to the disk now: by the flush, the fsync has little left to wait for.
+  if (unsynced_ >= (1u << 20) && fd_ >= 0) {
+    (void)::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE);
+    unsynced_ = 0;
+  }
+}
+
+void ShardStream::finish(const std::vector<ShardDataset>& datasets) {
+  std::unique_lock<std::mutex> lock(hdf5_mutex());
+  if (datasets.size() != datasets_.size())
+    throw std::logic_error(file_ + ": datasets do not match the layout");
+  for (std::size_t d = 0; d < datasets.size(); ++d) {
+    const ShardDataset& data = datasets[d];
+    for (std::size_t k = column_of_[d] >= 0 ? appended_ : 0; k < data.chunk_count(); ++k) {
+      write_chunk(d, k, data.length, data.chunks[k]);  // extended to its final length at once
+    }
+  }
+  if (H5Fflush(file_id_, H5F_SCOPE_GLOBAL) < 0) throw std::runtime_error(file_ + ": cannot flush");
+  close();
+}
+
 std::uint64_t write_encoded_shard(const std::string& path, const std::vector<ShardDataset>& datasets,
                                   const ShardWriteOptions& options, const std::string& encoder_name) {
-  silence_hdf5();
   const std::string tmp = core::temporary_path_for(path);
   {
-    Handle fcpl{H5Pcreate(H5P_FILE_CREATE), H5Pclose};
-    H5Pset_obj_track_times(fcpl.id, false);  // the root group's times too
-    Handle file{H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, fcpl.id, H5P_DEFAULT), H5Fclose};
-    if (file.id < 0) throw std::runtime_error(tmp + ": cannot create HDF5 file");
-    write_string_attribute(file.id, "trafficfm_encoder", encoder_name);
-    for (const auto& d : datasets) write_dataset(file.id, tmp, d, options);
-    if (H5Fflush(file.id, H5F_SCOPE_GLOBAL) < 0) throw std::runtime_error(tmp + ": cannot flush");
+    ShardStream stream(tmp, datasets, std::vector<int>(datasets.size(), -1), options, encoder_name);
+    stream.finish(datasets);
   }
   core::commit_file(tmp, path);
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  std::fseek(f, 0, SEEK_END);
-  const long size = std::ftell(f);
-  std::fclose(f);
-  return static_cast<std::uint64_t>(size);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw std::runtime_error(path + ": cannot stat the shard just written");
+  return static_cast<std::uint64_t>(st.st_size);
 }
 
 std::uint64_t write_shard(const std::string& path, const ColumnBuffer& columns,

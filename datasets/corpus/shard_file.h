@@ -4,6 +4,7 @@
 // rows of a column, naming the file in every error.
 #pragma once
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,49 @@ std::uint64_t write_shard(const std::string& path, const ColumnBuffer& columns,
 // calls, for a caller that encodes the chunks on several threads.
 std::uint64_t write_encoded_shard(const std::string& path, const std::vector<ShardDataset>& datasets,
                                   const ShardWriteOptions& options, const std::string& encoder_name);
+
+// HDF5 (Debian's serial build) is not thread-safe: shard writers on different threads take this
+// lock around their HDF5 calls, and only around those.
+std::mutex& hdf5_mutex();
+// A shard file written while its rows still arrive (CorpusWriter): every dataset is created
+// when the file is, extendible along samples; the chunks of the fixed-width columns are appended
+// as soon as they are encoded, in order, and each few MB handed to the disk, so that by the flush
+// most of a shard is written and its fsync short; finish() writes the rest and the final lengths.
+// The same calls in the same order give the same bytes, on whichever threads they run (each call
+// holds hdf5_mutex()).
+// The file is `file` itself: committing it (fsync, rename) is the caller's.
+class ShardStream {
+ public:
+  // `layout`: the datasets in order (shard_datasets of an empty buffer: names, types, shapes,
+  // chunk rows); column_of[d] >= 0: dataset d is fixed-width column column_of[d], streamed.
+  ShardStream(std::string file, const std::vector<ShardDataset>& layout, std::vector<int> column_of,
+              const ShardWriteOptions& options, const std::string& encoder_name);
+  ~ShardStream();  // closes and removes the file when finish() was not reached
+  ShardStream(const ShardStream&) = delete;
+  ShardStream& operator=(const ShardStream&) = delete;
+
+  // Appends the next whole chunk of every streamed dataset: encoded[c] = column c's filtered
+  // chunk (encode_rows).
+  void append_chunk(const std::vector<std::vector<std::uint8_t>>& encoded);
+  std::size_t chunks_appended() const { return appended_; }
+  // Writes each dataset's chunks not yet appended (all of an unstreamed one's) and its length,
+  // then closes the file.
+  void finish(const std::vector<ShardDataset>& datasets);
+
+ private:
+  void write_chunk(std::size_t d, std::size_t k, std::uint64_t length,
+                   const std::vector<std::uint8_t>& bytes);
+  void close();
+  std::string file_;
+  std::vector<int> column_of_;
+  long long file_id_ = -1;
+  std::vector<long long> datasets_;
+  std::vector<std::string> names_;
+  std::vector<std::size_t> chunk_rows_;
+  std::size_t appended_ = 0;
+  std::size_t unsynced_ = 0;  // bytes written since the last writeback hint
+  int fd_ = -1;
+};
 
 class ShardReader {
  public:

@@ -6,6 +6,7 @@
 #include <hdf5.h>
 #include <zlib.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -185,6 +186,111 @@ TEST(CorpusWriterThreads, ShardsAreByteIdenticalAtOneAndThreeThreadsAndAcrossRun
     EXPECT_EQ(core::sha256_file(dir + "/three/" + three[i].file), three[i].sha256);
     EXPECT_TRUE(file_bytes(dir + "/one/" + one[i].file) == file_bytes(dir + "/three/" + one[i].file));
   }
+  testing::remove_tree(dir);
+}
+
+TEST(ColumnBuffer, HandsOffCompleteRowsAndKeepsCounting) {
+  ColumnBuffer b(mixed_schema());
+  for (int r = 0; r < 5; ++r) {
+    put_row(b, r);
+    b.end_row();
+  }
+  const std::size_t bytes = b.bytes();
+  std::vector<std::vector<std::uint8_t>> storage;
+  b.take_fixed_rows(storage);
+  ASSERT_EQ(storage.size(), 4u);
+  EXPECT_EQ(storage[0].size(), 5u * 40);  // the five rows of each fixed-width column
+  EXPECT_EQ(storage[2].size(), 5u * 8);
+  EXPECT_TRUE(storage[3].empty());  // a ragged column stays whole in the buffer
+  std::int64_t n = 0;
+  std::memcpy(&n, storage[2].data() + 4 * 8, 8);
+  EXPECT_EQ(n, 4 * 1000003LL);
+  EXPECT_EQ(b.rows(), 5u);
+  EXPECT_EQ(b.first_row(), 5u);
+  EXPECT_EQ(b.bytes(), bytes);
+  EXPECT_EQ(b.data(0).size(), 0u);
+  put_row(b, 5);
+  EXPECT_EQ(b.current_row(0).second, 40u);
+  EXPECT_THROW(b.take_fixed_rows(storage), std::logic_error);  // a row half-written
+  b.abandon_row();
+  put_row(b, 6);
+  b.end_row();
+  EXPECT_EQ(b.rows(), 6u);
+  EXPECT_EQ(b.data(2).size(), 8u);
+  std::memcpy(&n, b.data(2).data(), 8);
+  EXPECT_EQ(n, 6 * 1000003LL);
+  b.clear();
+  EXPECT_EQ(b.first_row(), 0u);
+  EXPECT_EQ(b.bytes(), 0u);
+}
+
+// Rows go to the shards chunk by chunk: no split's buffer ever holds a whole chunk of fixed-width
+// rows, and every row reads back, in order, from the shards of its split.
+TEST(CorpusWriterThreads, StreamedShardsReadBackEveryRowInOrder) {
+  for (int threads : {1, 3}) {
+    const std::string dir = testing::make_temp_dir("writer_stream");
+    std::vector<std::vector<int>> rows_of(3);
+    CorpusWriter writer(dir, "test", mixed_schema(), 20000, {16, 1}, 0, 1, false, threads);
+    for (int r = 0; r < 3000; ++r) {
+      const int split = r % 7 == 0 ? 2 : r % 5 == 0 ? 1 : 0;
+      put_row(writer.row_buffer(split), r);
+      ASSERT_TRUE(writer.commit_row(split, r % 4, static_cast<std::uint64_t>(r)));
+      rows_of[split].push_back(r);
+      const ColumnBuffer& b = writer.row_buffer(split);
+      ASSERT_LT(b.rows() - b.first_row(), 16u) << "row " << r;
+    }
+    writer.finish();
+    std::vector<ColumnSpec> schema = mixed_schema();
+    schema.push_back({"label", DType::kInt32, {}, ""});
+    schema.push_back({"flow_hash", DType::kUint64, {}, ""});
+    std::vector<std::size_t> next(3, 0);
+    for (const auto& shard : writer.shards()) {
+      const int split = shard.split == "train" ? 0 : shard.split == "val" ? 1 : 2;
+      ShardReader reader(dir + "/" + shard.file, schema);
+      ASSERT_EQ(reader.rows(), shard.samples);
+      EXPECT_EQ(reader.chunk_rows(), 16u);
+      EXPECT_EQ(core::sha256_file(dir + "/" + shard.file), shard.sha256);
+      std::vector<std::int64_t> n(reader.rows());
+      std::vector<std::uint8_t> bytes(reader.rows() * 40);
+      reader.read(2, 0, reader.rows(), n.data());
+      reader.read(0, 0, reader.rows(), bytes.data());
+      std::vector<std::uint8_t> tokens;
+      std::vector<std::uint64_t> offsets;
+      reader.read_ragged(3, 0, reader.rows(), tokens, offsets);
+      for (std::size_t i = 0; i < reader.rows(); ++i) {
+        ASSERT_LT(next[split], rows_of[split].size());
+        const int r = rows_of[split][next[split]++];
+        ASSERT_EQ(n[i], r * 1000003LL) << shard.file << " row " << i << " at " << threads << " threads";
+        EXPECT_EQ(bytes[i * 40 + 3], static_cast<std::uint8_t>((r * 7 + 9) % 251));
+        EXPECT_EQ(offsets[i + 1] - offsets[i], static_cast<std::uint64_t>(r % 5));  // pairs
+      }
+    }
+    for (int s = 0; s < 3; ++s) EXPECT_EQ(next[s], rows_of[s].size()) << "split " << s;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {  // no temporary left
+      EXPECT_EQ(entry.path().filename().string().rfind("shard-", 0), 0u) << entry.path();
+    }
+    testing::remove_tree(dir);
+  }
+}
+
+TEST(ShardStream, AnUnfinishedShardFileIsRemoved) {
+  const std::string dir = testing::make_temp_dir("shard_stream");
+  const ColumnBuffer empty(mixed_schema());
+  const ShardWriteOptions options{16, 1};
+  const auto layout = shard_datasets(empty, options);
+  const std::string file = dir + "/partial.h5";
+  {
+    ShardStream stream(file, layout, {0, 1, 2, -1, -1}, options, "test");
+    std::vector<std::vector<std::uint8_t>> encoded(4);
+    const std::vector<std::uint8_t> zeros(16 * 40, 0);
+    encoded[0] = encode_rows(zeros.data(), 16, 16, 40, DType::kUint8, 1);
+    encoded[1] = encode_rows(zeros.data(), 16, 16, 12, DType::kFloat32, 1);
+    encoded[2] = encode_rows(zeros.data(), 16, 16, 8, DType::kInt64, 1);
+    stream.append_chunk(encoded);
+    EXPECT_EQ(stream.chunks_appended(), 1u);
+    EXPECT_TRUE(std::filesystem::exists(file));
+  }
+  EXPECT_FALSE(std::filesystem::exists(file));
   testing::remove_tree(dir);
 }
 
