@@ -195,6 +195,12 @@ bool CaptureReader::next_mapped(RawPacket& packet) {
   packet.wire_length = wire;
   packet.data = m.data + m.at + 16;
   m.at += 16 + static_cast<std::size_t>(caplen);
+  // The next record's header and packet headers: their cache misses were most of decoding's time
+  // (the payloads between them are never read, so the hardware sees no stream to prefetch).
+  if (m.size - m.at >= 128) {
+    __builtin_prefetch(m.data + m.at);
+    __builtin_prefetch(m.data + m.at + 64);
+  }
   m.release_read_pages();
   return true;
 }
