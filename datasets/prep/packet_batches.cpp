@@ -9,6 +9,7 @@ PacketBatches::PacketBatches(CaptureReader& reader, int link_type, bool own_thre
     : reader_(reader),
       link_type_(link_type),
       own_thread_(own_thread),
+      copy_bytes_(own_thread && !reader.stable_data()),
       batch_packets_(own_thread ? std::max<std::size_t>(1, batch_packets) : 1),
       depth_(std::max<std::size_t>(1, depth)) {
   if (own_thread_) thread_ = std::thread([this] { read(); });
@@ -40,7 +41,7 @@ bool PacketBatches::fill(PacketBatch& batch) {
     ++batch.decode[static_cast<int>(status)];
     if (status != DecodeStatus::kOk) continue;
     view.timestamp_ns = raw.timestamp_ns;
-    if (own_thread_ && !reader_.stable_data()) {  // the reader reuses its buffer: keep a copy
+    if (copy_bytes_) {
       at_.push_back(batch.bytes.size());
       batch.bytes.insert(batch.bytes.end(), view.ip, view.ip + view.ip_captured);
     }

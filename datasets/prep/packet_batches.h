@@ -48,6 +48,7 @@ class PacketBatches {
   CaptureReader& reader_;
   const int link_type_;
   const bool own_thread_;
+  const bool copy_bytes_;  // own_thread_ and the reader reuses its buffer: batches keep copies
   const std::size_t batch_packets_, depth_;
   std::vector<std::size_t> at_;  // where each view's bytes start in the batch being filled
   std::mutex mutex_;
