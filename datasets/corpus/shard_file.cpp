@@ -170,7 +170,7 @@ void ShardStream::append_chunk(const std::vector<std::vector<std::uint8_t>>& enc
   }
   ++appended_;
   lock.unlock();
-  // Hand each few MB to the disk now: by the flush, the fsync has little left to wait for.
+  // Hand each MB to the disk now: by the flush, the fsync has little left to wait for.
   if (unsynced_ >= (1u << 20) && fd_ >= 0) {
     (void)::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE);
     unsynced_ = 0;

@@ -31,7 +31,7 @@ std::uint64_t write_encoded_shard(const std::string& path, const std::vector<Sha
 std::mutex& hdf5_mutex();
 // A shard file written while its rows still arrive (CorpusWriter): every dataset is created
 // when the file is, extendible along samples; the chunks of the fixed-width columns are appended
-// as soon as they are encoded, in order, and each few MB handed to the disk, so that by the flush
+// as soon as they are encoded, in order, and each MB of them handed to the disk, so that by the flush
 // most of a shard is written and its fsync short; finish() writes the rest and the final lengths.
 // The same calls in the same order give the same bytes, on whichever threads they run (each call
 // holds hdf5_mutex()).
