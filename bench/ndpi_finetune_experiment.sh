@@ -17,7 +17,9 @@
 # The same step budget for every run (1,000 steps of 32 by default: about 63 epochs of the 10%
 # labels, 6 of the 100%; a 150-step budget underfits and compares nothing). Lens fine-tunes with
 # the MMAE recipe (AdamW, lr 1e-3) rather than its pretraining AdamWScale at 2e-2.
-# Stages whose output exists are skipped, so an interrupted run continues.
+# Stages whose output exists are skipped, and a fine-tuning run cut short resumes from its last
+# checkpoint (every 100 steps; the same model selection as uninterrupted), so an interrupted
+# experiment continues.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 data="${TRAFFICFM_SHARED_DATA:-$here/../shared/data}"
@@ -64,7 +66,8 @@ finetune() {  # name, then finetune options
   [ -f "runs/$name/report.json" ] && return 0
   "$bin" finetune --config "$config" --corpus corpus-ndpi --out "runs/$name" --finetune.min-class-samples 40 \
     --finetune.exclude-labels Unspecified --train.steps "$finetune_steps" --train.batch-size "$finetune_batch" \
-    --train.eval-every 100 --train.warmup 0.1 --train.threads "$threads" "${finetune_options[@]}" "${common[@]}" "$@" > "runs/$name.log" 2>&1 || { echo "failed: runs/$name (see runs/$name.log)"; return 1; }
+    --train.eval-every 100 --train.ckpt-every 100 --resume auto --train.warmup 0.1 --train.threads "$threads" \
+    "${finetune_options[@]}" "${common[@]}" "$@" >> "runs/$name.log" 2>&1 || { echo "failed: runs/$name (see runs/$name.log)"; return 1; }
 }
 mkdir -p runs
 run_pairs() {  # runs the entries of jobs_list two at a time
